@@ -1,0 +1,3 @@
+from cpimock.cli import main
+
+main()

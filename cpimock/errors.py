@@ -1,0 +1,31 @@
+"""The errors cpimock raises for things a user can cause.
+
+The CLI turns every :class:`CpimockError` into one line on stderr and exit status 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CpimockError(Exception):
+    """A problem the user can fix; the message names the thing and the fix."""
+
+
+class ConfigError(CpimockError):
+    """``cpimock.toml`` is missing, malformed or inconsistent."""
+
+
+class PkiError(CpimockError):
+    """A certificate, key, CSR or CRL is unusable."""
+
+
+class ServiceKeyError(CpimockError):
+    """A service-key JSON file is malformed or inconsistent."""
+
+
+class HandlerLoadError(CpimockError):
+    """An iFlow step reference cannot be loaded."""
+
+
+class JournalError(CpimockError):
+    """The message processing log store cannot be opened or written."""

@@ -1,0 +1,498 @@
+"""The workspace PKI, shaped like SAP's: root CA → client CA → client certificates.
+
+Files under the workspace's ``certs/`` folder (private keys are written 0600)::
+
+    root-ca.pem  root-ca.key      cpimock Local Root CA (trust anchor; also signs the server)
+    client-ca.pem client-ca.key   cpimock Client CA (issues every client certificate)
+    server.pem   server.key       the server certificate (localhost, 127.0.0.1, ::1, tenant host)
+    crl.pem                       the CRLs of both CAs, read by the server
+
+Every certificate carries SKI and AKI (Python 3.13's strict verification needs them) and the
+key usages of its role. Client keys are RSA 2048 like SAP's; keys are written as PKCS#1
+(``BEGIN RSA PRIVATE KEY``), the format of a BTP service key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cpimock.errors import PkiError
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+ROOT_CA_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "local"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "cpimock Local Root CA"),
+    ]
+)
+CLIENT_CA_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "local"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "cpimock Clients"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "cpimock Client CA"),
+    ]
+)
+# long-lived like SAP's roots (SAP Cloud Root CA runs 20 years)
+ROOT_DAYS = 20 * 365
+CLIENT_CA_DAYS = 10 * 365
+# browsers and curl refuse server certificates valid for more than 398 days
+SERVER_DAYS = 397
+# SAP issues client certificates for 1..365 days
+MAX_CLIENT_DAYS = 365
+# tolerate a little clock skew between the machine that issues and the one that verifies
+BACKDATE = dt.timedelta(minutes=5)
+
+FILES = {
+    "root": ("root-ca.pem", "root-ca.key"),
+    "client": ("client-ca.pem", "client-ca.key"),
+    "server": ("server.pem", "server.key"),
+}
+CRL_FILE = "crl.pem"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def generate_key(key_type: str = "rsa") -> PrivateKey:
+    """A fresh private key: RSA 2048 (SAP's choice) or EC P-256."""
+    if key_type == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def key_to_pem(key: PrivateKey) -> bytes:
+    """PEM of *key* in the traditional form: PKCS#1 ``BEGIN RSA PRIVATE KEY`` for RSA."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def cert_to_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint as upper-case hex pairs joined by ':' (as openssl prints it)."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number as SAP writes it in ``certificatedetails``: ``0x`` and lower-case hex."""
+    return f"0x{cert.serial_number:x}"
+
+
+def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write *data* atomically; private files are created 0600 and never readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_certs(data: bytes, source: str) -> list[x509.Certificate]:
+    """All certificates in PEM *data*; PkiError naming *source* if there are none or one is broken."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PkiError(f"{source}: a certificate in it is not valid PEM ({exc}); re-export it") from None
+    return certs
+
+
+def load_key(data: bytes, source: str) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise PkiError(f"{source}: not a readable unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise PkiError(f"{source}: only RSA and EC private keys are supported")
+    return key
+
+
+def keys_match(key: PrivateKey, cert: x509.Certificate) -> bool:
+    return key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A certificate, its private key (None when the key stayed with the requester) and its chain.
+
+    ``chain`` runs from the certificate's issuer up to and including the root.
+    """
+
+    cert: x509.Certificate
+    key: PrivateKey | None
+    chain: tuple[x509.Certificate, ...]
+
+    def chain_pem(self) -> str:
+        """Leaf first, then each CA up to the root: the ``certificate`` string of a service key."""
+        return b"".join(cert_to_pem(c) for c in (self.cert, *self.chain)).decode()
+
+    def key_pem(self) -> str | None:
+        return None if self.key is None else key_to_pem(self.key).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    cert: x509.Certificate
+    key: PrivateKey
+
+    def sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        return builder.sign(self.key, hashes.SHA256())
+
+
+def _ski(public_key: object) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier.from_public_key(public_key)  # type: ignore[arg-type]
+
+
+def build_certificate(
+    *,
+    subject: x509.Name,
+    public_key: object,
+    issuer: Authority | None,
+    issuer_key: PrivateKey | None = None,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    ca_path_length: int | bool | None = False,
+    eku: Sequence[x509.ObjectIdentifier] = (),
+    san: Iterable[x509.GeneralName] = (),
+    serial: int | None = None,
+    hash_algorithm: Any = None,
+) -> x509.Certificate:
+    """Build and sign one certificate. ``ca_path_length=False`` makes an end-entity.
+
+    Self-signed when *issuer* is None (then *issuer_key* signs). The low-level builder is public
+    so that tests can make the hostile certificates a real attacker would (wrong EKU, no CA
+    flag, SHA-1, foreign CA) with the same code paths.
+    """
+    is_ca = ca_path_length is not False
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=is_ca, path_length=None if not is_ca else ca_path_length),
+            critical=True,
+        )
+        .add_extension(_ski(public_key), critical=False)
+    )
+    if is_ca:
+        usage = dict(key_cert_sign=True, crl_sign=True, digital_signature=True, key_encipherment=False)
+    else:
+        usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=True, key_encipherment=True)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            content_commitment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            encipher_only=False,
+            decipher_only=False,
+            **usage,
+        ),
+        critical=True,
+    )
+    signer_public = issuer.cert.public_key() if issuer else public_key
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_public),  # type: ignore[arg-type]
+        critical=False,
+    )
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    san = list(san)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    signing_key = issuer.key if issuer else issuer_key
+    if signing_key is None:
+        raise ValueError("a self-signed certificate needs issuer_key")
+    algorithm = hash_algorithm or hashes.SHA256()
+    return builder.sign(signing_key, algorithm)
+
+
+class Pki:
+    """The certificate authorities of one workspace (its ``certs/`` folder)."""
+
+    def __init__(self, folder: Path, root: Authority, client_ca: Authority) -> None:
+        self.folder = folder
+        self.root = root
+        self.client_ca = client_ca
+
+    def __repr__(self) -> str:
+        return f"<Pki {self.folder}>"
+
+    # --- files -------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    @property
+    def server_cert_path(self) -> Path:
+        return self.folder / FILES["server"][0]
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.folder / FILES["server"][1]
+
+    @property
+    def root_cert_path(self) -> Path:
+        return self.folder / FILES["root"][0]
+
+    @property
+    def crl_path(self) -> Path:
+        return self.folder / CRL_FILE
+
+    def ca_bundle_pem(self) -> str:
+        """The client CA and the root: what a sender's truststore (or STRUST) needs."""
+        return (cert_to_pem(self.client_ca.cert) + cert_to_pem(self.root.cert)).decode()
+
+    # --- create and load ---------------------------------------------------------------
+
+    @classmethod
+    def exists(cls, folder: Path) -> bool:
+        return all((folder / name).exists() for pair in (FILES["root"], FILES["client"]) for name in pair)
+
+    @classmethod
+    def ensure(cls, folder: Path, server_hosts: Sequence[str]) -> tuple[Pki, list[Path]]:
+        """Load the PKI in *folder*, creating whatever is missing; never overwrites a key.
+
+        Returns the PKI and the files it created.
+        """
+        created: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+        if cls.exists(folder):
+            pki = cls.load(folder)
+        else:
+            for pair in (FILES["root"], FILES["client"]):
+                for name in pair:
+                    if (folder / name).exists():
+                        raise PkiError(
+                            f"{folder / name} exists but the rest of the CA is missing; move the "
+                            f"{folder} folder away to start a new PKI"
+                        )
+            start = now() - BACKDATE
+            root_key = generate_key()
+            root_cert = build_certificate(
+                subject=ROOT_CA_NAME,
+                public_key=root_key.public_key(),
+                issuer=None,
+                issuer_key=root_key,
+                not_before=start,
+                not_after=start + dt.timedelta(days=ROOT_DAYS),
+                ca_path_length=None,
+            )
+            root = Authority(root_cert, root_key)
+            ca_key = generate_key()
+            ca_cert = build_certificate(
+                subject=CLIENT_CA_NAME,
+                public_key=ca_key.public_key(),
+                issuer=root,
+                not_before=start,
+                not_after=start + dt.timedelta(days=CLIENT_CA_DAYS),
+                ca_path_length=0,
+            )
+            pki = cls(folder, root, Authority(ca_cert, ca_key))
+            for role, authority in (("root", root), ("client", pki.client_ca)):
+                cert_name, key_name = FILES[role]
+                write_file(folder / key_name, key_to_pem(authority.key), private=True)
+                write_file(folder / cert_name, cert_to_pem(authority.cert))
+                created += [folder / cert_name, folder / key_name]
+        if not pki.server_cert_path.exists() or not pki.server_key_path.exists():
+            pki.issue_server(server_hosts)
+            created += [pki.server_cert_path, pki.server_key_path]
+        if not pki.crl_path.exists():
+            pki.write_crl(())
+            created.append(pki.crl_path)
+        return pki, created
+
+    @classmethod
+    def load(cls, folder: Path) -> Pki:
+        authorities = []
+        for role in ("root", "client"):
+            cert_name, key_name = FILES[role]
+            try:
+                cert_data = (folder / cert_name).read_bytes()
+                key_data = (folder / key_name).read_bytes()
+            except FileNotFoundError as exc:
+                raise PkiError(
+                    f"{exc.filename}: missing; run `cpimock init` to create the workspace PKI"
+                ) from None
+            certs = load_certs(cert_data, str(folder / cert_name))
+            if not certs:
+                raise PkiError(f"{folder / cert_name}: holds no certificate; restore it or re-create the PKI")
+            key = load_key(key_data, str(folder / key_name))
+            if not keys_match(key, certs[0]):
+                raise PkiError(f"{folder / key_name} does not belong to {folder / cert_name}; restore the pair")
+            authorities.append(Authority(certs[0], key))
+        return cls(folder, authorities[0], authorities[1])
+
+    # --- issue -------------------------------------------------------------------------
+
+    def issue_server(self, hosts: Sequence[str]) -> Issued:
+        """(Re)issue the server certificate for localhost, the loopback addresses and *hosts*."""
+        names: list[x509.GeneralName] = []
+        seen: set[str] = set()
+        for host in ("localhost", "127.0.0.1", "::1", *hosts):
+            if host.lower() in seen:
+                continue
+            seen.add(host.lower())
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host.lower()))
+        key = generate_key()
+        start = now() - BACKDATE
+        cert = build_certificate(
+            subject=x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, hosts[0] if hosts else "localhost"),
+                ]
+            ),
+            public_key=key.public_key(),
+            issuer=self.root,
+            not_before=start,
+            not_after=start + dt.timedelta(days=SERVER_DAYS),
+            eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+            san=names,
+        )
+        write_file(self.server_key_path, key_to_pem(key), private=True)
+        write_file(self.server_cert_path, cert_to_pem(cert))
+        return Issued(cert, key, (self.root.cert,))
+
+    def issue_client(
+        self,
+        subject: x509.Name,
+        days: int,
+        *,
+        key: PrivateKey | None = None,
+        public_key: object = None,
+        not_before: dt.datetime | None = None,
+    ) -> Issued:
+        """Issue a client certificate (EKU clientAuth) valid for *days* (1..365) from the client CA.
+
+        Pass *public_key* to certify a key held elsewhere (a CSR); otherwise *key* or a fresh
+        RSA 2048 key is used.
+        """
+        if not 1 <= days <= MAX_CLIENT_DAYS:
+            raise PkiError(f"validity {days} days is outside 1..{MAX_CLIENT_DAYS}; choose --validity in that range")
+        if public_key is None:
+            key = key or generate_key()
+            public_key = key.public_key()
+        start = not_before or now() - BACKDATE
+        cert = build_certificate(
+            subject=subject,
+            public_key=public_key,
+            issuer=self.client_ca,
+            not_before=start,
+            not_after=start + dt.timedelta(days=days),
+            eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        )
+        return Issued(cert, key, (self.client_ca.cert, self.root.cert))
+
+    def sign_csr(self, csr_pem: bytes, days: int, source: str) -> Issued:
+        """Certify the key in a PEM or DER CSR made elsewhere (S/4 STRUST, ``openssl req``)."""
+        try:
+            pem = b"-----BEGIN" in csr_pem
+            csr = x509.load_pem_x509_csr(csr_pem) if pem else x509.load_der_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise PkiError(f"{source}: not a certificate signing request ({exc}); export it as PEM") from None
+        try:
+            if not csr.is_signature_valid:
+                raise PkiError(f"{source}: the CSR's signature does not verify; create the request again")
+        except InvalidSignature:
+            raise PkiError(f"{source}: the CSR's signature does not verify; create the request again") from None
+        public_key = csr.public_key()
+        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
+            raise PkiError(f"{source}: RSA key of {public_key.key_size} bits; SAP needs at least 2048")
+        if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise PkiError(f"{source}: only RSA and EC keys can be certified")
+        if len(csr.subject) == 0:
+            raise PkiError(f"{source}: the CSR has an empty subject; give it at least a CN")
+        return self.issue_client(csr.subject, days, public_key=public_key)
+
+    # --- revocation --------------------------------------------------------------------
+
+    def revoked_serials(self) -> dict[int, dt.datetime]:
+        """Serial → revocation time, as listed in the client CA's CRL on disk."""
+        revoked: dict[int, dt.datetime] = {}
+        for crl in self.load_crls():
+            if crl.issuer == self.client_ca.cert.subject:
+                for entry in crl:
+                    revoked[entry.serial_number] = entry.revocation_date_utc
+        return revoked
+
+    def load_crls(self) -> list[x509.CertificateRevocationList]:
+        try:
+            data = self.crl_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        crls = []
+        for block in data.split(b"-----END X509 CRL-----"):
+            if b"-----BEGIN X509 CRL-----" in block:
+                try:
+                    crls.append(x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n"))
+                except ValueError as exc:
+                    raise PkiError(f"{self.crl_path}: a CRL in it is broken ({exc}); delete it to rebuild") from None
+        return crls
+
+    def revoke(self, cert: x509.Certificate) -> None:
+        """Add *cert* (issued by the client CA) to the CRL the server reads."""
+        if cert.issuer != self.client_ca.cert.subject:
+            raise PkiError("only certificates issued by this workspace's client CA can be revoked here")
+        revoked = self.revoked_serials()
+        revoked.setdefault(cert.serial_number, now())
+        self.write_crl(revoked.items())
+
+    def write_crl(self, revoked: Iterable[tuple[int, dt.datetime]]) -> None:
+        """Re-sign both CRLs: the client CA's with *revoked*, the root's (for the client CA) empty."""
+        start = now() - BACKDATE
+        blocks = []
+        for authority, entries in ((self.client_ca, list(revoked)), (self.root, [])):
+            builder = (
+                x509.CertificateRevocationListBuilder()
+                .issuer_name(authority.cert.subject)
+                .last_update(start)
+                # the server re-reads the file on change; a long window keeps old files usable
+                .next_update(start + dt.timedelta(days=CLIENT_CA_DAYS))
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
+                    critical=False,
+                )
+                .add_extension(x509.CRLNumber(int(start.timestamp())), critical=False)
+            )
+            for serial, when in entries:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+                )
+            crl = builder.sign(authority.key, hashes.SHA256())
+            blocks.append(crl.public_bytes(serialization.Encoding.PEM))
+        write_file(self.crl_path, b"".join(blocks))
