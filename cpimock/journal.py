@@ -1,0 +1,423 @@
+"""The message processing log (MPL) store: the workspace's ``cpimock.db`` (SQLite, WAL).
+
+:meth:`Journal.record` only puts the record on a bounded queue; a writer thread inserts what
+has queued up in one transaction per batch. So a call never waits for the disk, a burst of N
+calls followed by :meth:`Journal.close` leaves exactly N records, and a killed process loses
+at most the batch it had not committed yet. When the database cannot be written (disk full,
+locked by another program) the writer logs once that the MPL is behind and retries; the
+server keeps answering, and records that no longer fit the queue are counted in ``dropped``.
+
+Several server processes may write the same file: every write is a short ``BEGIN IMMEDIATE``
+transaction and every connection waits for the others (``busy_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpimock import mpl_sql
+from cpimock.config import JournalConfig
+from cpimock.errors import JournalError
+from cpimock.mpl_record import REFUSED, STATUSES, Attachment, MplRecord, new_message_guid, refusal, utcnow
+
+__all__ = ["REFUSED", "STATUSES", "Attachment", "Journal", "MplRecord", "Where", "new_message_guid", "refusal"]
+
+log = logging.getLogger("cpimock.journal")
+
+_STOP = object()
+# retention runs at most this often per writer (seconds)
+_PRUNE_EVERY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A SQL condition on the ``mpl`` table with its parameters (values are never spliced)."""
+
+    sql: str = ""
+    params: tuple[object, ...] = ()
+
+    def __and__(self, other: Where) -> Where:
+        if not self.sql:
+            return other
+        if not other.sql:
+            return self
+        return Where(f"({self.sql}) AND ({other.sql})", self.params + other.params)
+
+    def clause(self) -> str:
+        return f" WHERE {self.sql}" if self.sql else ""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        status: str | None = None,
+        iflow: str | None = None,
+        since: dt.datetime | None = None,
+        text: str | None = None,
+        after_seq: int | None = None,
+    ) -> Where:
+        """The filters of the monitor page and ``cpimock messages``; ``text`` matches ids, paths, reasons."""
+        parts: list[str] = []
+        params: list[object] = []
+        if status:
+            parts.append("(status = ? OR custom_status = ?)")
+            params += [status.upper(), status.upper()]
+        if iflow:
+            parts.append("iflow = ?")
+            params.append(iflow)
+        if since is not None:
+            parts.append("log_start >= ?")
+            params.append(mpl_sql.to_ms(since))
+        if after_seq is not None:
+            parts.append("seq > ?")
+            params.append(after_seq)
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            cols = ("guid", "iflow", "request_path", "refusal_reason", "error", "cert_subject", "service_key",
+                    "application_message_id", "correlation_id", "peer")  # fmt: skip
+            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
+            params += [like] * len(cols)
+        return cls(" AND ".join(parts), tuple(params))
+
+
+def _connect(path: Path, *, readonly: bool, busy_timeout_s: float) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout_s,
+                               check_same_thread=False)  # fmt: skip
+    else:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return JournalError(
+            f"{path}: the message log is locked by another program ({text}); close the program that holds it "
+            "(a database browser with an open transaction) and start again"
+        )
+    return JournalError(
+        f"{path}: not a usable message log ({text}); move it aside (mv {path.name} {path.name}.broken) "
+        "and start again to begin a new one"
+    )
+
+
+class Journal:
+    """The MPL store. Open it with :meth:`open` (writing) or :meth:`open_readonly` (tools)."""
+
+    def __init__(self, path: Path, config: JournalConfig, conn: sqlite3.Connection, *, readonly: bool,
+                 busy_timeout_s: float, queue_size: int, batch_size: int) -> None:  # fmt: skip
+        self.path = path
+        self.config = config
+        self.readonly = readonly
+        self._conn = conn
+        self._read_lock = threading.Lock()
+        self._busy_timeout_s = busy_timeout_s
+        self._batch_size = batch_size
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._state = threading.Condition()
+        self._submitted = 0  # accepted onto the queue
+        self._written = 0
+        self._dropped = 0  # queue full, or a record the database refused
+        self._writer_dropped = 0  # the part of it that had been queued (flush counts it as done)
+        self._behind = False
+        self._closed = False
+        self._give_up_at: float | None = None
+        self._thread: threading.Thread | None = None
+        if not readonly and config.enabled:
+            self._thread = threading.Thread(target=self._run, name="cpimock-journal", daemon=True)
+            self._thread.start()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, config: JournalConfig | None = None, *, busy_timeout_s: float = 5.0,
+             queue_size: int = 50_000, batch_size: int = 500) -> Journal:  # fmt: skip
+        """Open (or create, mode 0600) the store at *path*; JournalError if it is corrupt or locked."""
+        config = config or JournalConfig()
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise JournalError(f"{path}: cannot create the message log ({exc.strerror}); check the folder") from None
+        try:
+            conn = _connect(path, readonly=False, busy_timeout_s=busy_timeout_s)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in mpl_sql.SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _open_error(path, exc) from None
+        journal = cls(path, config, conn, readonly=False, busy_timeout_s=busy_timeout_s,
+                      queue_size=queue_size, batch_size=batch_size)  # fmt: skip
+        journal.prune()
+        return journal
+
+    @classmethod
+    def open_readonly(cls, path: Path, *, busy_timeout_s: float = 5.0) -> Journal:
+        """Open an existing store for reading only (safe while a server writes it)."""
+        if not path.is_file():
+            raise JournalError(f"{path}: no message log here; run `cpimock serve` in this workspace first")
+        try:
+            conn = _connect(path, readonly=True, busy_timeout_s=busy_timeout_s)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("SELECT seq FROM mpl LIMIT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise _open_error(path, exc) from None
+        return cls(path, JournalConfig(enabled=False), conn, readonly=True, busy_timeout_s=busy_timeout_s,
+                   queue_size=1, batch_size=1)  # fmt: skip
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def record(self, rec: MplRecord) -> None:
+        """Queue *rec* for writing; never blocks. Bodies are cut to ``body_cap_bytes`` here."""
+        if self._thread is None or self._closed:
+            return
+        if rec.log_end is None:
+            rec.log_end = utcnow()
+        mpl_sql.capped(rec, self.config.body_cap_bytes)
+        with self._state:
+            try:
+                self._queue.put_nowait(rec)
+            except queue.Full:
+                self._dropped += 1
+                if not self._behind:
+                    self._behind = True
+                    log.warning("the message processing log is behind: its queue is full; records are dropped")
+                return
+            self._submitted += 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything recorded so far is written (or dropped); False on timeout."""
+        with self._state:
+            target = self._submitted
+            return self._state.wait_for(lambda: self._written + self._writer_dropped >= target, timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued (giving up after *timeout* seconds if the disk refuses) and close."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._give_up_at = time.monotonic() + timeout
+            self._queue.put(_STOP)
+            self._thread.join()
+        with self._read_lock:
+            if not self.readonly:
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass
+            self._conn.close()
+        if self._dropped:
+            log.warning("the message processing log dropped %d record(s) it could not write", self._dropped)
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        await asyncio.to_thread(self.close, timeout)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def behind(self) -> bool:
+        return self._behind
+
+    def _run(self) -> None:
+        conn = _connect(self.path, readonly=False, busy_timeout_s=self._busy_timeout_s)
+        last_prune = time.monotonic()
+        stopping = False
+        delay = 0.05
+        try:
+            while True:
+                batch, stopping = self._take(stopping)
+                while batch:
+                    try:
+                        self._write(conn, batch)
+                    except sqlite3.OperationalError as exc:  # locked, disk full, I/O: try again
+                        if self._give_up_at is not None and time.monotonic() > self._give_up_at:
+                            self._count_dropped(len(batch))
+                            break
+                        self._fall_behind(exc)
+                        time.sleep(delay)
+                        delay = min(delay * 2, 2.0)
+                        continue
+                    except sqlite3.Error as exc:  # a record the database will not take: write the others
+                        self._write_singly(conn, batch, exc)
+                    self._written_ok(len(batch))
+                    delay = 0.05
+                    break
+                if time.monotonic() - last_prune > _PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    self._prune_with(conn)
+                if stopping and self._queue.empty():
+                    return
+        finally:
+            conn.close()
+
+    def _take(self, stopping: bool) -> tuple[list[MplRecord], bool]:
+        batch: list[MplRecord] = []
+        try:
+            first = self._queue.get(timeout=None if not stopping else 0)
+        except queue.Empty:
+            return batch, stopping
+        if first is _STOP:
+            return batch, True
+        assert isinstance(first, MplRecord)
+        batch.append(first)
+        while len(batch) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stopping = True
+                break
+            assert isinstance(item, MplRecord)
+            batch.append(item)
+        return batch, stopping
+
+    def _write(self, conn: sqlite3.Connection, batch: Sequence[MplRecord]) -> None:
+        recorded = utcnow()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            mpl_sql.insert(conn, [(rec, rec.log_end or recorded) for rec in batch])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _write_singly(self, conn: sqlite3.Connection, batch: Sequence[MplRecord], exc: sqlite3.Error) -> None:
+        for rec in batch:
+            try:
+                self._write(conn, [rec])
+            except sqlite3.Error as one:
+                log.error("the message processing log could not store message %s: %s", rec.message_guid, one)
+                self._count_dropped(1)
+
+    def _fall_behind(self, exc: sqlite3.Error) -> None:
+        with self._state:
+            if self._behind:
+                return
+            self._behind = True
+        log.warning("the message processing log is behind (%s: %s); retrying", self.path, exc)
+
+    def _written_ok(self, n: int) -> None:
+        with self._state:
+            self._written += n
+            if self._behind and self._queue.qsize() < self._queue.maxsize // 2:
+                self._behind = False
+                log.warning("the message processing log caught up (%d record(s) dropped so far)", self._dropped)
+            self._state.notify_all()
+
+    def _count_dropped(self, n: int) -> None:
+        with self._state:
+            self._dropped += n
+            self._writer_dropped += n
+            self._state.notify_all()
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def prune(self) -> int:
+        """Apply the retention settings now; returns the number of messages deleted."""
+        if self.readonly:
+            return 0
+        with self._read_lock:
+            return self._prune_with(self._conn)
+
+    def _prune_with(self, conn: sqlite3.Connection) -> int:
+        cutoff = utcnow() - dt.timedelta(days=self.config.retention_days)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            removed = mpl_sql.prune(conn, self.config.retention_count, mpl_sql.to_ms(cutoff))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.warning("the message processing log could not apply its retention: %s", exc)
+            return 0
+        return removed
+
+    def clear(self) -> None:
+        """Delete every message (for test fixtures)."""
+        self.flush()
+        with self._read_lock:
+            self._conn.execute("DELETE FROM mpl")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def query(self, where: Where | None = None, order: Sequence[tuple[str, bool]] = (("log_start", True),),
+              limit: int = 100, offset: int = 0, *, bodies: bool = False) -> list[MplRecord]:  # fmt: skip
+        """Messages matching *where*, ordered by (column, descending) pairs; bodies only if asked."""
+        where = where or Where()
+        sql = (f"SELECT {mpl_sql.select_list(bodies)} FROM mpl{where.clause()}{mpl_sql.order_sql(order)}"
+               " LIMIT ? OFFSET ?")  # fmt: skip
+        with self._read_lock:
+            rows = self._conn.execute(sql, (*where.params, limit, offset)).fetchall()
+        return [mpl_sql.record_of(r) for r in rows]
+
+    def count(self, where: Where | None = None) -> int:
+        where = where or Where()
+        with self._read_lock:
+            row = self._conn.execute(f"SELECT count(*) FROM mpl{where.clause()}", where.params).fetchone()
+        return int(row[0])
+
+    def last_seq(self) -> int:
+        with self._read_lock:
+            row = self._conn.execute("SELECT max(seq) FROM mpl").fetchone()
+        return int(row[0] or 0)
+
+    def get(self, guid: str) -> MplRecord | None:
+        """Everything about one message: bodies, custom header properties, attachments (with data)."""
+        with self._read_lock:
+            row = self._conn.execute(f"SELECT {mpl_sql.select_list(True)} FROM mpl WHERE guid = ?", (guid,)).fetchone()
+            if row is None:
+                return None
+            rec = mpl_sql.record_of(row)
+            rec.custom_header_properties = [(n, v) for _, n, v in mpl_sql.properties(self._conn, guid)]
+            rec.attachments = mpl_sql.attachments(self._conn, guid, data=True)
+        return rec
+
+    def properties(self, guid: str) -> list[tuple[int, str, str]]:
+        """The custom header properties of a message as (id, name, value)."""
+        with self._read_lock:
+            return mpl_sql.properties(self._conn, guid)
+
+    def attachments(self, guid: str, *, data: bool = False) -> list[Attachment]:
+        with self._read_lock:
+            return mpl_sql.attachments(self._conn, guid, data=data)
+
+    def attachment(self, att_id: int) -> tuple[str, Attachment] | None:
+        """One attachment with its data, and the id of its message."""
+        with self._read_lock:
+            return mpl_sql.attachment(self._conn, att_id)

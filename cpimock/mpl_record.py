@@ -1,0 +1,135 @@
+"""One entry of the message processing log (MPL): what a call brought, who sent it, what it got.
+
+The server fills an :class:`MplRecord` for every call it sees, including the ones it refuses
+before an iFlow runs (a failed TLS handshake, 401, 403, 404), and hands it to
+:meth:`cpimock.journal.Journal.record`.
+
+Statuses stay within CPI's set so that OData clients written for a real tenant keep working:
+a refused call is ``Status = "FAILED"`` with ``CustomStatus = "REFUSED"`` (a real tenant never
+logs such calls: its load balancer or security layer drops them), and ``refusal_stage`` /
+``refusal_reason`` say where and why. The OData API shows the reason as the message's
+``ErrorInformation``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+# CPI's message statuses (SAP Help "Message Status")
+STATUSES = ("COMPLETED", "PROCESSING", "RETRY", "ESCALATED", "FAILED", "CANCELLED", "DISCARDED", "ABANDONED")
+# CustomStatus of calls refused before an iFlow ran
+REFUSED = "REFUSED"
+# where a call was refused, in the order of the request path
+REFUSAL_STAGES = ("tls", "http", "auth", "authorization", "routing", "processing")
+LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR", "TRACE")
+
+Headers = list[tuple[str, str]]
+
+
+def new_message_guid(now: float | None = None) -> str:
+    """A message id in CPI's shape: 28 URL-safe base64 characters, "AG..." for 2021-2029.
+
+    Real ids are a zero byte, the 4-byte Unix time of the call and 16 further bytes
+    (observed: ids of December 2025 start with "AGk_", 0x00 0x69 0x3f...).
+    """
+    seconds = int(time.time() if now is None else now) & 0xFFFFFFFF
+    raw = b"\x00" + seconds.to_bytes(4, "big") + secrets.token_bytes(16)
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(slots=True)
+class Attachment:
+    """An MPL attachment added by a handler (``message.log``): name, media type, content."""
+
+    name: str
+    content_type: str
+    data: bytes
+    # the size before the journal's cap was applied; None = len(data)
+    size: int | None = None
+    id: int | None = None
+    timestamp: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class MplRecord:
+    """Everything cpimock knows about one call. Field comments name the CPI OData property."""
+
+    message_guid: str = field(default_factory=new_message_guid)  # MessageGuid
+    correlation_id: str = field(default_factory=new_message_guid)  # CorrelationId
+    application_message_id: str | None = None  # ApplicationMessageId (SAP_ApplicationID)
+    application_message_type: str | None = None  # ApplicationMessageType (SAP_MessageType)
+    integration_flow_name: str | None = None  # IntegrationFlowName; None when refused before routing
+    status: str = "COMPLETED"  # Status: one of STATUSES
+    custom_status: str | None = None  # CustomStatus; None = the status (REFUSED for refusals)
+    log_start: dt.datetime = field(default_factory=utcnow)  # LogStart
+    log_end: dt.datetime | None = None  # LogEnd; None = when recorded
+    sender: str | None = None  # Sender (SAP_Sender)
+    receiver: str | None = None  # Receiver (SAP_Receiver)
+    log_level: str = "INFO"  # LogLevel
+    transaction_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # TransactionId
+    # the caller, as far as it got (auth.Identity)
+    auth_method: str | None = None  # "certificate" | "basic" | "oauth"
+    service_key: str | None = None
+    instance: str | None = None
+    cert_subject: str | None = None
+    cert_issuer: str | None = None
+    cert_serial: str | None = None
+    cert_fingerprint: str | None = None
+    peer: str | None = None  # "host:port" of the TCP peer
+    # why the call was refused; stage is one of REFUSAL_STAGES
+    refusal_stage: str | None = None
+    refusal_reason: str | None = None
+    # the request as it arrived
+    request_method: str | None = None
+    request_path: str | None = None
+    request_query: str | None = None
+    request_headers: Headers = field(default_factory=list)
+    request_body: bytes = b""
+    request_body_size: int | None = None  # before the cap; None = len(request_body)
+    # the answer cpimock gave
+    response_status: int | None = None
+    response_headers: Headers = field(default_factory=list)
+    response_body: bytes = b""
+    response_body_size: int | None = None
+    # from message.log
+    custom_header_properties: Headers = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    # what went wrong (exception text, handshake error) and in which step
+    error: str | None = None
+    error_step: str | None = None
+    # set by the store
+    seq: int | None = None
+
+    @property
+    def effective_custom_status(self) -> str:
+        if self.custom_status:
+            return self.custom_status
+        return REFUSED if self.refusal_stage else self.status
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal_stage is not None
+
+    def error_text(self) -> str | None:
+        """The text of the message's ErrorInformation: the refusal reason or the error."""
+        if self.refusal_stage:
+            reason = self.refusal_reason or self.error or "refused"
+            return f"Refused at {self.refusal_stage}: {reason}"
+        return self.error
+
+
+def refusal(stage: str, reason: str, **fields: object) -> MplRecord:
+    """A record of a call refused at *stage* (see :data:`REFUSAL_STAGES`) for *reason*."""
+    rec = MplRecord(status="FAILED", refusal_stage=stage, refusal_reason=reason)
+    for name, value in fields.items():
+        setattr(rec, name, value)
+    return rec
