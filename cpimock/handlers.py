@@ -1,0 +1,404 @@
+"""iFlow steps: loading ``"iflows/file.py:function"`` / ``"package.module:function"`` references and running them.
+
+A :class:`Pipeline` runs an iFlow's steps in order, like the script steps of an iFlow. Sync steps
+run on daemon threads (off the event loop), async steps on the loop. A step returns the
+``Message`` or ``None`` for in-place changes. A failing, misbehaving or overrunning step raises
+:class:`StepError` / :class:`StepTimeout`; the original exception is the ``__cause__``.
+
+Step files (not installed modules) are reloaded when they change: before each run the pipeline
+compares each file's mtime and size with what it loaded (one ``stat`` per file). A file that no
+longer imports keeps the old code, and the reason is logged once per change on the
+``cpimock.handlers`` logger. Reloading runs the file's top-level code on the calling thread.
+
+Limits: a thread cannot be killed, so a sync step that hangs keeps its thread after the
+timeout (the request fails, other requests get fresh threads); an async step that blocks the
+event loop (``time.sleep`` instead of ``await asyncio.sleep``) stalls every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import importlib
+import inspect
+import logging
+import os
+import re
+import sys
+import threading
+import types
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from cpimock.errors import CpimockError, HandlerLoadError
+from cpimock.message import Message
+
+__all__ = ["Pipeline", "StepError", "StepTimeout", "load_pipeline"]
+
+log = logging.getLogger("cpimock.handlers")
+
+StepFunc = Callable[[Message], "Message | Awaitable[Message | None] | None"]
+
+_EXPECTED = "expected 'path/to/file.py:function' (relative to the workspace) or 'package.module:function'"
+_MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class StepError(CpimockError):
+    """A step raised, returned something other than a Message or None, or could not be loaded."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class StepTimeout(StepError):
+    """The iFlow's steps ran past its ``timeout_s``; ``step`` is the one that was running."""
+
+
+@dataclass(eq=False)
+class _Source:
+    """A step file and the module last loaded from it."""
+
+    path: Path
+    display: str
+    names: set[str] = field(default_factory=set)
+    module: types.ModuleType | None = None
+    signature: tuple[int, int] | None = None
+    error: HandlerLoadError | None = None
+    failed_signature: tuple[int, int] | None = None
+
+    @property
+    def module_name(self) -> str:
+        digest = hashlib.sha1(str(self.path).encode(), usedforsecurity=False).hexdigest()[:10]
+        stem = re.sub(r"\W", "_", self.path.stem)
+        return f"cpimock_step_{stem}_{digest}"
+
+    def load(self) -> None:
+        """Import the file afresh; on success replace the module, else raise HandlerLoadError."""
+        try:
+            stat = self.path.stat()
+            source = self.path.read_bytes()
+        except FileNotFoundError:
+            raise HandlerLoadError(
+                f"{self.display}: step file not found (looked for {self.path}); fix the steps entry in cpimock.toml"
+            ) from None
+        except OSError as exc:
+            raise HandlerLoadError(f"{self.display}: cannot read the file: {exc.strerror}") from None
+        signature = (stat.st_mtime_ns, stat.st_size)
+        name = self.module_name
+        module = types.ModuleType(name)
+        module.__file__ = str(self.path)
+        previous = sys.modules.get(name)
+        sys.modules[name] = module  # dataclasses and pickling look the module up while it runs
+        try:
+            # compiled here rather than by the import system: no __pycache__ in the workspace, and no
+            # stale bytecode when a file is rewritten twice within a second with the same size
+            exec(compile(source, str(self.path), "exec", dont_inherit=True), module.__dict__)
+            for name_ in sorted(self.names):
+                _resolve(module, name_, self.display)
+        except HandlerLoadError:
+            _restore(name, previous)
+            self.failed_signature = signature
+            raise
+        except (Exception, SystemExit) as exc:
+            _restore(name, previous)
+            self.failed_signature = signature
+            raise HandlerLoadError(f"{self.display}: importing the file failed: {_where(exc, self.path)}") from exc
+        self.module, self.signature, self.error, self.failed_signature = module, signature, None, None
+
+    def refresh(self) -> None:
+        """Reload if the file changed since it was loaded (or last failed to load)."""
+        try:
+            stat = os.stat(self.path)
+            current: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            current = None
+        if current is None:  # gone: keep serving the code loaded before, if any
+            if self.module is not None and self.signature is not None:
+                log.warning("%s: the file is gone; keeping the code loaded before", self.display)
+                self.signature = self.failed_signature = None
+            return
+        if current in (self.signature, self.failed_signature):
+            return
+        try:
+            self.load()
+        except HandlerLoadError as exc:
+            self.error = exc if self.module is None else None
+            keep = "; keeping the code loaded before" if self.module is not None else ""
+            log.warning("%s%s", exc, keep, exc_info=exc.__cause__ or None)
+        else:
+            log.info("%s: reloaded", self.display)
+
+
+@dataclass(eq=False)
+class _Step:
+    ref: str
+    attr: str
+    source: _Source | None = None
+    func: StepFunc | None = None
+    error: HandlerLoadError | None = None
+
+    def current(self) -> StepFunc:
+        if self.source is not None:
+            if self.source.module is None:
+                error = self.source.error or HandlerLoadError(f"{self.ref}: not loaded")
+                raise StepError(self.ref, f"step '{self.ref}' cannot be loaded: {error}") from error
+            return _resolve(self.source.module, self.attr, self.source.display)
+        if self.func is None:
+            error = self.error or HandlerLoadError(f"{self.ref}: not loaded")
+            raise StepError(self.ref, f"step '{self.ref}' cannot be loaded: {error}") from error
+        return self.func
+
+
+class Pipeline:
+    """An iFlow's steps, in order. With no steps it is the echo: the message comes back as it arrived."""
+
+    def __init__(self, steps: Sequence[_Step]) -> None:
+        self._steps = tuple(steps)
+        self._sources = tuple({id(s.source): s.source for s in self._steps if s.source is not None}.values())
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(step.ref for step in self._steps)
+
+    @property
+    def load_errors(self) -> list[HandlerLoadError]:
+        """The steps that cannot run now, and why."""
+        errors = [s.error for s in self._steps if s.source is None and s.error is not None]
+        return errors + [s.error for s in self._sources if s.module is None and s.error is not None]
+
+    def refresh(self) -> None:
+        """Reload changed step files; :meth:`run` calls this first."""
+        for source in self._sources:
+            source.refresh()
+
+    async def run(self, message: Message, timeout_s: float | None) -> Message:
+        """Run every step on ``message`` within ``timeout_s`` seconds in total; return the resulting message."""
+        self.refresh()
+        _harden_stdio()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        for step in self._steps:
+            func = step.current()
+            try:
+                async with asyncio.timeout_at(deadline) as scope:
+                    result = await _call(func, message)
+            except TimeoutError as exc:
+                if scope.expired():
+                    raise StepTimeout(
+                        step.ref, f"step '{step.ref}' ran past the iFlow's timeout of {timeout_s:g} s"
+                    ) from exc
+                raise StepError(step.ref, f"step '{step.ref}' raised {_describe(exc)}") from exc
+            except (Exception, SystemExit) as exc:
+                raise StepError(step.ref, f"step '{step.ref}' raised {_describe(exc)}") from exc
+            if result is None:
+                continue
+            if not isinstance(result, Message):
+                raise StepError(
+                    step.ref, f"step '{step.ref}' returned {type(result).__name__}; return the Message or None"
+                )
+            message = result
+        return message
+
+
+def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = False) -> Pipeline:
+    """Load an iFlow's step references; file paths are relative to ``base_dir`` (the workspace).
+
+    Raises :class:`HandlerLoadError` for the first step that cannot be loaded. With
+    ``defer_errors=True`` (what a running server wants) it logs the problem instead, returns a
+    pipeline whose run raises :class:`StepError` for that step, and picks the file up once fixed.
+    """
+    sources: dict[Path, _Source] = {}
+    loaded: list[_Step] = []
+    for ref in steps:
+        step = _parse(ref, base_dir, sources)
+        loaded.append(step)
+        if step.source is None:
+            try:
+                step.func = _import_step(ref, step.attr)
+            except HandlerLoadError as exc:
+                if not defer_errors:
+                    raise
+                step.error = exc
+                log.warning("%s", exc, exc_info=exc.__cause__ or None)
+    for source in sources.values():
+        try:
+            source.load()
+        except HandlerLoadError as exc:
+            if not defer_errors:
+                raise
+            source.error = exc
+            log.warning("%s", exc, exc_info=exc.__cause__ or None)
+    return Pipeline(loaded)
+
+
+def _parse(ref: str, base_dir: Path, sources: dict[Path, _Source]) -> _Step:
+    target, colon, attr = ref.strip().rpartition(":")
+    if not colon or not target or not attr:
+        raise HandlerLoadError(f"steps entry {ref!r}: {_EXPECTED}")
+    if not all(part.isidentifier() for part in attr.split(".")):
+        raise HandlerLoadError(f"steps entry {ref!r}: {attr!r} is not a function name; {_EXPECTED}")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = (base_dir / target).resolve()
+        source = sources.setdefault(path, _Source(path, display=target))
+        source.names.add(attr)
+        return _Step(ref, attr, source=source)
+    if not _MODULE_RE.match(target):
+        raise HandlerLoadError(f"steps entry {ref!r}: {target!r} is neither a .py file nor a module name; {_EXPECTED}")
+    return _Step(ref, attr)
+
+
+def _import_step(ref: str, attr: str) -> StepFunc:
+    module_name = ref.strip().rpartition(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise HandlerLoadError(
+                f"step '{ref}': could not import module {module_name!r} (no module named {exc.name!r}); {_EXPECTED}"
+            ) from None
+        # the module exists but something it imports does not: show the user's own error
+        raise HandlerLoadError(f"step '{ref}': importing {module_name} failed: {_where(exc, None)}") from exc
+    except (Exception, SystemExit) as exc:
+        raise HandlerLoadError(f"step '{ref}': importing {module_name} failed: {_where(exc, None)}") from exc
+    return _resolve(module, attr, f"step '{ref}'")
+
+
+def _resolve(module: types.ModuleType, attr: str, display: str) -> StepFunc:
+    value: Any = module
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+            defined = f"; it defines: {', '.join(names)}" if names else ""
+            raise HandlerLoadError(f"{display}: no function {attr!r} in the module{defined}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise HandlerLoadError(f"{display}: {attr!r} is a {type(value).__name__}, not a function")
+    func: StepFunc = value
+    return func
+
+
+def _restore(name: str, previous: types.ModuleType | None) -> None:
+    if previous is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = previous
+
+
+def _where(exc: BaseException, path: Path | None) -> str:
+    """``Type: message (file:line)`` at the deepest frame in the user's file."""
+    if isinstance(exc, SyntaxError):
+        return f"{_describe(exc)} ({exc.filename}:{exc.lineno})"
+    frames = [f for f in _walk(exc.__traceback__) if (f[0] == str(path) if path else not f[0].startswith("<"))]
+    place = f" ({frames[-1][0]}:{frames[-1][1]})" if frames else ""
+    return f"{_describe(exc)}{place}"
+
+
+def _walk(tb: types.TracebackType | None) -> list[tuple[str, int]]:
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    return frames
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _call(func: StepFunc, message: Message) -> Any:
+    if _is_async(func):
+        result: Any = func(message)
+    else:
+        result = await _run_in_thread(func, message)
+    while inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _is_async(func: Any) -> bool:
+    if inspect.iscoroutinefunction(func):
+        return True
+    # an object whose __call__ is async
+    return not inspect.isroutine(func) and inspect.iscoroutinefunction(func.__call__)
+
+
+async def _run_in_thread(func: StepFunc, message: Message) -> Any:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if future.done():  # timed out or cancelled meanwhile
+            return
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+
+    def job() -> None:
+        try:
+            result, exc = context.run(func, message), None
+        except BaseException as error:
+            result, exc = None, error
+        try:
+            loop.call_soon_threadsafe(settle, result, exc)
+        except RuntimeError:  # the loop closed while the step ran
+            pass
+
+    _THREADS.submit(job)
+    return await future
+
+
+class _DaemonThreads:
+    """Worker threads for sync steps: daemon threads (a hung step never blocks interpreter exit),
+    started on demand, so a step stuck in its thread never starves later requests."""
+
+    def __init__(self, idle_timeout_s: float = 60.0) -> None:
+        self._jobs: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._idle_timeout_s = idle_timeout_s
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # reserved: an idle worker will take this job
+                start = False
+            else:
+                start = True
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name="cpimock-step", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_timeout_s)
+            except Empty:
+                with self._lock:
+                    if self._idle:  # nobody reserved an idle worker: this one can go
+                        self._idle -= 1
+                        return
+                continue  # a job was reserved for an idle worker and is on its way
+            job()
+            with self._lock:
+                self._idle += 1
+
+
+_THREADS = _DaemonThreads()
+
+
+def _harden_stdio() -> None:
+    """Steps may print anything, lone surrogates included: make stdout/stderr replace what they cannot encode."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict":
+            try:
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                pass
