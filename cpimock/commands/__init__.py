@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = ("init", "servicekey", "certs", "messages")
 
 
 def _load() -> list[click.Command]:

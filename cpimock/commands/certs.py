@@ -1,0 +1,30 @@
+"""``cpimock certs inspect FILE``: what a certificate or service key holds and whether it would work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cpimock.certinfo import inspect_file, render
+from cpimock.commands.servicekey import workspace_option
+
+
+@click.group("certs")
+def command() -> None:
+    """Look into certificates, PKCS#12 files and service keys."""
+
+
+@command.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--password", help="Password of a .pfx/.p12 file.")
+@workspace_option
+def inspect(file: Path, password: str | None, workspace: Path) -> None:
+    """Subject, issuer, serial, SHA-256 fingerprint, validity, EKU, whether the chain verifies against
+    the workspace CA and, for cpimock's keys, the service key, instance and roles."""
+    found = inspect_file(file, workspace, password)
+    for line in render(found):
+        if line.startswith("warning:"):
+            click.secho(line, fg="yellow", err=True)
+        else:
+            click.echo(line)
