@@ -145,8 +145,8 @@ def normalise_pem(text: str, where: str) -> list[tuple[str, bytes]]:
             ) from None
         lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
         blocks.append((label, f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n".encode()))
-    if "-----BEGIN" in text and not blocks:
-        raise ServiceKeyError(f"{where}: a PEM block has no matching -----END line; copy the whole value again")
+    if text.count("-----BEGIN") != len(blocks):
+        raise ServiceKeyError(f"{where}: a -----BEGIN line has no matching -----END line; copy the whole value again")
     return blocks
 
 

@@ -87,7 +87,7 @@ def test_external_key_has_no_private_key_and_a_pinning_flag(issued: Issued) -> N
 def test_parse_round_trip(issued: Issued) -> None:
     key = parse_service_key(json.dumps(_key(issued)), "k.json")
     assert key.key_type == "certificate"
-    assert [c.serial_number for c in key.certificates][0] == issued.cert.serial_number
+    assert next(c.serial_number for c in key.certificates) == issued.cert.serial_number
     assert len(key.certificates) == 3
 
 
@@ -109,7 +109,8 @@ def test_parse_round_trip(issued: Issued) -> None:
 def test_parse_accepts_what_people_paste(issued: Issued, wrap: object) -> None:
     text = wrap(_key(issued))  # type: ignore[operator]
     key = parse_service_key(text, "k.json")
-    assert key.leaf is not None and key.leaf.serial_number == issued.cert.serial_number
+    assert key.leaf is not None
+    assert key.leaf.serial_number == issued.cert.serial_number
     assert key.key is not None
 
 
@@ -132,7 +133,9 @@ def test_broken_base64_names_the_field(issued: Issued) -> None:
     oauth = data["oauth"]
     assert isinstance(oauth, dict)
     oauth["certificate"] = oauth["certificate"].replace("M", "*", 1)
-    with pytest.raises(ServiceKeyError, match=r"k\.json: oauth\.certificate: the CERTIFICATE block is not valid base64"):
+    with pytest.raises(
+        ServiceKeyError, match=r"k\.json: oauth\.certificate: the CERTIFICATE block is not valid base64"
+    ):
         parse_service_key(json.dumps(data), "k.json")
 
 
@@ -145,9 +148,13 @@ def test_key_of_another_certificate_is_refused(issued: Issued) -> None:
         parse_service_key(json.dumps(data), "k.json")
 
 
-def test_unterminated_pem_is_refused() -> None:
+@pytest.mark.parametrize(
+    "text",
+    ["-----BEGIN CERTIFICATE-----\nMIIB", "-----BEGIN CERTIFIC!TE-----\nMIIB\n-----END CERTIFIC!TE-----\n"],
+)
+def test_mangled_pem_is_refused(text: str) -> None:
     with pytest.raises(ServiceKeyError, match="no matching -----END"):
-        normalise_pem("-----BEGIN CERTIFICATE-----\nMIIB", "f")
+        normalise_pem(text, "f")
 
 
 def test_export_writes_chain_key_and_cas(issued: Issued, tmp_path: Path) -> None:

@@ -1,0 +1,137 @@
+"""``ensure_workspace`` and ``issue_service_key``: what a new workspace holds, and that keys survive re-runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from cpimock.config import load_config
+from cpimock.errors import ConfigError, PkiError, ServiceKeyError
+from cpimock.pki import Pki, generate_key
+from cpimock.registry import Registry
+from cpimock.workspace import add_instance, ensure_workspace, issue_service_key, revoke_record
+
+PRIVATE = ["certs/root-ca.key", "certs/client-ca.key", "certs/server.key", "certs/keys/demo-sender.json"]
+
+
+def test_new_workspace_holds_config_pki_demo_flow_and_key(tmp_path: Path) -> None:
+    config, created = ensure_workspace(tmp_path / "ws")
+    root = tmp_path / "ws"
+    names = {str(p.relative_to(root)) for p in created}
+    assert {
+        "cpimock.toml",
+        "certs/root-ca.pem",
+        "certs/crl.pem",
+        "iflows/demo.py",
+        "certs/keys/demo-sender.json",
+    } <= names
+    for private in PRIVATE:
+        assert os.stat(root / private).st_mode & 0o777 == 0o600, private
+    assert config.instances["default"].roles == {"ESBMessaging.send"}
+    (iflow,) = config.iflows
+    assert (iflow.id, iflow.address, iflow.steps, iflow.csrf) == (
+        "clientCertAuth", "/clientCertAuth", ("iflows/demo.py:process",), False,
+    )  # fmt: skip
+    record = Registry.load(root / "certs").get("demo-sender")
+    assert (record.instance, record.key_type, record.file) == ("default", "certificate", "certs/keys/demo-sender.json")
+    oauth = json.loads((root / record.file).read_text())["oauth"]
+    assert oauth["url"] == "https://localhost:8443"
+    assert oauth["tokenurl"] == "https://localhost:8443/oauth/token"
+
+
+def test_rerun_creates_nothing_and_keeps_every_key(workspace: Path) -> None:
+    before = {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()}
+    _, created = ensure_workspace(workspace)
+    assert created == []
+    assert {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()} == before
+
+
+def test_rerun_completes_a_workspace_missing_its_server_certificate(workspace: Path) -> None:
+    (workspace / "certs/server.pem").unlink()
+    ca_before = (workspace / "certs/client-ca.key").read_bytes()
+    _, created = ensure_workspace(workspace)
+    assert workspace / "certs/server.pem" in created
+    assert (workspace / "certs/client-ca.key").read_bytes() == ca_before
+
+
+def test_server_certificate_names_the_tenant_hosts(workspace: Path) -> None:
+    cert = x509.load_pem_x509_certificate((workspace / "certs/server.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert {
+        "localhost",
+        "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com",
+        "mytenant.authentication.eu10.hana.ondemand.com",
+        "mytenant.authentication.cert.eu10.hana.ondemand.com",
+    } <= set(names)
+
+
+def test_generated_config_documents_every_iflow_key(workspace: Path) -> None:
+    from cpimock.config import _IFLOW_KEYS
+
+    text = (workspace / "cpimock.toml").read_text()
+    uncommented = "\n".join(line.lstrip("# ") for line in text.splitlines())
+    for key in _IFLOW_KEYS:
+        assert f"\n{key} =" in uncommented, key
+    assert tomllib.loads(text)["instances"]["default"]["roles"] == ["ESBMessaging.send"]
+
+
+def test_issue_from_csr_keeps_the_key_with_the_requester(workspace: Path, pki: Pki) -> None:
+    config = load_config(workspace / "cpimock.toml")
+    registry = Registry.load(config.certs_dir)
+    key = generate_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "S4H")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    (workspace / "s4.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    data, record = issue_service_key(config, pki, registry, "s4", "default", 30, csr=workspace / "s4.csr")
+    assert "key" not in data["oauth"]
+    leaf = x509.load_pem_x509_certificate(data["oauth"]["certificate"].encode())
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
+    assert record.subject == "CN=s4h"
+
+
+def test_issue_refuses_unknown_instance_and_taken_name(workspace: Path, pki: Pki) -> None:
+    config = load_config(workspace / "cpimock.toml")
+    registry = Registry.load(config.certs_dir)
+    with pytest.raises(ConfigError, match=r"--instance 'nope'"):
+        issue_service_key(config, pki, registry, "x", "nope")
+    with pytest.raises(ServiceKeyError, match="exists already"):
+        issue_service_key(config, pki, registry, "demo-sender", "default")
+    with pytest.raises(ServiceKeyError, match="--validity 0"):
+        issue_service_key(config, pki, registry, "x", "default", 0)
+    assert not (config.certs_dir / "keys/x.json").exists()
+
+
+def test_issue_refuses_a_csr_with_a_bad_signature(workspace: Path, pki: Pki) -> None:
+    config = load_config(workspace / "cpimock.toml")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "S4H")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(generate_key(), hashes.SHA256())
+    der = bytearray(csr.public_bytes(serialization.Encoding.DER))
+    der[-3] ^= 0x01
+    (workspace / "bad.csr").write_bytes(bytes(der))
+    with pytest.raises(PkiError, match=r"--csr .*bad\.csr: the CSR's signature does not verify"):
+        issue_service_key(config, pki, Registry.load(config.certs_dir), "s4", "default", csr=workspace / "bad.csr")
+    assert not (config.certs_dir / "keys/s4.json").exists()
+
+
+def test_add_instance_appends_a_table_and_validates(workspace: Path) -> None:
+    config = load_config(workspace / "cpimock.toml")
+    config = add_instance(config, "s4", ["ESBMessaging.send", "Orders.write"])
+    assert config.instances["s4"].roles == {"ESBMessaging.send", "Orders.write"}
+    with pytest.raises(ConfigError, match="may only use"):
+        add_instance(config, "bad", ["no spaces"])
+    assert "bad" not in load_config(workspace / "cpimock.toml").instances
+
+
+def test_revoke_lists_the_serial_in_the_crl(workspace: Path, pki: Pki) -> None:
+    registry = Registry.load(workspace / "certs")
+    record = registry.get("demo-sender")
+    assert revoke_record(pki, registry, record) is True
+    assert int(str(record.serial), 16) in pki.revoked_serials()
+    assert Registry.load(workspace / "certs").get("demo-sender").revoked
