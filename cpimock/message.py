@@ -186,7 +186,7 @@ messageLogFactory = _MessageLogFactory()
 class Message:
     """The message an iFlow step reads and changes: body, headers, exchange properties, attachments, log."""
 
-    __slots__ = ("_body", "_charset", "attachments", "headers", "log", "properties")
+    __slots__ = ("_body", "_charset", "attachments", "headers", "log", "properties", "soap_headers")
 
     def __init__(
         self,
@@ -201,6 +201,8 @@ class Message:
         self.properties: dict[str, Any] = dict(properties) if properties else {}
         self.attachments: dict[str, Attachment] = {}
         self.log = MessageLog()
+        # the HTTPS sender adapter brings none; kept for scripts that read or clear them
+        self.soap_headers: list[Any] = []
 
     def __repr__(self) -> str:
         return f"<Message {len(self._body)} bytes, {self.content_type or 'no content type'}>"
@@ -338,6 +340,31 @@ class Message:
 
     def getAttachmentsSize(self) -> int:
         return len(self.attachments)
+
+    # Camel's Attachment and SAP's AttachmentWrapper are both Attachment here
+    getAttachmentObjects = getAttachmentWrapperObjects = getAttachments
+    setAttachmentObjects = setAttachmentWrapperObjects = setAttachments
+
+    def addAttachmentHeader(self, name: str, value: str, attachment: Attachment) -> None:
+        attachment.headers[name] = value
+
+    def setAttachmentHeader(self, name: str, value: str, attachment: Attachment) -> None:
+        attachment.headers[name] = value
+
+    def getAttachmentHeader(self, name: str, attachment: Attachment) -> str | None:
+        return attachment.headers.get(name)
+
+    def removeAttachmentHeader(self, name: str, attachment: Attachment) -> None:
+        attachment.headers.pop(name, None)
+
+    def getSoapHeaders(self) -> list[Any]:
+        return self.soap_headers
+
+    def setSoapHeaders(self, headers: Iterable[Any]) -> None:
+        self.soap_headers = list(headers)
+
+    def clearSoapHeaders(self) -> None:
+        self.soap_headers = []
 
     def getMessageLog(self) -> MessageLog:
         return self.log

@@ -140,8 +140,25 @@ def test_attachments() -> None:
         "text/plain; charset=utf-8",
         "hé".encode(),
     )
-    message.setAttachments({})
+    message.addAttachmentHeader("Content-ID", "<a>", attachment)
+    message.setAttachmentHeader("X-A", "1", attachment)
+    assert message.getAttachmentHeader("Content-ID", attachment) == "<a>"
+    message.removeAttachmentHeader("Content-ID", attachment)
+    assert attachment.headers == {"X-A": "1"}
+    assert message.getAttachmentObjects() == message.getAttachmentWrapperObjects() == {"a.txt": attachment}
+    message.setAttachmentWrapperObjects({})
     assert message.attachments == {}
+    message.setAttachmentObjects({"b": attachment})
+    assert list(message.attachments) == ["b"]
+
+
+def test_soap_headers_are_kept_for_scripts_that_use_them() -> None:
+    message = Message(b"")
+    assert message.getSoapHeaders() == []
+    message.setSoapHeaders(["<h/>"])
+    assert message.soap_headers == ["<h/>"]
+    message.clearSoapHeaders()
+    assert message.getSoapHeaders() == []
 
 
 def test_message_log_pythonic_and_groovy() -> None:
