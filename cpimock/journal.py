@@ -22,13 +22,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from cpimock import mpl_sql
 from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
 from cpimock.mpl_record import REFUSED, STATUSES, Attachment, MplRecord, new_message_guid, refusal, utcnow
+from cpimock.mpl_sql import Where
 
 __all__ = ["REFUSED", "STATUSES", "Attachment", "Journal", "MplRecord", "Where", "new_message_guid", "refusal"]
 
@@ -37,57 +37,6 @@ log = logging.getLogger("cpimock.journal")
 _STOP = object()
 # retention runs at most this often per writer (seconds)
 _PRUNE_EVERY_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """A SQL condition on the ``mpl`` table with its parameters (values are never spliced)."""
-
-    sql: str = ""
-    params: tuple[object, ...] = ()
-
-    def __and__(self, other: Where) -> Where:
-        if not self.sql:
-            return other
-        if not other.sql:
-            return self
-        return Where(f"({self.sql}) AND ({other.sql})", self.params + other.params)
-
-    def clause(self) -> str:
-        return f" WHERE {self.sql}" if self.sql else ""
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        status: str | None = None,
-        iflow: str | None = None,
-        since: dt.datetime | None = None,
-        text: str | None = None,
-        after_seq: int | None = None,
-    ) -> Where:
-        """The filters of the monitor page and ``cpimock messages``; ``text`` matches ids, paths, reasons."""
-        parts: list[str] = []
-        params: list[object] = []
-        if status:
-            parts.append("(status = ? OR custom_status = ?)")
-            params += [status.upper(), status.upper()]
-        if iflow:
-            parts.append("iflow = ?")
-            params.append(iflow)
-        if since is not None:
-            parts.append("log_start >= ?")
-            params.append(mpl_sql.to_ms(since))
-        if after_seq is not None:
-            parts.append("seq > ?")
-            params.append(after_seq)
-        if text:
-            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            cols = ("guid", "iflow", "request_path", "refusal_reason", "error", "cert_subject", "service_key",
-                    "application_message_id", "correlation_id", "peer")  # fmt: skip
-            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
-            params += [like] * len(cols)
-        return cls(" AND ".join(parts), tuple(params))
 
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_s: float) -> sqlite3.Connection:
@@ -396,6 +345,12 @@ class Journal:
         with self._read_lock:
             row = self._conn.execute("SELECT max(seq) FROM mpl").fetchone()
         return int(row[0] or 0)
+
+    def iflows(self) -> list[str]:
+        """The names of the iFlows that have messages."""
+        with self._read_lock:
+            rows = self._conn.execute("SELECT DISTINCT iflow FROM mpl WHERE iflow IS NOT NULL ORDER BY iflow")
+            return [str(r[0]) for r in rows]
 
     def get(self, guid: str) -> MplRecord | None:
         """Everything about one message: bodies, custom header properties, attachments (with data)."""

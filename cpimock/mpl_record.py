@@ -46,6 +46,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _body_json(data: bytes, size: int | None) -> dict[str, object]:
+    full = len(data) if size is None else size
+    out: dict[str, object] = {"size": full, "truncated": full > len(data)}
+    try:
+        out["text"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        out["base64"] = base64.b64encode(data).decode("ascii")
+    return out
+
+
 @dataclass(slots=True)
 class Attachment:
     """An MPL attachment added by a handler (``message.log``): name, media type, content."""
@@ -125,6 +135,71 @@ class MplRecord:
             reason = self.refusal_reason or self.error or "refused"
             return f"Refused at {self.refusal_stage}: {reason}"
         return self.error
+
+    def summary(self) -> dict[str, object]:
+        """The fields of one row of the monitor's list (and of ``cpimock messages --json``)."""
+        end = self.log_end or self.log_start
+        return {
+            "seq": self.seq,
+            "guid": self.message_guid,
+            "status": self.status,
+            "custom_status": self.effective_custom_status,
+            "iflow": self.integration_flow_name,
+            "log_start": self.log_start.isoformat(timespec="milliseconds"),
+            "log_end": end.isoformat(timespec="milliseconds"),
+            "duration_ms": round((end - self.log_start).total_seconds() * 1000),
+            "method": self.request_method,
+            "path": self.request_path,
+            "response_status": self.response_status,
+            "service_key": self.service_key,
+            "cert_subject": self.cert_subject,
+            "peer": self.peer,
+            "refusal_stage": self.refusal_stage,
+            "refusal_reason": self.refusal_reason,
+            "error": self.error_text(),
+        }
+
+    def details(self, *, attachment_data: bool = False) -> dict[str, object]:
+        """Everything about one message, bodies included (text if UTF-8, else base64)."""
+        out = self.summary()
+        out |= {
+            "correlation_id": self.correlation_id,
+            "application_message_id": self.application_message_id,
+            "application_message_type": self.application_message_type,
+            "sender": self.sender,
+            "receiver": self.receiver,
+            "log_level": self.log_level,
+            "transaction_id": self.transaction_id,
+            "caller": {
+                "auth_method": self.auth_method,
+                "service_key": self.service_key,
+                "instance": self.instance,
+                "subject": self.cert_subject,
+                "issuer": self.cert_issuer,
+                "serial": self.cert_serial,
+                "fingerprint": self.cert_fingerprint,
+            },
+            "request": {
+                "method": self.request_method,
+                "path": self.request_path,
+                "query": self.request_query,
+                "headers": self.request_headers,
+                "body": _body_json(self.request_body, self.request_body_size),
+            },
+            "response": {
+                "status": self.response_status,
+                "headers": self.response_headers,
+                "body": _body_json(self.response_body, self.response_body_size),
+            },
+            "custom_header_properties": self.custom_header_properties,
+            "attachments": [
+                {"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size}
+                | ({"base64": base64.b64encode(a.data).decode("ascii")} if attachment_data else {})
+                for a in self.attachments
+            ],
+            "error_step": self.error_step,
+        }
+        return out
 
 
 def refusal(stage: str, reason: str, **fields: object) -> MplRecord:

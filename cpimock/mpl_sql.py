@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cpimock.mpl_record import Attachment, Headers, MplRecord
@@ -65,6 +66,57 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES ({', '.join('?' * len(COLUMNS))}, ?)"
 _BODIES = ("request_body", "response_body")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A SQL condition on the ``mpl`` table with its parameters (values are never spliced)."""
+
+    sql: str = ""
+    params: tuple[object, ...] = ()
+
+    def __and__(self, other: Where) -> Where:
+        if not self.sql:
+            return other
+        if not other.sql:
+            return self
+        return Where(f"({self.sql}) AND ({other.sql})", self.params + other.params)
+
+    def clause(self) -> str:
+        return f" WHERE {self.sql}" if self.sql else ""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        status: str | None = None,
+        iflow: str | None = None,
+        since: dt.datetime | None = None,
+        text: str | None = None,
+        after_seq: int | None = None,
+    ) -> Where:
+        """The filters of the monitor page and ``cpimock messages``; ``text`` matches ids, paths, reasons."""
+        parts: list[str] = []
+        params: list[object] = []
+        if status:
+            parts.append("(status = ? OR custom_status = ?)")
+            params += [status.upper(), status.upper()]
+        if iflow:
+            parts.append("iflow = ?")
+            params.append(iflow)
+        if since is not None:
+            parts.append("log_start >= ?")
+            params.append(to_ms(since))
+        if after_seq is not None:
+            parts.append("seq > ?")
+            params.append(after_seq)
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            cols = ("guid", "iflow", "request_path", "refusal_reason", "error", "cert_subject", "service_key",
+                    "application_message_id", "correlation_id", "peer")  # fmt: skip
+            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
+            params += [like] * len(cols)
+        return cls(" AND ".join(parts), tuple(params))
 
 
 def to_ms(when: dt.datetime) -> int:

@@ -1,0 +1,318 @@
+"""The MPL store: exact counts, every field round-trips, a locked or full disk never blocks or crashes."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cpimock import mpl_sql
+from cpimock.config import JournalConfig
+from cpimock.errors import JournalError
+from cpimock.journal import Journal, MplRecord, Where, new_message_guid, refusal
+from cpimock.mpl_record import Attachment
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "cpimock.db"
+
+
+@pytest.fixture
+def journal(db: Path) -> Iterator[Journal]:
+    j = Journal.open(db, JournalConfig(body_cap_bytes=16))
+    yield j
+    j.close()
+
+
+def full_record(**changes: object) -> MplRecord:
+    rec = MplRecord(
+        application_message_id="PO-4711",
+        application_message_type="ORDERS05",
+        integration_flow_name="clientCertAuth",
+        sender="S4H",
+        receiver="SHOP",
+        auth_method="certificate",
+        service_key="demo-sender",
+        instance="default",
+        cert_subject="CN=demo-sender,OU=cpimock Clients,O=cpimock,L=local,C=DE",
+        cert_issuer="CN=cpimock Client CA,OU=cpimock Clients,O=cpimock,L=local,C=DE",
+        cert_serial="0x1f",
+        cert_fingerprint="AB:CD",
+        peer="127.0.0.1:50000",
+        request_method="POST",
+        request_path="/http/clientCertAuth",
+        request_query="a=1",
+        request_headers=[("Content-Type", "text/plain"), ("X-Twice", "1"), ("X-Twice", "2")],
+        request_body=b"0123456789abcdefXYZ",
+        response_status=200,
+        response_headers=[("Content-Type", "text/plain")],
+        response_body=b"\xff\xfe binary",
+        custom_header_properties=[("po_number", "12345"), ("po_number", "12346")],
+        attachments=[Attachment("payload.xml", "application/xml", b"<a>" + b"x" * 40 + b"</a>")],
+    )
+    for name, value in changes.items():
+        setattr(rec, name, value)
+    return rec
+
+
+def test_message_guid_has_cpis_shape() -> None:
+    # ids of December 2025 start "AGk_" like the live example in the spec
+    guid = new_message_guid(now=1765786792.442)
+    assert guid.startswith("AGk_")
+    ids = {new_message_guid() for _ in range(1000)}
+    assert len(ids) == 1000
+    for value in ids:
+        assert len(value) == 28
+        assert value.startswith("AG")
+        assert len(base64.urlsafe_b64decode(value)) == 21
+
+
+def test_open_creates_a_private_wal_database(db: Path) -> None:
+    Journal.open(db).close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_every_field_round_trips_and_bodies_are_capped(journal: Journal) -> None:
+    rec = full_record()
+    journal.record(rec)
+    assert journal.flush(timeout=10)
+    got = journal.get(rec.message_guid)
+    assert got is not None
+    assert got.integration_flow_name == "clientCertAuth"
+    assert got.status == "COMPLETED" and got.custom_status == "COMPLETED"
+    assert got.request_headers == rec.request_headers
+    assert got.request_body == b"0123456789abcdef"
+    assert got.request_body_size == 19
+    assert got.response_body == b"\xff\xfe binary"
+    assert got.custom_header_properties == [("po_number", "12345"), ("po_number", "12346")]
+    [att] = got.attachments
+    assert (att.name, att.content_type, att.size, len(att.data)) == ("payload.xml", "application/xml", 47, 16)
+    for name in ("application_message_id", "sender", "receiver", "service_key", "instance", "cert_subject",
+                 "cert_issuer", "cert_serial", "cert_fingerprint", "peer", "request_query", "transaction_id",
+                 "correlation_id"):  # fmt: skip
+        assert getattr(got, name) == getattr(rec, name), name
+    assert abs((got.log_start - rec.log_start).total_seconds()) < 0.002
+    assert got.log_end is not None and got.log_end >= got.log_start
+
+
+def test_a_refusal_keeps_cpis_status_and_says_why(journal: Journal) -> None:
+    journal.record(refusal("tls", "certificate expired", peer="127.0.0.1:1"))
+    journal.record(MplRecord(status="FAILED", integration_flow_name="x", error="boom"))
+    journal.flush()
+    refused, failed = journal.query(order=[("seq", False)])
+    assert (refused.status, refused.custom_status, refused.refusal_stage) == ("FAILED", "REFUSED", "tls")
+    assert refused.error_text() == "Refused at tls: certificate expired"
+    assert (failed.status, failed.custom_status, failed.error_text()) == ("FAILED", "FAILED", "boom")
+
+
+def test_custom_status_is_kept_when_set(journal: Journal) -> None:
+    journal.record(MplRecord(custom_status="PO accepted"))
+    journal.flush()
+    assert journal.query()[0].custom_status == "PO accepted"
+
+
+def test_n_records_from_many_threads_leave_exactly_n(db: Path) -> None:
+    j = Journal.open(db, batch_size=64)
+
+    def produce() -> None:
+        for _ in range(500):
+            j.record(MplRecord(integration_flow_name="t"))
+
+    threads = [threading.Thread(target=produce) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    j.close()
+    reader = Journal.open_readonly(db)
+    assert reader.count() == 3000
+    reader.close()
+
+
+def test_a_locked_database_never_blocks_the_caller_and_catches_up(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    j = Journal.open(db, busy_timeout_s=0.02)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    caplog.set_level(logging.WARNING, "cpimock.journal")
+    started = time.perf_counter()
+    for _ in range(200):
+        j.record(MplRecord())
+    assert time.perf_counter() - started < 1.0
+    assert not j.flush(timeout=0.3)
+    assert j.behind
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert j.flush(timeout=10)
+    j.close()
+    behind = [r for r in caplog.records if "behind" in r.getMessage()]
+    assert len(behind) == 1
+    assert Journal.open_readonly(db).count() == 200
+
+
+def test_the_twin_an_unlocked_database_is_written_at_once(db: Path) -> None:
+    j = Journal.open(db, busy_timeout_s=0.02)
+    for _ in range(200):
+        j.record(MplRecord())
+    assert j.flush(timeout=10)
+    assert not j.behind and j.dropped == 0
+    j.close()
+
+
+def test_a_full_disk_is_retried_and_nothing_is_lost(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = mpl_sql.insert
+    failures = iter(range(3))
+
+    def flaky(conn: sqlite3.Connection, records: object) -> None:
+        if next(failures, None) is not None:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(conn, records)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mpl_sql, "insert", flaky)
+    j = Journal.open(db)
+    for _ in range(10):
+        j.record(MplRecord())
+    assert j.flush(timeout=10)
+    j.close()
+    assert Journal.open_readonly(db).count() == 10
+
+
+def test_a_full_queue_drops_and_counts(db: Path) -> None:
+    j = Journal.open(db, busy_timeout_s=0.02, queue_size=10, batch_size=5)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for _ in range(50):
+        j.record(MplRecord())
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    j.close()
+    stored = Journal.open_readonly(db).count()
+    assert 10 <= stored <= 15
+    assert stored + j.dropped == 50
+
+
+def test_close_gives_up_on_a_disk_that_never_recovers(db: Path) -> None:
+    j = Journal.open(db, busy_timeout_s=0.02)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for _ in range(5):
+        j.record(MplRecord())
+    j.close(timeout=0.2)
+    assert j.dropped == 5
+    blocker.execute("ROLLBACK")
+    blocker.close()
+
+
+def test_a_corrupt_file_is_refused_with_the_fix(db: Path) -> None:
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalError, match=r"cpimock\.db: not a usable message log .* move it aside"):
+        Journal.open(db)
+
+
+def test_a_locked_file_is_refused_with_the_fix(db: Path) -> None:
+    Journal.open(db).close()
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("PRAGMA journal_mode = DELETE")
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JournalError, match="locked by another program"):
+            Journal.open(db, busy_timeout_s=0.05)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_readonly_needs_an_existing_log(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="no message log here; run `cpimock serve`"):
+        Journal.open_readonly(tmp_path / "cpimock.db")
+
+
+def test_a_reader_sees_what_a_running_writer_wrote(db: Path, journal: Journal) -> None:
+    journal.record(MplRecord())
+    journal.flush()
+    reader = Journal.open_readonly(db)
+    assert reader.count() == 1
+    journal.record(MplRecord())
+    journal.flush()
+    assert reader.count() == 2
+    reader.record(MplRecord())  # a reader ignores records
+    reader.close()
+
+
+def test_two_writers_share_one_file(db: Path) -> None:
+    a, b = Journal.open(db), Journal.open(db)
+    for _ in range(300):
+        a.record(MplRecord(integration_flow_name="a"))
+        b.record(MplRecord(integration_flow_name="b"))
+    a.close()
+    b.close()
+    reader = Journal.open_readonly(db)
+    assert reader.count(Where.of(iflow="a")) == 300
+    assert reader.count(Where.of(iflow="b")) == 300
+    assert reader.iflows() == ["a", "b"]
+
+
+def test_retention_by_count_keeps_the_newest(db: Path) -> None:
+    j = Journal.open(db, JournalConfig(retention_count=5))
+    for i in range(8):
+        j.record(MplRecord(application_message_id=str(i), custom_header_properties=[("n", str(i))]))
+    j.flush()
+    assert j.prune() == 3
+    assert sorted(int(r.application_message_id or 0) for r in j.query()) == [3, 4, 5, 6, 7]
+    with sqlite3.connect(db) as conn:  # children go with their message
+        assert conn.execute("SELECT count(*) FROM mpl_property").fetchone()[0] == 5
+    j.close()
+
+
+def test_retention_by_age_drops_old_messages(db: Path) -> None:
+    j = Journal.open(db, JournalConfig(retention_days=1))
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    j.record(MplRecord(log_start=old, log_end=old))
+    j.record(MplRecord())
+    j.flush()
+    assert j.prune() == 1
+    assert j.count() == 1
+    j.close()
+
+
+def test_queries_filter_by_status_iflow_time_and_text(journal: Journal) -> None:
+    old = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+    journal.record(MplRecord(integration_flow_name="a", log_start=old, log_end=old))
+    journal.record(MplRecord(integration_flow_name="b", status="FAILED", error="100% broken_thing"))
+    journal.record(refusal("auth", "no client certificate", request_path="/http/a"))
+    journal.flush()
+    assert journal.count(Where.of(status="failed")) == 2
+    assert journal.count(Where.of(status="REFUSED")) == 1
+    assert journal.count(Where.of(iflow="a")) == 1
+    assert journal.count(Where.of(since=dt.datetime(2022, 1, 1, tzinfo=dt.UTC))) == 2
+    assert journal.count(Where.of(text="100% broken_")) == 1
+    assert journal.count(Where.of(text="0%_b")) == 0  # % and _ are literal
+    assert journal.count(Where.of(text="client certificate")) == 1
+    first = journal.query(order=[("seq", False)], limit=1)
+    assert journal.count(Where.of(after_seq=first[0].seq)) == 2
+    assert journal.get("AGnope") is None
+
+
+def test_clear_empties_the_log(journal: Journal) -> None:
+    journal.record(full_record())
+    journal.clear()
+    assert journal.count() == 0
+    assert journal.attachments("x") == []
+
+
+def test_a_disabled_journal_records_nothing(db: Path) -> None:
+    j = Journal.open(db, JournalConfig(enabled=False))
+    j.record(MplRecord())
+    assert j.flush(timeout=1)
+    j.close()
+    assert Journal.open_readonly(db).count() == 0
