@@ -90,7 +90,8 @@ def test_every_field_round_trips_and_bodies_are_capped(journal: Journal) -> None
     got = journal.get(rec.message_guid)
     assert got is not None
     assert got.integration_flow_name == "clientCertAuth"
-    assert got.status == "COMPLETED" and got.custom_status == "COMPLETED"
+    assert got.status == "COMPLETED"
+    assert got.custom_status == "COMPLETED"
     assert got.request_headers == rec.request_headers
     assert got.request_body == b"0123456789abcdef"
     assert got.request_body_size == 19
@@ -103,7 +104,8 @@ def test_every_field_round_trips_and_bodies_are_capped(journal: Journal) -> None
                  "correlation_id"):  # fmt: skip
         assert getattr(got, name) == getattr(rec, name), name
     assert abs((got.log_start - rec.log_start).total_seconds()) < 0.002
-    assert got.log_end is not None and got.log_end >= got.log_start
+    assert got.log_end is not None
+    assert got.log_end >= got.log_start
 
 
 def test_a_refusal_keeps_cpis_status_and_says_why(journal: Journal) -> None:
@@ -165,7 +167,8 @@ def test_the_twin_an_unlocked_database_is_written_at_once(db: Path) -> None:
     for _ in range(200):
         j.record(MplRecord())
     assert j.flush(timeout=10)
-    assert not j.behind and j.dropped == 0
+    assert not j.behind
+    assert j.dropped == 0
     j.close()
 
 
