@@ -356,25 +356,39 @@ async def _run_in_thread(func: StepFunc, message: Message) -> Any:
 
 
 class _DaemonThreads:
-    """Worker threads for sync steps: daemon threads (a hung step never blocks interpreter exit),
-    started on demand, so a step stuck in its thread never starves later requests."""
+    """Worker threads for sync steps, started on demand up to ``max_threads``.
 
-    def __init__(self, idle_timeout_s: float = 60.0) -> None:
+    Daemon threads, so a hung step never blocks interpreter exit. A thread whose step hangs
+    stays busy; later jobs get other threads, and beyond ``max_threads`` they wait for one.
+    """
+
+    def __init__(self, max_threads: int = 256, idle_timeout_s: float = 60.0) -> None:
         self._jobs: SimpleQueue[Callable[[], None]] = SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0
+        self._threads = 0
+        self._idle = 0  # threads waiting for a job that no submitted job has claimed yet
+        self._pending = 0  # jobs queued with no thread claimed: the next thread to finish takes one
+        self._max_threads = max_threads
         self._idle_timeout_s = idle_timeout_s
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
+            start = False
             if self._idle:
-                self._idle -= 1  # reserved: an idle worker will take this job
-                start = False
-            else:
+                self._idle -= 1
+            elif self._threads < self._max_threads:
+                self._threads += 1
                 start = True
+            else:
+                self._pending += 1
         self._jobs.put(job)
         if start:
-            threading.Thread(target=self._work, name="cpimock-step", daemon=True).start()
+            try:
+                threading.Thread(target=self._work, name="cpimock-step", daemon=True).start()
+            except RuntimeError:  # the system refuses more threads: wait for a running one
+                with self._lock:
+                    self._threads -= 1
+                    self._pending += 1
 
     def _work(self) -> None:
         while True:
@@ -382,13 +396,17 @@ class _DaemonThreads:
                 job = self._jobs.get(timeout=self._idle_timeout_s)
             except Empty:
                 with self._lock:
-                    if self._idle:  # nobody reserved an idle worker: this one can go
+                    if self._idle:  # no job claimed an idle thread: this one can go
                         self._idle -= 1
+                        self._threads -= 1
                         return
-                continue  # a job was reserved for an idle worker and is on its way
+                continue  # a job claimed this thread and is on its way
             job()
             with self._lock:
-                self._idle += 1
+                if self._pending:
+                    self._pending -= 1
+                else:
+                    self._idle += 1
 
 
 _THREADS = _DaemonThreads()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cpimock.errors import HandlerLoadError
-from cpimock.handlers import Pipeline, StepError, StepTimeout, load_pipeline
+from cpimock.handlers import Pipeline, StepError, StepTimeout, _DaemonThreads, load_pipeline
 from cpimock.message import Message
 
 
@@ -353,3 +353,25 @@ async def test_the_timeout_is_for_all_steps_together(workspace: Path) -> None:
     write(workspace / "iflows/two.py", "import time\ndef a(m):\n    time.sleep(0.2)\ndef b(m):\n    time.sleep(0.2)\n")
     with pytest.raises(StepTimeout):
         await load_pipeline(["iflows/two.py:a", "iflows/two.py:b"], workspace).run(msg(), 0.3)
+
+
+def test_worker_threads_are_capped_and_queued_jobs_still_run() -> None:
+    threads = _DaemonThreads(max_threads=2, idle_timeout_s=0.05)
+    release = threading.Event()
+    running: set[str] = set()
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        running.add(threading.current_thread().name + str(threading.get_ident()))
+        release.wait(10)
+        done.release()
+
+    for _ in range(5):
+        threads.submit(job)
+    release.set()
+    for _ in range(5):
+        assert done.acquire(timeout=10)
+    assert len(running) <= 2
+    # idle threads leave after the idle timeout; new work starts new ones
+    threads.submit(done.release)
+    assert done.acquire(timeout=10)
