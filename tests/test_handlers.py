@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import sys
@@ -242,7 +243,9 @@ async def test_no_timeout_when_none(workspace: Path) -> None:
     assert (await load_pipeline(["iflows/a.py:p"], workspace).run(msg(), None)).body == b"done"
 
 
-async def test_printing_binary_junk_does_not_break_the_step(workspace: Path) -> None:
+async def test_printing_binary_junk_does_not_break_the_step(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    strict = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict", write_through=True)
+    monkeypatch.setattr(sys, "stdout", strict)
     write(
         workspace / "iflows/noisy.py",
         r"""
@@ -256,6 +259,7 @@ async def test_printing_binary_junk_does_not_break_the_step(workspace: Path) -> 
         """,
     )
     assert (await load_pipeline(["iflows/noisy.py:p"], workspace).run(msg(b"\xff\x00"), 5)).body == b"still here"
+    assert b"\\udcff" in strict.buffer.getvalue()  # type: ignore[attr-defined]
 
 
 async def test_body_invalid_in_its_charset_fails_the_step_that_reads_text(workspace: Path) -> None:
