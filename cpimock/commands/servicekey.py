@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ validity_option = click.option(
     help=f"Days the certificate is valid, 1..{MAX_CLIENT_DAYS} as on BTP.",
 )
 
+_ALNUM = string.ascii_letters + string.digits
 _USES = {
     "cert.pem": "client certificate + chain, leaf first (curl --cert, Postman CRT file)",
     "key.key": "private key, PKCS#1, keep it secret (curl --key, Postman KEY file)",
@@ -160,7 +162,8 @@ def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, w
         raise ServiceKeyError("--password is for cert.pfx; add --pfx")
     key = read_service_key(key_file)
     generated = pfx and password is None
-    pfx_password = (secrets.token_urlsafe(12) if generated else password) if pfx else None
+    # letters and digits only: the password goes on command lines (-storepass, -passin pass:)
+    pfx_password = ("".join(secrets.choice(_ALNUM) for _ in range(16)) if generated else password) if pfx else None
     files, warnings = export_files(key, pfx_password=pfx_password, alias=key_file.stem)
     folder = out or Path(key_file.stem)
     written = write_files(folder, files)
@@ -195,7 +198,10 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
         f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert} -d 'hello' {url or 'https://<host>'}"
         f"/http{address.rstrip('*')}"
     )
-    click.echo("Postman: Settings > Certificates > Add: host from the url, CRT file cert.pem, KEY file key.key.")
+    parts = urlsplit(url or "")
+    where = f"host {parts.hostname}, port {parts.port or 443}" if parts.hostname else "the host of the url"
+    click.echo(f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
+               f"KEY file {files['key.key']}")  # fmt: skip
     if pfx_password:
         click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
 
