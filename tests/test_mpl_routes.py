@@ -1,0 +1,225 @@
+"""The MPL over HTTP: the OData API and the monitor page on an app with only these routes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from mpl_samples import scripted_mix
+
+from cpimock.journal import Journal, MplRecord
+from cpimock.mpl_routes import add_mpl_routes
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal.open(tmp_path / "cpimock.db")
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def mix(journal: Journal) -> dict[str, MplRecord]:
+    recs = scripted_mix()
+    for rec in recs.values():
+        journal.record(rec)
+    journal.flush()
+    return recs
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, journal: Journal) -> Any:
+    app = web.Application()
+    add_mpl_routes(app, journal, None, tenant="mytenant")
+    return await aiohttp_client(app)
+
+
+async def odata(client: Any, path: str, **params: str) -> Any:
+    resp = await client.get(f"/api/v1/{path}", params=params)
+    assert resp.content_type == "application/json"
+    return resp.status, await resp.json()
+
+
+async def test_the_api_returns_exactly_the_scripted_calls(client: Any, mix: dict[str, MplRecord]) -> None:
+    status, body = await odata(client, "MessageProcessingLogs", **{"$inlinecount": "allpages",
+                                                                    "$orderby": "LogStart asc"})  # fmt: skip
+    assert status == 200
+    assert body["d"]["__count"] == "6"
+    got = [(e["MessageGuid"], e["Status"], e["CustomStatus"], e["IntegrationFlowName"]) for e in body["d"]["results"]]
+    assert got == [
+        (mix["accepted"].message_guid, "COMPLETED", "COMPLETED", "clientCertAuth"),
+        (mix["handshake"].message_guid, "FAILED", "REFUSED", None),
+        (mix["unauthorized"].message_guid, "FAILED", "REFUSED", None),
+        (mix["forbidden"].message_guid, "FAILED", "REFUSED", "clientCertAuth"),
+        (mix["not_found"].message_guid, "FAILED", "REFUSED", None),
+        (mix["failed"].message_guid, "FAILED", "FAILED", "clientCertAuth"),
+    ]
+    host = f"http://{client.host}:{client.port}"
+    assert body["d"]["results"][0]["__metadata"]["uri"].startswith(f"{host}/api/v1/MessageProcessingLogs('AG")
+
+
+async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]) -> None:
+    reasons = {}
+    for name in ("handshake", "unauthorized", "forbidden", "not_found", "failed"):
+        resp = await client.get(f"/api/v1/MessageProcessingLogs('{mix[name].message_guid}')/ErrorInformation/$value")
+        assert resp.status == 200
+        reasons[name] = await resp.text()
+    assert reasons["handshake"].startswith("Refused at tls: the client sent no certificate")
+    assert reasons["unauthorized"] == "Refused at auth: the certificate is not mapped to any service key"
+    assert reasons["forbidden"].startswith("Refused at authorization: service instance 'reader' lacks")
+    assert reasons["not_found"] == "Refused at routing: no iFlow is deployed at /http/nope"
+    assert reasons["failed"] == "ValueError: order 4711 has no lines"
+    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2",
+                                                              "$orderby": "LogStart desc"})  # fmt: skip
+    page1 = [e["MessageGuid"] for e in body["d"]["results"]]
+    assert page1 == [mix["failed"].message_guid, mix["not_found"].message_guid]
+    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2",
+                                                              "$skip": "2", "$orderby": "LogStart desc"})  # fmt: skip
+    assert [e["MessageGuid"] for e in body["d"]["results"]] == [mix["forbidden"].message_guid,
+                                                               mix["unauthorized"].message_guid]  # fmt: skip
+    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "IntegrationFlowName eq 'clientCertAuth' and "
+                                                              "CustomStatus ne 'REFUSED'"})  # fmt: skip
+    assert len(body["d"]["results"]) == 2
+
+
+async def test_attachments_and_properties_over_http(client: Any, mix: dict[str, MplRecord]) -> None:
+    guid = mix["accepted"].message_guid
+    _, body = await odata(client, f"MessageProcessingLogs('{guid}')/Attachments")
+    [att] = body["d"]["results"]
+    resp = await client.get(f"/api/v1/MessageProcessingLogAttachments('{att['Id']}')/$value")
+    assert resp.content_type == "application/json"
+    assert await resp.read() == b'{"order": 4711}'
+    _, body = await odata(client, f"MessageProcessingLogs('{guid}')/CustomHeaderProperties")
+    assert body["d"]["results"][0]["Value"] == "4711"
+
+
+async def test_a_bad_query_is_a_400_never_a_500(client: Any, mix: dict[str, MplRecord]) -> None:
+    for params in ({"$filter": "Status eq 'x' and ("}, {"$top": "1e9"}, {"$orderby": "Secret"}, {"$filter": "'" * 3}):
+        status, body = await odata(client, "MessageProcessingLogs", **params)
+        assert status == 400
+        assert set(body["error"]) == {"code", "message"}
+    status, _ = await odata(client, "MessageProcessingLogs('AGnothere')")
+    assert status == 404
+    status, _ = await odata(client, "Nothing/here")
+    assert status == 404
+
+
+async def test_the_authorize_callback_decides(aiohttp_client: Any, journal: Journal, mix: dict[str, MplRecord]) -> None:
+    decisions: list[str] = []
+
+    async def authorize(request: web.Request) -> bool:
+        decisions.append(request.path)
+        return request.headers.get("X-Let-Me") == "in"
+
+    app = web.Application()
+    add_mpl_routes(app, journal, authorize)
+    client = await aiohttp_client(app)
+    for path in ("/api/v1/MessageProcessingLogs", "/monitor", "/monitor/api/messages"):
+        refused = await client.get(path)
+        assert refused.status == 403
+        allowed = await client.get(path, headers={"X-Let-Me": "in"})
+        assert allowed.status == 200
+    refused = await client.get("/api/v1/MessageProcessingLogs")
+    body = await refused.json()
+    assert body["error"]["code"] == "Forbidden"
+    assert len(decisions) == 7
+
+
+async def test_without_a_callback_only_loopback_may_read(client: Any) -> None:
+    resp = await client.get("/api/v1/MessageProcessingLogs")
+    assert resp.status == 200  # the test client is on 127.0.0.1
+
+
+def test_the_loopback_check_refuses_remote_peers() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from cpimock.mpl_routes import _is_loopback
+
+    remote = make_mocked_request("GET", "/monitor")
+    remote._transport_peername = ("192.0.2.7", 40000)  # type: ignore[attr-defined]
+    assert not _is_loopback(remote)
+    local = make_mocked_request("GET", "/monitor")
+    local._transport_peername = ("::1", 40000, 0, 0)  # type: ignore[attr-defined]
+    assert _is_loopback(local)
+
+
+async def test_the_monitor_page_and_its_json(client: Any, mix: dict[str, MplRecord]) -> None:
+    resp = await client.get("/monitor")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    assert "script-src 'unsafe-inline'" in resp.headers["Content-Security-Policy"]
+    page = await resp.text()
+    assert '<option value="clientCertAuth">clientCertAuth</option>' in page
+    assert '<option value="REFUSED">REFUSED</option>' in page
+    listing = await (await client.get("/monitor/api/messages", params={"status": "REFUSED"})).json()
+    assert listing["total"] == 4
+    assert {m["refusal_stage"] for m in listing["messages"]} == {"tls", "auth", "authorization", "routing"}
+    newer = await (await client.get("/monitor/api/messages", params={"after": str(listing["last_seq"])})).json()
+    assert newer["messages"] == []
+    guid = mix["accepted"].message_guid
+    detail = await (await client.get(f"/monitor/api/messages/{guid}")).json()
+    assert detail["caller"]["subject"].startswith("CN=demo-sender")
+    assert detail["request"]["body"] == {"size": 15, "truncated": False, "text": '{"order": 4711}'}
+    att = detail["attachments"][0]
+    download = await client.get(f"/monitor/api/attachments/{att['id']}")
+    assert download.headers["Content-Disposition"] == "attachment; filename*=UTF-8''payload"
+    assert (await client.get("/monitor/api/messages/AGnope")).status == 404
+    assert (await client.get("/monitor/api/attachments/999")).status == 404
+
+
+async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Journal, mix: dict[str, MplRecord],
+                                                tmp_path: Path) -> None:  # fmt: skip
+    playwright_api = pytest.importorskip("playwright.async_api", reason="the PyPI package playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}; install Debian's chromium package")
+    app = web.Application()
+    add_mpl_routes(app, journal, None)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}/monitor"
+    expect = playwright_api.expect
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url)
+            rows = page.locator("#rows tr")
+            await expect(rows).to_have_count(6)
+            await page.select_option("#status", "FAILED")
+            await expect(rows).to_have_count(5)
+            await page.click(f"tr[data-guid='{mix['handshake'].message_guid}']")
+            await page.wait_for_selector("#detail section.refusal")
+            refusal = await page.locator("#detail section.refusal").text_content() or ""
+            assert "Refused at tls" in refusal
+            assert "the client sent no certificate" in refusal
+            await page.screenshot(path=str(tmp_path / "monitor-refused.png"), full_page=True)
+            await page.select_option("#status", "")
+            await expect(rows).to_have_count(6)
+            await page.click(f"tr[data-guid='{mix['accepted'].message_guid}']")
+            await page.wait_for_selector("#detail >> text=demo-sender")
+            details = await page.locator("#detail").text_content() or ""
+            assert "Hello demo-sender" in details
+            assert "CN=demo-sender" in details
+            # live update: a new call shows up without a reload
+            journal.record(MplRecord(integration_flow_name="clientCertAuth", request_path="/http/late"))
+            journal.flush()
+            await expect(rows).to_have_count(7, timeout=10_000)
+            await page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
+    assert (tmp_path / "monitor.png").stat().st_size > 10_000
+    keep = os.environ.get("CPIMOCK_SCREENSHOT_DIR")  # to look at the pictures after the run
+    if keep:
+        for name in ("monitor.png", "monitor-refused.png"):
+            shutil.copy(tmp_path / name, Path(keep) / name)
