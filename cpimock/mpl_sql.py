@@ -133,8 +133,17 @@ def _headers(text: str) -> Headers:
     return [(str(k), str(v)) for k, v in json.loads(text)]
 
 
+# credentials never reach the log: only the scheme of these headers is kept
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def _redacted(headers: Headers) -> Headers:
+    return [(k, v.split(" ", 1)[0] + " ***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers]
+
+
 def capped(rec: MplRecord, cap: int) -> MplRecord:
-    """Cut bodies and attachments to *cap* bytes, keeping their original sizes."""
+    """Cut bodies and attachments to *cap* bytes, keeping their original sizes; hide credentials."""
+    rec.request_headers = _redacted(rec.request_headers)
     if rec.request_body_size is None:
         rec.request_body_size = len(rec.request_body)
     if rec.response_body_size is None:

@@ -108,6 +108,15 @@ def test_every_field_round_trips_and_bodies_are_capped(journal: Journal) -> None
     assert got.log_end >= got.log_start
 
 
+def test_credentials_are_not_logged(journal: Journal) -> None:
+    rec = MplRecord(request_headers=[("Authorization", "Basic c2IteDpzZWNyZXQ="), ("X-Other", "Basic kept")])
+    journal.record(rec)
+    journal.flush()
+    stored = journal.get(rec.message_guid)
+    assert stored is not None
+    assert stored.request_headers == [("Authorization", "Basic ***"), ("X-Other", "Basic kept")]
+
+
 def test_a_refusal_keeps_cpis_status_and_says_why(journal: Journal) -> None:
     journal.record(refusal("tls", "certificate expired", peer="127.0.0.1:1"))
     journal.record(MplRecord(status="FAILED", integration_flow_name="x", error="boom"))
