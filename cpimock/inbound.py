@@ -1,0 +1,257 @@
+"""The iFlow endpoint ``/http/<address>``: the way of one request after the handshake.
+
+who is calling (callers) → which iFlow (routing) → may they (role or DN pair, CSRF, size)
+→ run the steps (handlers, Message) → CPI-shaped answer (cpi) → record (journal).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from cpimock import cpi, csrf, exchange
+from cpimock.auth import Identity, Refusal, authorize
+from cpimock.callers import Peer, TooMany, identify
+from cpimock.config import IFlowConfig
+from cpimock.handlers import Pipeline, StepError
+from cpimock.mpl_record import MplRecord, new_message_guid, utcnow
+
+if TYPE_CHECKING:
+    from cpimock.server import Server
+
+log = logging.getLogger("cpimock.inbound")
+
+# request headers that never reach a step, whatever allowed_headers says
+_NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
+_REGEX_CHARS = re.compile(r"[.*+?\[\]()|^$\\]")
+
+
+@functools.lru_cache(maxsize=256)
+def header_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """CPI's *Allowed Header(s)*: names or regular expressions, ``*`` for all (case-insensitive)."""
+    if "*" in patterns:
+        return lambda name: True
+    exact = {p.lower() for p in patterns}
+    regexes = []
+    for pattern in patterns:
+        if _REGEX_CHARS.search(pattern):
+            try:
+                regexes.append(re.compile(pattern, re.IGNORECASE))
+            except re.error:
+                pass  # not a regex after all: the exact name still applies
+    if not regexes:
+        return lambda name: name.lower() in exact
+    return lambda name: name.lower() in exact or any(r.fullmatch(name) for r in regexes)
+
+
+def inbound_headers(request: web.Request, iflow: IFlowConfig) -> dict[str, str]:
+    """Content-Type plus the allowed request headers and query parameters (CPI merges both)."""
+    allowed = header_filter(iflow.allowed_headers)
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in _NEVER_ALLOWED or lower.startswith("camel"):
+            continue
+        if lower == "content-type" or allowed(name):
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    for name, value in request.query.items():
+        if allowed(name) and not name.lower().startswith("camel"):
+            # "if a header of the same name exists, the query value is appended"
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds *limit* bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        chunks += chunk
+        if len(chunks) > limit:
+            return None
+    return bytes(chunks)
+
+
+class Inbound:
+    """The ``/http/{tail}`` handler of one server process."""
+
+    def __init__(self, tenant: Server) -> None:
+        self.tenant = tenant
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        snapshot = self.tenant.reloader.current
+        peer: Peer = self.tenant.peer_of(request)
+        address = "/" + request.match_info.get("tail", "")
+        rec = MplRecord(
+            message_guid=new_message_guid(),
+            log_start=utcnow(),
+            peer=peer.address,
+            request_method=request.method,
+            request_path=request.path,
+            request_query=request.query_string or None,
+            request_headers=list(request.headers.items()),
+        )
+        if peer.certificate is not None:
+            c = peer.certificate
+            rec.cert_subject, rec.cert_issuer, rec.cert_serial, rec.cert_fingerprint = (
+                c.subject,
+                c.issuer,
+                c.serial,
+                c.fingerprint,
+            )
+        match = snapshot.router.match(address)
+        iflow = match[0] if match else None
+        authorization = request.headers.get("Authorization")
+        who = identify(authorization, peer, snapshot, self.tenant.authority, self.tenant.limiter)
+        if (
+            isinstance(who, Refusal)
+            and iflow is not None
+            and iflow.authorization == "client-certificate"
+            and not authorization
+            and peer.certificate is not None
+        ):
+            # DN mode needs no service key: the channel's subject/issuer list decides alone
+            c = peer.certificate
+            who = Identity(
+                "certificate", subject=c.subject, issuer=c.issuer, serial=c.serial, fingerprint=c.fingerprint
+            )
+        if isinstance(who, Refusal):
+            if isinstance(who, TooMany):
+                answer = cpi.refused(429, who.reason, headers={"Retry-After": str(who.retry_after)})
+            else:
+                answer = cpi.unauthorized(who.reason, basic=iflow is None or "basic" in iflow.auth_methods)
+            return self._refuse(rec, "auth", who.reason, answer, iflow)
+        rec.auth_method, rec.service_key, rec.instance = who.method, who.key_name, who.instance
+        if iflow is None:
+            answer = cpi.not_found(request.path)
+            return self._refuse(rec, "routing", answer.body.split(": ", 1)[1].strip(), answer, None)
+        if who.method not in iflow.auth_methods:
+            reason = (
+                f"integration flow {iflow.id} does not accept {who.method} callers "
+                f"(auth_methods = {sorted(iflow.auth_methods)})"
+            )
+            return self._refuse(
+                rec, "auth", reason, cpi.unauthorized(reason, basic="basic" in iflow.auth_methods), iflow
+            )
+        if iflow.state == "stopped":
+            answer = cpi.stopped(iflow.id)
+            return self._refuse(rec, "routing", f"integration flow {iflow.id} is stopped", answer, iflow)
+        cert = peer.certificate if who.method == "certificate" else None
+        denied = authorize(who, iflow, cert.subject_key if cert else None, cert.issuer_key if cert else None)
+        if denied is not None:
+            return self._refuse(rec, "authorization", denied.reason, cpi.refused(403, denied.reason), iflow)
+        if iflow.csrf:
+            early = self._csrf(request, who, rec, iflow)
+            if early is not None:
+                return early
+        limit = int(iflow.max_body_mb * 1024 * 1024)
+        body = await read_limited(request, limit)
+        if body is None:
+            answer = cpi.too_large(iflow.max_body_mb, iflow.id)
+            return self._refuse(rec, "http", answer.body.split(": ", 1)[1].strip(), answer, iflow)
+        return await self._run(request, snapshot.pipelines[iflow.id], iflow, who, match[1] if match else "", body, rec)
+
+    def _csrf(self, request: web.Request, who: Identity, rec: MplRecord, iflow: IFlowConfig) -> web.Response | None:
+        guard = self.tenant.csrf
+        key = who.key_name or who.clientid or who.fingerprint or who.label
+        session = request.cookies.get(csrf.SESSION_COOKIE)
+        presented = request.headers.get(csrf.HEADER)
+        if csrf.is_fetch(request.method, presented):
+            fetched = guard.fetch(key, session)
+            response = web.Response(status=200, headers={csrf.HEADER: fetched.token})
+            if fetched.new_session:
+                response.set_cookie(csrf.SESSION_COOKIE, fetched.session, path="/", secure=True, httponly=True)
+            log.debug("CSRF token fetched by %s for %s", who.label, iflow.id)
+            return response
+        verdict = guard.check(request.method, key, session, presented)
+        if verdict.ok:
+            return None
+        reason = f"CSRF token validation failed ({verdict.detail}); fetch one with a GET and X-CSRF-Token: Fetch first"
+        answer = cpi.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED})
+        return self._refuse(rec, "authorization", reason, answer, iflow)
+
+    async def _run(
+        self,
+        request: web.Request,
+        pipeline: Pipeline,
+        iflow: IFlowConfig,
+        who: Identity,
+        dynamic_path: str,
+        body: bytes,
+        rec: MplRecord,
+    ) -> web.Response:
+        snapshot = self.tenant.reloader.current
+        dn_mode = iflow.authorization == "client-certificate"
+        user = None
+        if not dn_mode and snapshot.config.oauth.sap_authenticated_user_name == "clientid":
+            user = who.clientid
+        rec.integration_flow_name = iflow.id
+        rec.request_body = body
+        rec.log_level = request.headers.get("SAP_MessageProcessingLogLevel", "INFO").upper()
+        message = exchange.build_message(
+            body=body,
+            headers=inbound_headers(request, iflow),
+            method=request.method,
+            url=f"{request.scheme}://{request.host}{request.path}",
+            query=request.query_string or None,
+            context_path=iflow.address,
+            path=dynamic_path,
+            mpl_id=rec.message_guid,
+            identity=who,
+            authenticated_user=user,
+            correlation_id=rec.correlation_id,
+            charset=request.charset,
+        )
+        result = message
+        try:
+            result = await pipeline.run(message, iflow.timeout_s)
+            status, headers, out = exchange.response_parts(result)
+            rec.status = "COMPLETED"
+        except StepError as exc:
+            error = str(exc.__cause__ or exc)
+            rec.status, rec.error, rec.error_step = "FAILED", str(exc), exc.step
+            log.error(
+                "integration flow %s failed (message %s): %s",
+                iflow.id,
+                rec.message_guid,
+                exc,
+                exc_info=exc.__cause__ if exc.__cause__ is not None else None,
+            )
+            answer = cpi.failed(rec.message_guid, error, iflow.return_exception_to_sender)
+            status, headers, out = answer.status, list(answer.headers.items()), answer.body.encode()
+        fields = exchange.mpl_fields(result)
+        rec.application_message_id = fields.application_message_id
+        rec.application_message_type = fields.application_message_type
+        rec.sender, rec.receiver = fields.sender, fields.receiver
+        rec.custom_status = fields.custom_status
+        rec.custom_header_properties = list(fields.custom_header_properties)
+        rec.attachments = [self.tenant.attachment(a) for a in fields.attachments]
+        response_headers = CIMultiDict(headers)
+        response_headers[cpi.MPL_ID_HEADER] = rec.message_guid
+        rec.response_status, rec.response_headers, rec.response_body = status, list(response_headers.items()), out
+        rec.log_end = utcnow()
+        self.tenant.record(rec)
+        log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
+        return web.Response(status=status, body=out, headers=response_headers)
+
+    def _refuse(
+        self, rec: MplRecord, stage: str, reason: str, answer: cpi.Answer, iflow: IFlowConfig | None
+    ) -> web.Response:
+        headers = {**answer.headers, cpi.LOG_ID_HEADER: rec.message_guid}
+        body = answer.body.encode()
+        rec.status, rec.refusal_stage, rec.refusal_reason = "FAILED", stage, reason
+        rec.integration_flow_name = iflow.id if iflow else None
+        rec.response_status, rec.response_headers, rec.response_body = answer.status, list(headers.items()), body
+        rec.log_end = utcnow()
+        self.tenant.record(rec)
+        log.info(
+            "%s %s from %s refused with %d: %s", rec.request_method, rec.request_path, rec.peer, answer.status, reason
+        )
+        return web.Response(status=answer.status, body=body, headers=headers)

@@ -1,0 +1,352 @@
+"""The HTTPS server of a tenant: TLS accept loop, the aiohttp app, start and graceful stop.
+
+The listening socket accepts plain TCP; each connection's TLS handshake is driven with
+``loop.start_tls`` so that a refused handshake is seen here, with its reason and the peer
+address, and recorded (asyncio's own TLS server swallows those errors). After the handshake
+the presented certificate is mapped to its identity once, and the connection is handed to
+aiohttp's HTTP protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from cpimock.auth import Identity, PeerCertificate, Refusal
+from cpimock.basic import FailureLimiter
+from cpimock.callers import Peer
+from cpimock.csrf import CsrfGuard
+from cpimock.journal import Journal
+from cpimock.jwt import TokenAuthority, load_signing_key
+from cpimock.message import LogAttachment
+from cpimock.mpl_record import Attachment, MplRecord, new_message_guid, refusal, utcnow
+from cpimock.mpl_routes import add_mpl_routes
+from cpimock.tenant import ClientAuthSetting, Reloader, Snapshot, build_snapshot
+from cpimock.tls import classify_handshake_error
+from cpimock.token_routes import add_token_routes
+
+log = logging.getLogger("cpimock.server")
+
+# in-flight requests get this long to finish on Ctrl-C / SIGTERM
+SHUTDOWN_GRACE_S = 10.0
+_NO_PEER = Peer("unknown", None, None)
+
+
+class _Connection(RequestHandler):
+    """aiohttp's HTTP protocol, carrying what the TLS handshake established."""
+
+    peer: Peer = _NO_PEER
+
+
+class _Gate(asyncio.Protocol):
+    """Stands in for the HTTP protocol during the handshake and keeps any early bytes."""
+
+    def __init__(self) -> None:
+        self.early: list[bytes] = []
+        self.eof = False
+
+    def data_received(self, data: bytes) -> None:
+        self.early.append(data)
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        return None
+
+
+class _Accept(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # no bytes may be read before TLS takes the connection over
+        transport.pause_reading()  # type: ignore[attr-defined]
+        self._server.spawn_handshake(transport)  # type: ignore[arg-type]
+
+
+class Server:
+    """One tenant served from a workspace folder."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_auth: ClientAuthSetting | None = None,
+        sock: socket.socket | None = None,
+        watch: bool = True,
+    ) -> None:
+        self.root = root
+        self._client_auth = client_auth
+        self._host = host
+        self._port = port
+        self._sock = sock
+        self._watch = watch
+        self.reloader: Reloader
+        self.journal: Journal | None = None
+        self.authority: TokenAuthority
+        self.limiter = FailureLimiter()
+        self.csrf: CsrfGuard
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._handler_kwargs: dict[str, Any] = {}
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    def __repr__(self) -> str:
+        return f"<cpimock Server {self.url} workspace={self.root}>"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.reloader.current
+
+    # --- start and stop ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the workspace (raising CpimockError when it does not load), bind, and serve."""
+        snapshot = await asyncio.to_thread(build_snapshot, self.root, self._client_auth)
+        config = snapshot.config
+        self.reloader = Reloader(snapshot, self._client_auth)
+        if config.journal.enabled:
+            self.journal = await asyncio.to_thread(Journal.open, config.db_path, config.journal)
+        key = await asyncio.to_thread(load_signing_key, config.certs_dir)
+        self.host = self._host or config.server.host
+        port = config.server.port if self._port is None else self._port
+        sock = self._sock or bind(self.host, port)
+        self.port = sock.getsockname()[1]
+        tenant = config.tenant
+        self.authority = TokenAuthority(
+            key,
+            tenant.name,
+            (
+                f"https://localhost:{self.port}/oauth/token",
+                f"https://{tenant.name}.authentication.{tenant.region}.hana.ondemand.com/oauth/token",
+                f"https://{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com/oauth/token",
+            ),
+            lifetime_s=config.oauth.token_lifetime_s,
+        )
+        # one secret per workspace, so that every worker process accepts the others' tokens
+        self.csrf = CsrfGuard(hashlib.sha256(b"cpimock csrf\0" + key.private_numbers().d.to_bytes(256, "big")).digest())
+        app = self._make_app()
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._handler_kwargs = {
+            "keepalive_timeout": config.server.keepalive_timeout_s,
+            "max_line_size": config.server.max_header_size,
+            "max_field_size": config.server.max_header_size,
+            "max_headers": config.server.max_headers,
+            "access_log": None,
+        }
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(lambda: _Accept(self), sock=sock, backlog=1024)
+        if self._watch:
+            self.reloader.start()
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, close everything."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for task in list(self._handshakes):
+            task.cancel()
+        if self._handshakes:
+            await asyncio.gather(*self._handshakes, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.shutdown()
+            if self._runner.server is not None:
+                await self._runner.server.shutdown(SHUTDOWN_GRACE_S)
+            await self._runner.cleanup()
+            self._runner = None
+        if hasattr(self, "reloader"):
+            await self.reloader.stop()
+        if self.journal is not None:
+            await self.journal.aclose()
+            self.journal = None
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- the app ----------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        from cpimock.inbound import Inbound
+
+        app = web.Application(client_max_size=1 << 40)
+        inbound = Inbound(self)
+        app.router.add_route("*", "/http/{tail:.*}", inbound.handle)
+        add_token_routes(
+            app,
+            authority=self.authority,
+            records=lambda: self.snapshot.registry.records.values(),
+            instance_roles=self._instance_roles,
+            limiter=self.limiter,
+            peer_identity=self._peer_identity,
+        )
+        if self.journal is not None:
+            add_mpl_routes(app, self.journal, self._may_monitor, tenant=self.snapshot.config.tenant.name)
+        app.router.add_get("/", self._index)
+        return app
+
+    def _instance_roles(self, name: str) -> frozenset[str] | None:
+        instance = self.snapshot.config.instances.get(name)
+        return instance.roles if instance else None
+
+    def _peer_identity(self, request: web.Request) -> Identity | None:
+        identity = self.peer_of(request).identity
+        return identity if isinstance(identity, Identity) else None
+
+    async def _may_monitor(self, request: web.Request) -> bool:
+        peer = self.peer_of(request)
+        host = peer.address.rsplit(":", 1)[0].strip("[]")
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return True
+        except ValueError:
+            pass
+        identity = peer.identity
+        role = self.snapshot.config.journal.monitoring_role
+        return isinstance(identity, Identity) and role in self.snapshot.directory.roles_of(identity.instance)
+
+    async def _index(self, request: web.Request) -> web.Response:
+        lines = [f"cpimock tenant {self.snapshot.config.tenant.name}", "", "Integration flows:"]
+        for iflow in self.snapshot.config.iflows:
+            lines.append(f"  {self.url}/http{iflow.address}  ({iflow.id}, {iflow.state})")
+        lines += ["", f"Message monitor: {self.url}/monitor", f"MPL OData API: {self.url}/api/v1/MessageProcessingLogs"]
+        return web.Response(text="\n".join(lines) + "\n")
+
+    # --- connections --------------------------------------------------------------------
+
+    def spawn_handshake(self, transport: asyncio.Transport) -> None:
+        task = asyncio.get_running_loop().create_task(self._handshake(transport))
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, transport: asyncio.Transport) -> None:
+        loop = asyncio.get_running_loop()
+        address = _address(transport.get_extra_info("peername"))
+        snapshot = self.reloader.current
+        gate = _Gate()
+        started = utcnow()
+        try:
+            tls = await loop.start_tls(
+                transport,
+                gate,
+                snapshot.ssl_context,
+                server_side=True,
+                ssl_handshake_timeout=snapshot.config.server.handshake_timeout_s,
+            )
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError, EOFError) as exc:
+            transport.abort()
+            self._handshake_failed(address, exc, started)
+            return
+        if tls is None:  # the peer went away as the handshake finished
+            transport.abort()
+            return
+        peer = self._peer(address, tls, snapshot)
+        assert self._runner is not None
+        assert self._runner.server is not None
+        conn = _Connection(self._runner.server, loop=loop, **self._handler_kwargs)
+        conn.peer = peer
+        tls.set_protocol(conn)
+        conn.connection_made(tls)
+        for data in gate.early:
+            conn.data_received(data)
+        if gate.eof:
+            conn.eof_received()
+
+    def _peer(self, address: str, tls: asyncio.BaseTransport, snapshot: Snapshot) -> Peer:
+        ssl_object = tls.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            return Peer(address, None, None)
+        try:
+            cert = PeerCertificate.from_der(der)
+        except ValueError as exc:  # verified by OpenSSL, yet not parseable here: refuse politely
+            return Peer(address, None, Refusal(401, f"the client certificate cannot be read: {exc}"))
+        return Peer(address, cert, snapshot.directory.identify_certificate(cert))
+
+    def peer_of(self, request: web.Request) -> Peer:
+        protocol = request.protocol
+        return protocol.peer if isinstance(protocol, _Connection) else _NO_PEER
+
+    def _handshake_failed(self, address: str, exc: BaseException, started: Any) -> None:
+        failure = classify_handshake_error(exc)
+        if failure.code == "closed":
+            # a port probe or a client that gave up before saying anything: not worth a record
+            log.debug("connection from %s closed during the TLS handshake (%s)", address, failure.detail)
+            return
+        log.info("TLS handshake from %s refused: %s (%s)", address, failure.reason, failure.code)
+        rec = refusal("tls", failure.reason, peer=address, log_start=started)
+        rec.error = failure.detail
+        rec.message_guid = new_message_guid()
+        self.record(rec)
+
+    # --- the log ----------------------------------------------------------------------
+
+    def record(self, rec: MplRecord) -> None:
+        if self.journal is not None:
+            self.journal.record(rec)
+
+    @staticmethod
+    def attachment(item: LogAttachment) -> Attachment:
+        data = item.text.encode() if isinstance(item.text, str) else bytes(item.text)
+        return Attachment(item.name, item.media_type, data)
+
+
+def _address(peername: Any) -> str:
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host = str(peername[0])
+        return f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+    return "unknown"
+
+
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on *host*:*port* (0 = any free port)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind the listening socket, raising CpimockError with the fix when the port is taken."""
+    from cpimock.errors import CpimockError
+
+    try:
+        return _bind(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        raise CpimockError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host"
+        ) from None
