@@ -185,6 +185,11 @@ class Server:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def settle(self) -> None:
+        """Wait until every handshake in progress has finished (and a refusal has been recorded)."""
+        while self._handshakes:
+            await asyncio.gather(*list(self._handshakes), return_exceptions=True)
+
     # --- the app ----------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:

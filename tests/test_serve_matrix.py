@@ -1,0 +1,302 @@
+"""The issue-3 matrix: every way a sender can be accepted or refused, over real handshakes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cpimock.pki import Pki, build_certificate, generate_key, now
+from cpimock.registry import Registry
+from cpimock.workspace import revoke_record
+from tests.serving import KeyFiles, Running, serving, write_pem_pair
+
+DEMO = "/http/clientCertAuth"
+
+
+def name(cn: str) -> x509.Name:
+    """A subject whose RFC 4514 form is ``CN=<cn>,O=T`` (most specific first, as real certificates)."""
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "T"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+@pytest.fixture
+async def running(workspace: Path) -> AsyncIterator[Running]:
+    async with serving(workspace, client_auth="required") as r:
+        yield r
+
+
+@pytest.fixture
+async def optional(workspace: Path) -> AsyncIterator[Running]:
+    async with serving(workspace, client_auth="optional") as r:
+        yield r
+
+
+async def post(
+    running: Running, files: KeyFiles | None, path: str = DEMO, body: bytes | io.BytesIO = b"hello"
+) -> tuple[int, str]:
+    async with running.session(files) as session, session.post(running.url + path, data=body) as response:
+        return response.status, await response.text()
+
+
+async def refused_at_handshake(running: Running, ctx: ssl.SSLContext) -> str:
+    """Connect with *ctx*, expect the TLS layer to refuse, return the reason the server recorded."""
+    with pytest.raises((ssl.SSLError, ConnectionError, aiohttp.ClientError)):
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+            async with session.post(running.url + DEMO, data=b"x") as response:
+                await response.read()
+    await running.server.settle()
+    records = [r for r in await running.records() if r.refusal_stage == "tls"]
+    assert records, "the refused handshake was not recorded"
+    return records[-1].refusal_reason or ""
+
+
+# --- accepted ----------------------------------------------------------------------------
+
+
+async def test_valid_key_with_role_gets_200_and_an_mpl_id(running: Running) -> None:
+    status, text = await post(running, running.extract("demo-sender"), body=b'{"name": "Ada"}')
+    assert status == 200
+    assert "Hello Ada" in text
+    records = await running.records()
+    assert [r.status for r in records] == ["COMPLETED"]
+    assert records[0].service_key == "demo-sender"
+    assert records[0].integration_flow_name == "clientCertAuth"
+
+
+async def test_response_carries_the_message_processing_log_id(running: Running) -> None:
+    async with running.session(running.extract("demo-sender")) as session:
+        async with session.post(running.url + DEMO, data=b"x") as response:
+            guid = response.headers["SAP_MessageProcessingLogID"]
+    assert len(guid) == 28
+    assert [r.message_guid for r in await running.records()] == [guid]
+
+
+# --- refused at the handshake ----------------------------------------------------------------
+
+
+async def test_no_certificate_is_refused_at_the_handshake_when_required(running: Running) -> None:
+    reason = await refused_at_handshake(running, running.context())
+    assert "no certificate" in reason
+
+
+async def test_no_certificate_gets_401_when_optional(optional: Running) -> None:
+    status, text = await post(optional, None)
+    assert status == 401
+    assert "no certificate and no credentials" in text
+
+
+async def test_foreign_ca_is_refused(running: Running, tmp_path: Path) -> None:
+    foreign, _ = Pki.ensure(tmp_path / "foreign", ["localhost"])
+    files = write_pem_pair(tmp_path / "f", foreign.issue_client(name("demo-sender"), 30))
+    reason = await refused_at_handshake(running, running.context(files))
+    assert "trusted root" in reason or "does not trust" in reason
+
+
+async def test_expired_certificate_is_refused(running: Running, pki: Pki, tmp_path: Path) -> None:
+    issued = pki.issue_client(name("old"), 1, not_before=now() - dt.timedelta(days=10))
+    reason = await refused_at_handshake(running, running.context(write_pem_pair(tmp_path, issued)))
+    assert "expired" in reason
+
+
+async def test_not_yet_valid_certificate_is_refused(running: Running, pki: Pki, tmp_path: Path) -> None:
+    issued = pki.issue_client(name("early"), 30, not_before=now() + dt.timedelta(days=2))
+    reason = await refused_at_handshake(running, running.context(write_pem_pair(tmp_path, issued)))
+    assert "not yet valid" in reason
+
+
+async def test_revoked_certificate_is_refused_after_reload(running: Running, workspace: Path) -> None:
+    files = running.issue("soon-revoked")
+    await running.reload()
+    assert (await post(running, files))[0] == 200
+    pki, registry = Pki.load(workspace / "certs"), Registry.load(workspace / "certs")
+    revoke_record(pki, registry, registry.get("soon-revoked"))
+    await running.reload()
+    reason = await refused_at_handshake(running, running.context(files))
+    assert "revoked" in reason
+
+
+async def test_leaf_without_its_intermediate_is_refused(running: Running, pki: Pki, tmp_path: Path) -> None:
+    files = write_pem_pair(tmp_path, pki.issue_client(name("lonely"), 30), chain=False)
+    reason = await refused_at_handshake(running, running.context(files))
+    assert "intermediate" in reason
+
+
+async def test_server_auth_only_eku_is_refused(running: Running, pki: Pki, tmp_path: Path) -> None:
+    key = generate_key()
+    start = now() - dt.timedelta(minutes=1)
+    cert = build_certificate(
+        subject=name("server-only"),
+        public_key=key.public_key(),
+        issuer=pki.client_ca,
+        not_before=start,
+        not_after=start + dt.timedelta(days=30),
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+    )
+    from cpimock.pki import Issued
+
+    files = write_pem_pair(tmp_path, Issued(cert, key, (pki.client_ca.cert, pki.root.cert)))
+    reason = await refused_at_handshake(running, running.context(files))
+    assert "client authentication" in reason
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+async def test_tls_1_1_client_is_refused(running: Running) -> None:
+    ctx = running.context(running.extract("demo-sender"))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    reason = await refused_at_handshake(running, ctx)
+    assert "TLS 1.1 or older" in reason
+
+
+async def test_tls_1_2_client_is_accepted(running: Running) -> None:
+    ctx = running.context(running.extract("demo-sender"))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        async with session.post(running.url + DEMO, data=b"x") as response:
+            assert response.status == 200
+
+
+# --- refused by the HTTP layer -----------------------------------------------------------
+
+
+async def test_trusted_ca_but_no_service_key_gets_401(running: Running, pki: Pki, tmp_path: Path) -> None:
+    files = write_pem_pair(tmp_path, pki.issue_client(name("stranger"), 30))
+    status, text = await post(running, files)
+    assert status == 401
+    assert "belongs to no service key" in text
+
+
+async def test_missing_role_gets_403(running: Running, workspace: Path) -> None:
+    config = workspace / "cpimock.toml"
+    config.write_text(config.read_text() + '\n[instances.reader]\nroles = ["MonitoringDataRead"]\n')
+    files = running.issue("reader-key", "reader")
+    await running.reload()
+    status, text = await post(running, files)
+    assert status == 403
+    assert "lacks the role ESBMessaging.send" in text
+
+
+async def test_dn_pair_mismatch_gets_403_and_a_listed_pair_gets_200(
+    running: Running, workspace: Path, pki: Pki, tmp_path: Path
+) -> None:
+    listed = write_pem_pair(tmp_path / "ok", pki.issue_client(name("s4-client"), 30))
+    other = write_pem_pair(tmp_path / "no", pki.issue_client(name("someone-else"), 30))
+    config = workspace / "cpimock.toml"
+    config.write_text(
+        config.read_text()
+        + "\n[[iflows]]\nid = \"dnOnly\"\naddress = \"/dn\"\nauthorization = \"client-certificate\"\ncsrf = false\n"
+        + 'client_certificates = [{ subject = "CN=s4-client, O=T", issuer = '
+        + '"CN=cpimock Client CA, OU=cpimock Clients, O=cpimock, L=local, C=DE" }]\n'
+    )
+    await running.reload()
+    assert (await post(running, listed, "/http/dn"))[0] == 200
+    status, text = await post(running, other, "/http/dn")
+    assert status == 403
+    assert "not contained in the accepted subjectAndIssuers list" in text
+    assert "subject: cn=someone-else,o=t" in text
+
+
+async def test_unknown_address_gets_404(running: Running) -> None:
+    status, text = await post(running, running.extract("demo-sender"), "/http/nowhere")
+    assert status == 404
+    assert "/http/nowhere" in text
+
+
+async def test_stopped_iflow_gets_503(running: Running, workspace: Path) -> None:
+    config = workspace / "cpimock.toml"
+    config.write_text(config.read_text().replace('csrf = false', 'csrf = false\nstate = "stopped"', 1))
+    await running.reload()
+    status, text = await post(running, running.extract("demo-sender"))
+    assert status == 503
+    assert "not started" in text
+
+
+async def test_addresses_are_case_insensitive_and_wildcards_fill_camel_http_path(
+    running: Running, workspace: Path
+) -> None:
+    step = workspace / "iflows" / "path.py"
+    step.write_text("def process(message):\n    message.body = message.headers['CamelHttpPath']\n    return message\n")
+    config = workspace / "cpimock.toml"
+    config.write_text(
+        config.read_text() + '\n[[iflows]]\nid = "orders"\naddress = "/orders/*"\nsteps = ["iflows/path.py:process"]\n'
+        "csrf = false\n"
+    )
+    await running.reload()
+    files = running.extract("demo-sender")
+    assert await post(running, files, "/http/ORDERS/4711/lines") == (200, "4711/lines")
+    assert (await post(running, files, "/http/CLIENTCERTAUTH"))[0] == 200
+
+
+async def test_body_over_the_limit_gets_413(running: Running, workspace: Path) -> None:
+    config = workspace / "cpimock.toml"
+    config.write_text(config.read_text().replace("csrf = false", "csrf = false\nmax_body_mb = 1", 1))
+    await running.reload()
+    status, text = await post(running, running.extract("demo-sender"), body=io.BytesIO(b"x" * (1024 * 1024 + 1)))
+    assert status == 413
+    assert "1 MB limit" in text
+
+
+async def test_every_refusal_is_in_the_mpl_with_its_stage(running: Running) -> None:
+    files = running.extract("demo-sender")
+    await post(running, files, "/http/nowhere")
+    await refused_at_handshake(running, running.context())
+    stages = sorted(r.refusal_stage or "" for r in await running.records())
+    assert stages == ["routing", "tls"]
+
+
+async def test_open_connection_survives_a_reload_that_revokes_its_key(running: Running, workspace: Path) -> None:
+    files = running.issue("keep-alive")
+    await running.reload()
+    async with running.session(files) as session:
+        async with session.post(running.url + DEMO, data=b"1") as response:
+            assert response.status == 200
+        pki, registry = Pki.load(workspace / "certs"), Registry.load(workspace / "certs")
+        revoke_record(pki, registry, registry.get("keep-alive"))
+        await running.reload()
+        # the same keep-alive connection goes on working; a new handshake does not
+        async with session.post(running.url + DEMO, data=b"2") as response:
+            assert response.status == 200
+    reason = await refused_at_handshake(running, running.context(files))
+    assert "revoked" in reason
+
+
+async def test_new_key_issued_while_running_is_picked_up_by_the_file_watcher(workspace: Path) -> None:
+    async with serving(workspace, client_auth="required", watch=True) as running:
+        generation = running.server.reloader.current.generation
+        files = running.issue("late-comer")
+        await running.server.reloader.wait_for_generation(generation + 1)
+        assert (await post(running, files))[0] == 200
+
+
+async def test_broken_config_on_reload_keeps_the_old_state(running: Running, workspace: Path) -> None:
+    config = workspace / "cpimock.toml"
+    config.write_text(config.read_text() + "\n[[iflows]]\nid = 'x'\naddress = 'no-slash'\n")
+    assert not await running.server.reloader.reload("test")
+    assert "iflows[1].address" in (running.server.reloader.last_error or "")
+    assert (await post(running, running.extract("demo-sender")))[0] == 200
+
+
+async def test_concurrent_good_clients_are_served_while_bad_ones_are_refused(running: Running) -> None:
+    good = running.extract("demo-sender")
+
+    async def bad() -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", running.server.port)
+            writer.write(b"\x16\x03\x01garbage" * 10)
+            await writer.drain()
+            await reader.read()
+            writer.close()
+        except OSError:
+            pass
+
+    results = await asyncio.gather(*(post(running, good) for _ in range(20)), *(bad() for _ in range(20)))
+    assert [r[0] for r in results[:20] if r is not None] == [200] * 20
