@@ -215,7 +215,9 @@ class Inbound:
             status, headers, out = exchange.response_parts(result)
             rec.status = "COMPLETED"
         except StepError as exc:
-            error = str(exc.__cause__ or exc)
+            # the step's own exception text, as CPI returns it; a timeout (or an exception without
+            # text) is described by the StepError itself
+            error = (str(exc.__cause__) if exc.__cause__ is not None else "") or str(exc)
             rec.status, rec.error, rec.error_step = "FAILED", str(exc), exc.step
             log.error(
                 "integration flow %s failed (message %s): %s",
