@@ -237,8 +237,9 @@ def authorize(identity: Identity, iflow: IFlowLike, subject_key: str | None, iss
         # SAP's trace text (KBA 3538749), lower-cased DNs as SAP prints them
         return Refusal(
             403,
-            f"Unauthorized. Subject and issuer (subject: {subject_key.lower()}; issuer: {issuer_key.lower()}) of the provided "
-            "certificate is not contained in the accepted subjectAndIssuers list of the integration flow.",
+            f"Unauthorized. Subject and issuer (subject: {subject_key.lower()}; issuer: {issuer_key.lower()}) "
+            "of the provided certificate is not contained in the accepted subjectAndIssuers list "
+            "of the integration flow.",
         )
     if iflow.role not in identity.roles:
         have = ", ".join(sorted(identity.roles)) or "no roles"
