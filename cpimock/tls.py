@@ -156,6 +156,7 @@ _VERIFY_REASONS = {
     2: ("unknown-issuer", "the issuer of a certificate in the chain is not known here"),
     3: ("no-crl", "no CRL is known for the certificate's issuer"),
     7: ("bad-signature", "a certificate's signature does not verify (forged or corrupted)"),
+    8: ("bad-signature", "a CRL's signature does not verify against its issuing CA"),
     9: ("not-yet-valid", "the client certificate is not yet valid"),
     10: ("expired", "the client certificate has expired"),
     18: ("self-signed", "the client certificate is self-signed; use one issued by a trusted CA"),
@@ -168,16 +169,26 @@ _VERIFY_REASONS = {
     ),
     21: ("unknown-issuer", "the chain has only the leaf; the intermediate CA certificate is missing"),
     23: ("revoked", "the client certificate has been revoked"),
-    24: ("invalid-ca", "a certificate in the chain signs others but is not a CA (basicConstraints/keyUsage)"),
+    25: ("invalid-ca", "the chain is longer than a CA's path length constraint allows"),
     26: ("bad-eku", "the certificate is not for TLS client authentication (Extended Key Usage)"),
     28: ("rejected", "the certificate is marked as rejected for client authentication"),
     32: ("invalid-ca", "the issuing CA may not sign certificates (keyUsage lacks keyCertSign)"),
     66: ("weak-key", "the client key is too small (RSA needs at least 2048 bits)"),
     67: ("weak-key", "a CA key in the chain is too small"),
     68: ("weak-signature", "the chain uses a signature digest that is too weak (MD5/SHA-1)"),
-    79: ("invalid-extension", "a certificate violates RFC 5280 (e.g. missing Authority Key Identifier)"),
-    85: ("invalid-extension", "a certificate's extensions are invalid"),
+    # OpenSSL 3 numbering (1.1.1 used 24 for "invalid CA"; 3.0 moved it to 79)
+    79: ("invalid-ca", "a certificate in the chain signs others but is not a CA (basicConstraints/keyUsage)"),
+    80: ("invalid-extension", "a certificate that is not a CA carries a path length constraint"),
+    82: ("invalid-extension", "a certificate that is not a CA has keyUsage keyCertSign"),
+    85: ("invalid-extension", "a certificate violates RFC 5280: it lacks the Authority Key Identifier"),
+    86: ("invalid-extension", "a CA certificate violates RFC 5280: it lacks the Subject Key Identifier"),
+    89: ("invalid-ca", "a CA certificate's basicConstraints extension is not marked critical (RFC 5280)"),
+    92: ("invalid-ca", "a CA certificate has no keyUsage extension (RFC 5280)"),
 }
+if ssl.OPENSSL_VERSION_INFO >= (3,):
+    _VERIFY_REASONS[24] = ("unknown-issuer", "the public key of a certificate's issuer cannot be read")
+else:  # pragma: no cover - OpenSSL 1.1.1
+    _VERIFY_REASONS[24] = _VERIFY_REASONS[79]
 
 # OpenSSL reason names (ssl.SSLError.reason) → plain words
 _SSL_REASONS = {
