@@ -169,6 +169,9 @@ class Server:
         if self._runner is not None:
             await self._runner.shutdown()
             if self._runner.server is not None:
+                # idle keep-alive connections close now; only requests in flight get the grace period
+                for conn in self._runner.server.connections:
+                    conn.close()
                 await self._runner.server.shutdown(SHUTDOWN_GRACE_S)
             await self._runner.cleanup()
             self._runner = None
