@@ -47,6 +47,11 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class Revoked(Refusal):
+    """The certificate is revoked: final, whatever else (a DN list) would let it in."""
+
+
+@dataclass(frozen=True, slots=True)
 class PeerCertificate:
     """The facts of a presented leaf certificate that authentication needs."""
 
@@ -170,7 +175,11 @@ class Directory:
         }
         key = self._by_fingerprint.get(cert.fingerprint)
         if cert.fingerprint in self._revoked:
-            return Refusal(401, f"the certificate of service key {self._revoked[cert.fingerprint]!r} has been revoked")
+            return Revoked(401, f"the certificate of service key {self._revoked[cert.fingerprint]!r} has been revoked")
+        if key is None and cert.serial_number in self.revoked_serials:
+            # OpenSSL checks the workspace CRL only while no extra trust bundle is configured;
+            # certificates listed by DN (instances, DN-mode iFlows) must stay revoked regardless
+            return Revoked(401, f"the certificate {cert.serial} ({cert.subject}) is revoked in the workspace CRL")
         if key is None:
             candidates = self._by_names.get((cert.subject_key, cert.issuer_key), [])
             if candidates:
@@ -199,7 +208,7 @@ class Directory:
                 self._newest_used[key.name] = cert.not_before
         if key is not None:
             if cert.serial_number in self.revoked_serials and key.key_type != "certificate_external":
-                return Refusal(401, f"the certificate of service key {key.name!r} has been revoked")
+                return Revoked(401, f"the certificate of service key {key.name!r} has been revoked")
             return Identity(
                 key_name=key.name,
                 instance=key.instance,

@@ -16,7 +16,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from cpimock import cpi, csrf, exchange
-from cpimock.auth import Identity, Refusal, authorize
+from cpimock.auth import Identity, Refusal, Revoked, authorize
 from cpimock.callers import Peer, TooMany, identify
 from cpimock.config import IFlowConfig
 from cpimock.handlers import Pipeline, StepError
@@ -112,6 +112,7 @@ class Inbound:
         who = identify(authorization, peer, snapshot, self.tenant.authority, self.tenant.limiter)
         if (
             isinstance(who, Refusal)
+            and not isinstance(who, Revoked)
             and iflow is not None
             and iflow.authorization == "client-certificate"
             and not authorization
