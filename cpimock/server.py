@@ -31,45 +31,22 @@ from cpimock.message import LogAttachment
 from cpimock.mpl_record import Attachment, MplRecord, new_message_guid, refusal, utcnow
 from cpimock.mpl_routes import add_mpl_routes
 from cpimock.tenant import ClientAuthSetting, Reloader, Snapshot, build_snapshot
-from cpimock.tls import classify_handshake_error
+from cpimock.tls import HANDSHAKE_SOCKET, classify_handshake_error
 from cpimock.token_routes import add_token_routes
 
 log = logging.getLogger("cpimock.server")
 
 # in-flight requests get this long to finish on Ctrl-C / SIGTERM
 SHUTDOWN_GRACE_S = 10.0
+# after accept() fails for lack of file descriptors, wait this long before accepting again
+ACCEPT_BACKOFF_S = 0.1
 _NO_PEER = Peer("unknown", None, None)
 
 
 class _Connection(RequestHandler):
-    """aiohttp's HTTP protocol, carrying what the TLS handshake established."""
+    """aiohttp's HTTP protocol, carrying what the TLS handshake established (worked out once)."""
 
-    peer: Peer = _NO_PEER
-
-
-class _Gate(asyncio.Protocol):
-    """Stands in for the HTTP protocol during the handshake and keeps any early bytes."""
-
-    def __init__(self) -> None:
-        self.early: list[bytes] = []
-        self.eof = False
-
-    def data_received(self, data: bytes) -> None:
-        self.early.append(data)
-
-    def eof_received(self) -> bool | None:
-        self.eof = True
-        return None
-
-
-class _Accept(asyncio.Protocol):
-    def __init__(self, server: Server) -> None:
-        self._server = server
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # no bytes may be read before TLS takes the connection over
-        transport.pause_reading()  # type: ignore[attr-defined]
-        self._server.spawn_handshake(transport)  # type: ignore[arg-type]
+    peer: Peer | None = None
 
 
 class Server:
@@ -97,7 +74,8 @@ class Server:
         self.limiter = FailureLimiter()
         self.csrf: CsrfGuard
         self._runner: web.AppRunner | None = None
-        self._listener: asyncio.AbstractServer | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._listening: socket.socket | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
         self._handler_kwargs: dict[str, Any] = {}
         self.host = "127.0.0.1"
@@ -152,16 +130,21 @@ class Server:
             "max_headers": config.server.max_headers,
             "access_log": None,
         }
-        loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(lambda: _Accept(self), sock=sock, backlog=1024)
+        self._listening = sock
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(sock))
         if self._watch:
             self.reloader.start()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, close everything."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+            self._accepting = None
+        if self._listening is not None:
+            if self._sock is None:  # bound here, so closed here; a socket handed in stays its owner's
+                self._listening.close()
+            self._listening = None
         for task in list(self._handshakes):
             task.cancel()
         if self._handshakes:
@@ -243,46 +226,56 @@ class Server:
 
     # --- connections --------------------------------------------------------------------
 
-    def spawn_handshake(self, transport: asyncio.Transport) -> None:
-        task = asyncio.get_running_loop().create_task(self._handshake(transport))
-        self._handshakes.add(task)
-        task.add_done_callback(self._handshakes.discard)
-
-    async def _handshake(self, transport: asyncio.Transport) -> None:
+    async def _accept(self, listening: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        address = _address(transport.get_extra_info("peername"))
-        snapshot = self.reloader.current
-        gate = _Gate()
-        started = utcnow()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listening)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue
+            except OSError as exc:  # out of file descriptors: let connections close, then go on
+                log.warning("cannot accept connections: %s; retrying", exc.strerror or exc)
+                await asyncio.sleep(ACCEPT_BACKOFF_S)
+                continue
+            task = loop.create_task(self._handshake(sock))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, sock: socket.socket) -> None:
+        """TLS on an accepted socket; a refusal is classified, logged and recorded here."""
+        loop = asyncio.get_running_loop()
         try:
-            tls = await loop.start_tls(
-                transport,
-                gate,
-                snapshot.ssl_context,
-                server_side=True,
+            address = _address(sock.getpeername())
+        except OSError:  # gone before we looked
+            sock.close()
+            return
+        snapshot = self.reloader.current
+        started = utcnow()
+        runner = self._runner
+        assert runner is not None
+        assert runner.server is not None
+        manager, kwargs = runner.server, self._handler_kwargs
+        token = HANDSHAKE_SOCKET.set(sock)
+        try:
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: _Connection(manager, loop=loop, **kwargs),
+                sock,
+                ssl=snapshot.ssl_context,
                 ssl_handshake_timeout=snapshot.config.server.handshake_timeout_s,
             )
         except asyncio.CancelledError:
-            transport.abort()
+            sock.close()
             raise
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError, EOFError) as exc:
-            transport.abort()
+            sock.close()  # a no-op when the transport closed it already
             self._handshake_failed(address, exc, started)
             return
-        if tls is None:  # the peer went away as the handshake finished
-            transport.abort()
-            return
-        peer = self._peer(address, tls, snapshot)
-        assert self._runner is not None
-        assert self._runner.server is not None
-        conn = _Connection(self._runner.server, loop=loop, **self._handler_kwargs)
-        conn.peer = peer
-        tls.set_protocol(conn)
-        conn.connection_made(tls)
-        for data in gate.early:
-            conn.data_received(data)
-        if gate.eof:
-            conn.eof_received()
+        finally:
+            HANDSHAKE_SOCKET.reset(token)
+        # uvloop hands back its TLS protocol here, asyncio the HTTP one: ask the transport
+        conn = transport.get_protocol()
+        if isinstance(conn, _Connection) and conn.peer is None:
+            conn.peer = self._peer(address, transport, snapshot)
 
     def _peer(self, address: str, tls: asyncio.BaseTransport, snapshot: Snapshot) -> Peer:
         ssl_object = tls.get_extra_info("ssl_object")
@@ -296,8 +289,15 @@ class Server:
         return Peer(address, cert, snapshot.directory.identify_certificate(cert))
 
     def peer_of(self, request: web.Request) -> Peer:
+        """What the handshake established for the request's connection (its first request may
+        run before the handshake task resumes, so it is worked out here when still missing)."""
         protocol = request.protocol
-        return protocol.peer if isinstance(protocol, _Connection) else _NO_PEER
+        if not isinstance(protocol, _Connection) or request.transport is None:
+            return _NO_PEER
+        if protocol.peer is None:
+            address = _address(request.transport.get_extra_info("peername"))
+            protocol.peer = self._peer(address, request.transport, self.reloader.current)
+        return protocol.peer
 
     def _handshake_failed(self, address: str, exc: BaseException, started: Any) -> None:
         failure = classify_handshake_error(exc)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import socket
 import ssl
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cpimock.errors import PkiError
 
@@ -70,12 +72,59 @@ def server_context(material: TlsMaterial, client_auth: ClientAuth) -> ssl.SSLCon
             raise PkiError(f"{material.crl_path}: not a usable CRL file ({exc}); delete it to rebuild it") from None
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
     ctx.verify_mode = ssl.CERT_REQUIRED if client_auth == "required" else ssl.CERT_OPTIONAL
+    ctx.sslobject_class = AlertingSSLObject
     advertise_ca_names(ctx, material.trust)
     return ctx
 
 
 def crl_checked_by_openssl(material: TlsMaterial) -> bool:
     return material.crl_path is not None and len(material.trust) <= material.own_roots
+
+
+# --- sending the alert of a refused handshake --------------------------------------------
+#
+# When OpenSSL refuses a handshake it writes a TLS alert ("certificate expired", "unknown
+# ca", "certificate required") for the client. asyncio's and uvloop's TLS protocols drop the
+# connection on that error without sending what OpenSSL wrote, so the client would only see
+# a reset. The server sets HANDSHAKE_SOCKET around the handshake; the SSL object made for
+# that connection remembers the socket and, on a fatal handshake error, sends the pending
+# alert on it before the error propagates.
+
+HANDSHAKE_SOCKET: ContextVar[socket.socket | None] = ContextVar("cpimock_handshake_socket", default=None)
+
+
+class AlertingSSLObject(ssl.SSLObject):
+    """An SSL object that delivers its TLS alert when the handshake fails."""
+
+    _cpimock_outgoing: ssl.MemoryBIO | None = None
+    _cpimock_socket: socket.socket | None = None
+
+    @classmethod
+    def _create(cls, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, *args: Any, **kwargs: Any) -> Any:
+        obj = super()._create(incoming, outgoing, *args, **kwargs)  # type: ignore[misc]
+        obj._cpimock_outgoing = outgoing
+        obj._cpimock_socket = HANDSHAKE_SOCKET.get()
+        return obj
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError:
+            self._send_alert()
+            raise
+
+    def _send_alert(self) -> None:
+        sock, outgoing = self._cpimock_socket, self._cpimock_outgoing
+        if sock is None or outgoing is None or sock.fileno() == -1:
+            return
+        data = outgoing.read()
+        if data:
+            try:
+                sock.send(data)  # a few bytes into an empty send buffer: never blocks in practice
+            except OSError:  # the peer is gone already, or the buffer is full: nothing to tell it
+                pass
 
 
 # --- the CA list in the CertificateRequest ----------------------------------------------
