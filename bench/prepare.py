@@ -1,0 +1,292 @@
+"""Everything the benchmark needs before a server starts: tools, the workspace, the certificates.
+
+Tools are installed on first use from the registries the project reaches (Debian, npm, PyPI);
+everything generated lives in ``bench/.work/`` (git-ignored). All servers get the same PKI:
+the one of a fresh cpimock workspace (root CA -> server certificate; root CA -> client CA ->
+client certificate of the service key ``demo-sender``, RSA 2048), converted to what each
+server reads (PEM for nginx, aiohttp, mountebank, pytest-httpserver; PKCS#12 for WireMock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import ssl
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+WORK = BENCH / ".work"
+NODE_MODULES = WORK / "node_modules"
+LOADGEN = WORK / "loadgen"
+PATH = "/http/bench/echo"  # the same path on every server; cpimock's iFlow address is /bench/echo
+STORE_PASSWORD = "benchpass"
+
+
+class BenchError(Exception):
+    """A setup or run failure that the user can act on; run.py prints it as one line."""
+
+
+def run(cmd: list[str], what: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise BenchError(f"{what} failed ({' '.join(cmd[:4])} ...): {' | '.join(tail)}")
+    return proc
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- tools
+
+
+def _apt_install(packages: list[str]) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise BenchError(f"install {' '.join(packages)} (Debian packages); this user cannot run apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    log(f"installing {' '.join(packages)} with apt-get")
+    first = subprocess.run(["apt-get", "install", "-y", "-q", *packages], capture_output=True, text=True, env=env)
+    if first.returncode != 0:
+        run(["apt-get", "update", "-q"], "apt-get update", env=env)
+        run(["apt-get", "install", "-y", "-q", *packages], f"apt-get install {' '.join(packages)}", env=env)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+def ensure_nginx() -> str:
+    if nginx_binary() is None or not Path("/usr/lib/nginx/modules/ngx_http_echo_module.so").exists():
+        _apt_install(["nginx-light", "libnginx-mod-http-echo"])
+    binary = nginx_binary()
+    if binary is None:
+        raise BenchError("nginx is not installed and apt-get did not install it; run apt-get install nginx-light")
+    return binary
+
+
+def ensure_loadgen() -> Path:
+    """Compile bench/loadgen.c (gcc and OpenSSL headers, installed if missing)."""
+    source = BENCH / "loadgen.c"
+    if LOADGEN.exists() and LOADGEN.stat().st_mtime >= source.stat().st_mtime:
+        return LOADGEN
+    if not shutil.which("gcc") or not Path("/usr/include/openssl/ssl.h").exists():
+        _apt_install(["gcc", "libc6-dev", "libssl-dev"])
+    WORK.mkdir(parents=True, exist_ok=True)
+    run(["gcc", "-O2", "-Wall", "-o", str(LOADGEN), str(source), "-lssl", "-lcrypto"], "compiling bench/loadgen.c")
+    return LOADGEN
+
+
+def ensure_npm_peers() -> None:
+    if (NODE_MODULES / "wiremock").is_dir() and (NODE_MODULES / "mountebank").is_dir():
+        return
+    if not shutil.which("npm"):
+        _apt_install(["nodejs", "npm"])
+    log("installing wiremock and mountebank with npm into bench/.work")
+    run(
+        ["npm", "install", "--prefix", str(WORK), "--no-audit", "--no-fund", "wiremock@3", "mountebank@2"],
+        "npm install wiremock mountebank",
+    )
+
+
+def ensure_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        _apt_install(["openjdk-17-jre-headless"])
+        java = shutil.which("java")
+    if java is None:
+        raise BenchError("java is not installed; run apt-get install openjdk-17-jre-headless")
+    return java
+
+
+def ensure_pytest_httpserver() -> None:
+    probe = subprocess.run([sys.executable, "-c", "import pytest_httpserver"], capture_output=True)
+    if probe.returncode != 0:
+        log("installing pytest-httpserver with pip")
+        run([sys.executable, "-m", "pip", "install", "-q", "pytest-httpserver"], "pip install pytest-httpserver")
+
+
+def wiremock_jar() -> Path:
+    jars = sorted((NODE_MODULES / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+    if not jars:
+        raise BenchError("the npm package wiremock holds no standalone jar; delete bench/.work and run again")
+    return jars[-1]
+
+
+def cpimock_serve_available() -> tuple[bool, str]:
+    """Whether this checkout has ``cpimock serve``; the reason when not."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cpimock", "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode == 0:
+        return True, ""
+    last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return False, f"`cpimock serve --help` exited {proc.returncode}: {last[0]}"
+
+
+# ---------------------------------------------------------------- machine
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "python ssl": ssl.OPENSSL_VERSION,
+    }
+    for name, cmd in (
+        ("openssl (loadgen)", ["openssl", "version"]),
+        ("nginx", [nginx_binary() or "nginx", "-v"]),
+        ("java", ["java", "-version"]),
+        ("node", ["node", "--version"]),
+    ):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            versions[name] = (out.stdout + out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            versions[name] = "not installed"
+    for pkg in ("aiohttp", "uvloop", "cpimock", "pytest-httpserver", "werkzeug"):
+        versions[pkg] = _dist_version(pkg)
+    for pkg in ("wiremock", "mountebank"):
+        try:
+            versions[pkg] = json.loads((NODE_MODULES / pkg / "package.json").read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            versions[pkg] = "not installed"
+    return versions
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+# ---------------------------------------------------------------- workspace and certificates
+
+
+@dataclass(frozen=True)
+class Files:
+    """The certificates and bodies every server and the load generator use."""
+
+    workspace: Path  # cpimock workspace, MPL on
+    workspace_nompl: Path  # a copy with [journal] enabled = false
+    root_ca: Path
+    server_cert: Path
+    server_key: Path
+    client_chain: Path  # leaf + client CA, what the client sends
+    client_key: Path
+    body: Path  # the 1 KB JSON POST body
+    keystore: Path  # PKCS#12: server key + certificate (WireMock)
+    truststore: Path  # PKCS#12: the root CA as trusted entry (WireMock)
+
+
+ECHO_IFLOW = """
+[[iflows]]
+id = "benchEcho"
+address = "/bench/echo"
+steps = ["{step}:process"]
+csrf = false
+
+[journal]
+enabled = {mpl}
+"""
+
+
+def body_bytes() -> bytes:
+    doc: dict[str, object] = {
+        "messageId": "bench-0001",
+        "sender": "S4HANA",
+        "type": "Order",
+        "items": [{"pos": i, "sku": f"SKU-{i:05d}", "qty": 1} for i in range(20)],
+        "note": "",
+    }
+    size = len(json.dumps(doc, separators=(",", ":")))
+    doc["note"] = "x" * (1024 - size)
+    data = json.dumps(doc, separators=(",", ":")).encode()
+    assert len(data) == 1024
+    return data
+
+
+def make_files() -> Files:
+    """A fresh cpimock workspace in bench/.work/ws and everything derived from it."""
+    ws = WORK / "ws"
+    nompl = WORK / "ws-nompl"
+    for folder in (ws, nompl):
+        shutil.rmtree(folder, ignore_errors=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    run([sys.executable, "-m", "cpimock", "init", str(ws)], "cpimock init")
+    client = ws / "client"
+    run(
+        [sys.executable, "-m", "cpimock", "servicekey", "extract", str(ws / "certs/keys/demo-sender.json"),
+         "--out", str(client), "--workspace", str(ws)],
+        "cpimock servicekey extract",
+    )
+    shutil.copytree(ws, nompl)
+    step = BENCH / "iflows" / "echo.py"
+    for folder, mpl in ((ws, "true"), (nompl, "false")):
+        toml = folder / "cpimock.toml"
+        text = toml.read_text(encoding="utf-8")
+        if "\n[server]\n" not in text:
+            raise BenchError(f"{toml}: no [server] table to set client_auth in; cpimock init changed its template")
+        # a client certificate is required at the handshake, as by every other server here
+        text = text.replace("\n[server]\n", '\n[server]\nclient_auth = "required"\n', 1)
+        toml.write_text(text + ECHO_IFLOW.format(step=step, mpl=mpl), encoding="utf-8")
+    certs = ws / "certs"
+    body = WORK / "body.json"
+    body.write_bytes(body_bytes())
+    files = Files(
+        workspace=ws,
+        workspace_nompl=nompl,
+        root_ca=certs / "root-ca.pem",
+        server_cert=certs / "server.pem",
+        server_key=certs / "server.key",
+        client_chain=client / "cert.pem",
+        client_key=client / "key.key",
+        body=body,
+        keystore=WORK / "server.p12",
+        truststore=WORK / "trust.p12",
+    )
+    _java_stores(files)
+    return files
+
+
+def _java_stores(files: Files) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    key = serialization.load_pem_private_key(files.server_key.read_bytes(), password=None)
+    cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    root = x509.load_pem_x509_certificate(files.root_ca.read_bytes())
+    blob = pkcs12.serialize_key_and_certificates(
+        b"server", key, cert, [root],  # type: ignore[arg-type]
+        serialization.BestAvailableEncryption(STORE_PASSWORD.encode()),
+    )
+    files.keystore.write_bytes(blob)
+    # a certificate-only PKCS#12 needs Java's trusted-entry attribute: let keytool write it
+    files.truststore.unlink(missing_ok=True)
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        return  # WireMock needs it; servers.py reports the missing truststore when it starts
+    run(
+        [keytool, "-importcert", "-noprompt", "-storetype", "PKCS12", "-keystore", str(files.truststore),
+         "-storepass", STORE_PASSWORD, "-alias", "root", "-file", str(files.root_ca)],
+        "keytool -importcert",
+    )
