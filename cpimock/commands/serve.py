@@ -141,7 +141,7 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     shown_host = f"[{host}]" if ":" in host else host
     url = f"https://{shown_host}:{port}"
     echo = click.echo
-    echo(f"cpimock {__version__}: tenant {config.tenant.name} from {shown(config.root) or '.'}")
+    echo(f"cpimock {__version__}: tenant {config.tenant.name}, workspace {config.root}")
     echo(f"Client certificates: {snapshot.client_auth} ({snapshot.client_auth_reason})")
     if workers > 1:
         echo(f"Workers: {workers} processes on one port")
