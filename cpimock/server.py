@@ -151,13 +151,20 @@ class Server:
             await asyncio.gather(*self._handshakes, return_exceptions=True)
         if self._runner is not None:
             await self._runner.shutdown()
+            transports = []
             if self._runner.server is not None:
                 # idle keep-alive connections close now; only requests in flight get the grace period
                 for conn in self._runner.server.connections:
                     conn.close()
+                    transports.append(conn.transport)
                 await self._runner.server.shutdown(SHUTDOWN_GRACE_S)
             await self._runner.cleanup()
             self._runner = None
+            # a client that never answers the TLS close_notify would keep its socket open for the
+            # TLS shutdown timeout, past the end of an event loop that stops after this
+            for transport in transports:
+                if transport is not None:
+                    transport.abort()
         if hasattr(self, "reloader"):
             await self.reloader.stop()
         if self.journal is not None:
