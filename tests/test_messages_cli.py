@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from mpl_samples import scripted_mix
+from tests.mpl_samples import scripted_mix
 
 from cpimock.cli import main
 from cpimock.commands.messages import parse_since

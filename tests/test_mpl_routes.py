@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from mpl_samples import scripted_mix
+from tests.mpl_samples import scripted_mix
 
 from cpimock.journal import Journal, MplRecord
 from cpimock.mpl_routes import add_mpl_routes
