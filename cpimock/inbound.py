@@ -174,7 +174,7 @@ class Inbound:
         verdict = guard.check(request.method, key, session, presented)
         if verdict.ok:
             return None
-        reason = f"CSRF token validation failed ({verdict.detail}); fetch one with a GET and X-CSRF-Token: Fetch first"
+        reason = f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
         answer = cpi.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED})
         return self._refuse(rec, "authorization", reason, answer, iflow)
 
