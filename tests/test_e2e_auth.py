@@ -1,0 +1,332 @@
+"""Issue 6 end to end: certificate, Basic and OAuth callers of one iFlow, every refusal, CSRF and `auto`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt as pyjwt
+import pytest
+
+from cpimock.jwt import TokenAuthority, load_signing_key
+from tests.e2e_support import add_iflow, add_instance, issue_secret_key, service_key, set_toml
+from tests.serving import Running, serving
+
+DEMO = "/http/clientCertAuth"
+
+
+def basic(clientid: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{clientid}:{secret}".encode()).decode()
+
+
+def b64url(data: dict[str, Any] | bytes) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.fixture
+async def running(workspace: Path) -> AsyncIterator[Running]:
+    """The default workspace plus two secret keys, a key of an instance without the send role, and more iFlows."""
+    add_instance(workspace, "monitoring", ["MonitoringDataRead"])
+    add_iflow(workspace, "certOnly", "/certOnly", ["iflows/demo.py:process"], auth_methods=["certificate"])
+    add_iflow(workspace, "protected", "/protected", ["iflows/demo.py:process"], csrf=True)
+    issue_secret_key(workspace, "basic-sender")
+    issue_secret_key(workspace, "other-sender")
+    issue_secret_key(workspace, "monitor-reader", "monitoring")
+    async with serving(workspace) as r:
+        assert r.server.snapshot.client_auth == "optional"
+        yield r
+
+
+def secret_of(running: Running, name: str) -> tuple[str, str]:
+    oauth = service_key(running.root, name)["oauth"]
+    return oauth["clientid"], oauth["clientsecret"]
+
+
+async def post(running: Running, path: str = DEMO, *, files: Any = None, headers: dict[str, str] | None = None,
+               body: bytes = b'{"name": "Ada"}') -> tuple[int, dict[str, str], str]:  # fmt: skip
+    async with running.session(files) as session, session.post(running.url + path, data=body,
+                                                                headers=headers or {}) as response:  # fmt: skip
+        return response.status, dict(response.headers), await response.text()
+
+
+async def token_with_secret(running: Running, name: str) -> dict[str, Any]:
+    clientid, secret = secret_of(running, name)
+    async with running.session() as session, session.post(
+        running.url + "/oauth/token", data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(clientid, secret)},
+    ) as response:  # fmt: skip
+        assert response.status == 200, await response.text()
+        return await response.json()  # type: ignore[no-any-return]
+
+
+async def token_with_certificate(running: Running, name: str) -> tuple[int, dict[str, Any]]:
+    clientid = service_key(running.root, name)["oauth"]["clientid"]
+    async with running.session(running.extract(name)) as session, session.post(
+        running.url + "/oauth/token", data={"grant_type": "client_credentials", "client_id": clientid},
+    ) as response:  # fmt: skip
+        return response.status, await response.json()
+
+
+async def records_by_guid(running: Running) -> dict[str, Any]:
+    return {r.message_guid: r for r in await running.records()}
+
+
+# --- the same iFlow, three ways in ----------------------------------------------------------------
+
+
+async def test_certificate_basic_and_oauth_callers_all_get_200(running: Running) -> None:
+    clientid, secret = secret_of(running, "basic-sender")
+    by_cert = await post(running, files=running.extract("demo-sender"))
+    by_basic = await post(running, headers={"Authorization": basic(clientid, secret)})
+    token = await token_with_secret(running, "basic-sender")
+    by_secret_token = await post(running, headers={"Authorization": f"Bearer {token['access_token']}"})
+    status, cert_token = await token_with_certificate(running, "demo-sender")
+    assert status == 200
+    by_cert_token = await post(running, headers={"Authorization": f"Bearer {cert_token['access_token']}"})
+    for status, _, text in (by_cert, by_basic, by_secret_token, by_cert_token):
+        assert status == 200
+        assert text.startswith("Hello Ada")
+    assert "service key demo-sender" in by_cert[2]
+    assert "service key basic-sender" in by_basic[2]
+    assert "service key basic-sender" in by_secret_token[2]
+    assert "service key demo-sender" in by_cert_token[2]
+    # the user name the iFlow sees (and hands back) is the key's clientid for Basic and OAuth alike
+    assert by_basic[1]["SapAuthenticatedUserName"] == by_secret_token[1]["SapAuthenticatedUserName"] == clientid
+    records = await records_by_guid(running)
+    methods = [(records[r[1]["SAP_MessageProcessingLogID"]].auth_method, records[r[1]["SAP_MessageProcessingLogID"]]
+                .service_key) for r in (by_cert, by_basic, by_secret_token, by_cert_token)]  # fmt: skip
+    assert methods == [("certificate", "demo-sender"), ("basic", "basic-sender"), ("oauth", "basic-sender"),
+                       ("oauth", "demo-sender")]  # fmt: skip
+    assert token["token_type"] == "bearer"
+    assert token["expires_in"] == 3600
+    assert any(s.endswith(".ESBMessaging.send") for s in token["scope"].split())
+
+
+async def test_a_token_validates_with_pyjwt_against_the_served_jwks(running: Running) -> None:
+    token = (await token_with_secret(running, "basic-sender"))["access_token"]
+    async with running.session() as session, session.get(running.url + "/token_keys") as response:
+        assert response.status == 200
+        jwks = await response.json()
+    key_set = pyjwt.PyJWKSet.from_dict(jwks)
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    key = next(k for k in key_set.keys if k.key_id == kid)
+    clientid, _ = secret_of(running, "basic-sender")
+    claims = pyjwt.decode(token, key.key, algorithms=["RS256"], audience=clientid,
+                          options={"require": ["exp", "iat", "iss", "aud"]})  # fmt: skip
+    assert claims["client_id"] == clientid
+    assert claims["grant_type"] == "client_credentials"
+    assert any(s.endswith(".ESBMessaging.send") for s in claims["scope"])
+    # the rejecting twin: one changed claim and PyJWT refuses it too
+    head, payload, sig = token.split(".")
+    forged = json.loads(unb64url(payload)) | {"client_id": "someone-else"}
+    with pytest.raises(pyjwt.InvalidSignatureError):
+        pyjwt.decode(f"{head}.{b64url(forged)}.{sig}", key.key, algorithms=["RS256"], audience=clientid)
+
+
+# --- every refusal of issue 6 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [
+    "Basic !!!not-base64!!!",
+    "Basic " + base64.b64encode(b"no-colon-here").decode(),
+    "Basic " + base64.b64encode(b"sb-x:").decode(),
+    "Basic",
+    "Basic YWJj",  # "abc" without padding trouble but without a colon
+    "Digest username=x",
+])  # fmt: skip
+async def test_malformed_authorization_headers_get_401(running: Running, header: str) -> None:
+    status, headers, text = await post(running, headers={"Authorization": header})
+    assert status == 401, text
+    assert "Hello" not in text
+    rec = (await records_by_guid(running))[headers["Cpimock-Message-Id"]]
+    assert (rec.status, rec.refusal_stage) == ("FAILED", "auth")
+
+
+async def test_a_secret_with_a_trailing_newline_gets_401(running: Running) -> None:
+    clientid, secret = secret_of(running, "basic-sender")
+    status, headers, text = await post(running, headers={"Authorization": basic(clientid, secret + "\n")})
+    assert status == 401
+    assert headers["WWW-Authenticate"] == 'Basic realm="SAP Cloud Integration"'
+    assert "line break" in text
+    # its twin: the same secret without the newline
+    assert (await post(running, headers={"Authorization": basic(clientid, secret)}))[0] == 200
+
+
+async def test_a_token_with_alg_none_gets_401(running: Running) -> None:
+    token = (await token_with_secret(running, "basic-sender"))["access_token"]
+    claims = json.loads(unb64url(token.split(".")[1]))
+    unsigned = f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{b64url(claims)}."
+    status, _, text = await post(running, headers={"Authorization": f"Bearer {unsigned}"})
+    assert status == 401
+    assert "alg 'none' is not accepted" in text
+
+
+async def test_a_tampered_token_gets_401(running: Running) -> None:
+    token = (await token_with_secret(running, "basic-sender"))["access_token"]
+    head, payload, sig = token.split(".")
+    raw = bytearray(unb64url(sig))
+    raw[10] ^= 0x01
+    status, _, text = await post(running, headers={"Authorization": f"Bearer {head}.{payload}.{b64url(bytes(raw))}"})
+    assert (status, "the signature does not match" in text) == (401, True)
+    # a payload granting itself another instance's key, with the original signature
+    claims = json.loads(unb64url(payload)) | {"cpimock_key": "demo-sender"}
+    status, _, text = await post(running, headers={"Authorization": f"Bearer {head}.{b64url(claims)}.{sig}"})
+    assert (status, "the signature does not match" in text) == (401, True)
+    # its twin: the untouched token
+    assert (await post(running, headers={"Authorization": f"Bearer {token}"}))[0] == 200
+
+
+async def test_a_token_of_another_tenant_gets_401(running: Running) -> None:
+    ours = running.server.authority
+    other = TokenAuthority(load_signing_key(running.root / "certs"), "othertenant", ours.issuers)
+    clientid, _ = secret_of(running, "basic-sender")
+    token, _ = other.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
+                                 key_name="basic-sender")  # fmt: skip
+    status, _, text = await post(running, headers={"Authorization": f"Bearer {token}"})
+    assert status == 401
+    assert "another tenant" in text
+    same, _ = ours.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
+                               key_name="basic-sender")  # fmt: skip
+    assert (await post(running, headers={"Authorization": f"Bearer {same}"}))[0] == 200
+
+
+async def test_an_expired_token_gets_401(running: Running) -> None:
+    clientid, _ = secret_of(running, "basic-sender")
+    token, _ = running.server.authority.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
+                                                    key_name="basic-sender", now=time.time() - 7200)  # fmt: skip
+    status, headers, text = await post(running, headers={"Authorization": f"Bearer {token}"})
+    assert status == 401
+    assert "expired" in text
+    rec = (await records_by_guid(running))[headers["Cpimock-Message-Id"]]
+    assert rec.refusal_reason is not None
+    assert "expired" in rec.refusal_reason
+
+
+async def test_a_token_without_the_send_scope_gets_403(running: Running) -> None:
+    token = await token_with_secret(running, "monitor-reader")
+    scopes = token["scope"].split()
+    assert any(s.endswith(".MonitoringDataRead") for s in scopes)
+    assert not any(s.endswith(".ESBMessaging.send") for s in scopes)
+    status, headers, text = await post(running, headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert status == 403
+    assert "lacks the role ESBMessaging.send" in text
+    rec = (await records_by_guid(running))[headers["Cpimock-Message-Id"]]
+    assert (rec.refusal_stage, rec.auth_method, rec.service_key) == ("authorization", "oauth", "monitor-reader")
+
+
+async def test_wrong_secrets_in_a_loop_get_429_while_others_are_served(running: Running) -> None:
+    clientid, secret = secret_of(running, "basic-sender")
+    other_id, other_secret = secret_of(running, "other-sender")
+    statuses = []
+    for attempt in range(8):
+        status, headers, _ = await post(running, headers={"Authorization": basic(clientid, f"wrong-{attempt}")})
+        statuses.append(status)
+        if status == 429:
+            assert int(headers["Retry-After"]) > 0
+    assert statuses[:4] == [401] * 4
+    assert set(statuses[4:]) == {429}
+    # while basic-sender cools down, even its right secret waits ...
+    assert (await post(running, headers={"Authorization": basic(clientid, secret)}))[0] == 429
+    # ... and nobody else is slowed
+    assert (await post(running, headers={"Authorization": basic(other_id, other_secret)}))[0] == 200
+    assert (await post(running, files=running.extract("demo-sender")))[0] == 200
+
+
+async def test_a_certificate_only_iflow_answers_401_to_a_basic_caller(running: Running) -> None:
+    clientid, secret = secret_of(running, "basic-sender")
+    status, headers, text = await post(running, "/http/certOnly", headers={"Authorization": basic(clientid, secret)})
+    assert status == 401
+    assert "does not accept basic callers" in text
+    assert "WWW-Authenticate" not in headers
+    assert (await post(running, "/http/certOnly", files=running.extract("demo-sender")))[0] == 200
+
+
+# --- CSRF, as S/4 and SAP's client libraries do it -----------------------------------------------
+
+
+def csrf_session(running: Running, files: Any = None, *, auth: str | None = None) -> aiohttp.ClientSession:
+    # the jar must take cookies from an IP address host (127.0.0.1)
+    return running.session(files, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                           headers={"Authorization": auth} if auth else None)  # fmt: skip
+
+
+async def test_the_csrf_fetch_then_post_dance(running: Running) -> None:
+    url = running.url + "/http/protected"
+    async with csrf_session(running, running.extract("demo-sender")) as session:
+        async with session.get(url, headers={"X-CSRF-Token": "Fetch"}) as fetched:
+            assert fetched.status == 200
+            token = fetched.headers["X-CSRF-Token"]
+            assert "JSESSIONID" in fetched.cookies
+            assert await fetched.read() == b""  # the iFlow did not run
+        assert [r.integration_flow_name for r in await running.records()] == []
+        async with session.post(url, data=b"Ada", headers={"X-CSRF-Token": token}) as posted:
+            assert posted.status == 200
+            assert (await posted.text()).startswith("Hello Ada")
+        async with session.post(url, data=b"Ada") as missing:
+            assert missing.status == 403
+            assert missing.headers["X-CSRF-Token"] == "Required"
+    # the token without its session cookie
+    async with csrf_session(running, running.extract("demo-sender")) as fresh:
+        async with fresh.post(url, data=b"Ada", headers={"X-CSRF-Token": token}) as cookieless:
+            assert cookieless.status == 403
+            assert cookieless.headers["X-CSRF-Token"] == "Required"
+            assert "(no session)" in await cookieless.text()
+    statuses = [(r.status, r.response_status) for r in await running.records()]
+    assert statuses == [("COMPLETED", 200), ("FAILED", 403), ("FAILED", 403)]
+
+
+async def test_a_csrf_token_reused_by_another_identity_gets_403(running: Running) -> None:
+    url = running.url + "/http/protected"
+    clientid, secret = secret_of(running, "basic-sender")
+    async with csrf_session(running, auth=basic(clientid, secret)) as owner:
+        async with owner.get(url, headers={"X-CSRF-Token": "Fetch"}) as fetched:
+            token = fetched.headers["X-CSRF-Token"]
+            session_cookie = fetched.cookies["JSESSIONID"].value
+        async with owner.post(url, data=b"x", headers={"X-CSRF-Token": token}) as own:
+            assert own.status == 200
+    # the certificate caller presents basic-sender's token and session cookie
+    async with csrf_session(running, running.extract("demo-sender")) as thief:
+        stolen_headers = {"X-CSRF-Token": token, "Cookie": f"JSESSIONID={session_cookie}"}
+        async with thief.post(url, data=b"x", headers=stolen_headers) as stolen:
+            assert stolen.status == 403
+            assert stolen.headers["X-CSRF-Token"] == "Required"
+            text = await stolen.text()
+    assert text.startswith("403 Forbidden: CSRF token validation failed (bound to another identity);")
+
+
+# --- `auto`: required while every way in is a certificate ------------------------------------------
+
+
+async def test_auto_is_required_when_every_iflow_is_certificate_only(workspace: Path) -> None:
+    set_toml(workspace, 'csrf = false\n', 'csrf = false\nauth_methods = ["certificate"]\n')
+    async with serving(workspace) as running:
+        snapshot = running.server.snapshot
+        assert snapshot.client_auth == "required"
+        assert snapshot.client_auth_reason == "every way in is a client certificate"
+        with pytest.raises((ssl.SSLError, ConnectionError, aiohttp.ClientError)):
+            await post(running)
+        await running.server.settle()
+        assert [r.refusal_stage for r in await running.records()] == ["tls"]
+        assert (await post(running, files=running.extract("demo-sender")))[0] == 200
+        # a Basic iFlow and a secret key make it optional at the next reload
+        add_iflow(workspace, "open", "/open", ["iflows/demo.py:process"], auth_methods=["basic"])
+        issue_secret_key(workspace, "basic-sender")
+        await running.reload()
+        assert running.server.snapshot.client_auth == "optional"
+        clientid, secret = secret_of(running, "basic-sender")
+        assert (await post(running, "/http/open", headers={"Authorization": basic(clientid, secret)}))[0] == 200
+        # and the certificate-only demo answers that caller 401
+        status, _, text = await post(running, headers={"Authorization": basic(clientid, secret)})
+        assert status == 401
+        assert "does not accept basic callers" in text
