@@ -289,7 +289,9 @@ def classify_handshake_error(exc: BaseException) -> HandshakeFailure:
         if "ALERT" in name:
             return HandshakeFailure("client-alert", f"the client aborted the handshake ({name.lower()})", detail)
         return HandshakeFailure("tls-error", f"TLS error: {name.lower() or detail}", detail)
-    if isinstance(exc, TimeoutError):
+    # asyncio and uvloop both end a stalled handshake with ConnectionAbortedError("SSL handshake
+    # is taking longer than N seconds: aborting the connection"), not with TimeoutError
+    if isinstance(exc, TimeoutError) or (isinstance(exc, ConnectionAbortedError) and "taking longer" in detail):
         return HandshakeFailure("timeout", "the client did not complete the handshake in time", detail)
     if isinstance(exc, ConnectionError | EOFError):
         return HandshakeFailure("closed", "the client closed the connection during the handshake", detail)
