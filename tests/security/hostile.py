@@ -10,6 +10,7 @@ with) where it cannot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import ssl
@@ -229,6 +230,9 @@ async def attempt(url: str, ctx: ssl.SSLContext, path: str = "/http/clientCertAu
     finally:
         if writer is not None:
             writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await writer.wait_closed()
         else:
             sock.close()
 
