@@ -136,9 +136,10 @@ static int conn_open(struct conn *c) {
     return 0;
 }
 
-/* Returns 1 when a whole answer is in rbuf, 0 when more is needed, -1 when it is malformed.
+/* Returns 1 when a whole answer is in rbuf, 0 when more is needed, -1 when it is malformed;
+ * *eof* says the server closed the connection (which ends a body without length).
  * Sets *status, *body_len, *close_after. */
-static int parse_answer(struct conn *c, int *status, long *body_len, int *close_after) {
+static int parse_answer(struct conn *c, int eof, int *status, long *body_len, int *close_after) {
     char *buf = c->rbuf;
     size_t len = c->rlen;
     char *end = memmem(buf, len, "\r\n\r\n", 4);
@@ -182,7 +183,10 @@ static int parse_answer(struct conn *c, int *status, long *body_len, int *close_
     }
     if (clen < 0) {
         if (*status == 204 || *status == 304) { *body_len = 0; return 1; }
-        return -1; /* read-to-close answers are not supported */
+        if (!*close_after) return -1; /* neither length, chunks nor close: cannot tell where it ends */
+        if (!eof) return 0;           /* the body runs to the end of the connection */
+        *body_len = (long)(len - head);
+        return 1;
     }
     if (len < head + (size_t)clen) return 0;
     *body_len = clen;
@@ -279,7 +283,7 @@ static void on_event(struct conn *c, uint32_t events) {
         if (c->st == HELD) { c->rlen = 0; return; }
         int status = 0, close_after = 0;
         long body_len = 0;
-        int done = parse_answer(c, &status, &body_len, &close_after);
+        int done = parse_answer(c, eof, &status, &body_len, &close_after);
         if (done == 0 && eof) {
             errno = 0;
             fail(c, eof == 1 ? "server closed the connection before answering" : "read");

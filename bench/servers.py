@@ -35,6 +35,7 @@ class Target:
     name: str
     answer: str  # how the server produces the answer, for the report
     build: Callable[[Files, int], list[str]]  # writes its config, returns the command line
+    note: str = ""  # what the reader must know to read its figures
 
 
 def pinned(cmd: list[str], cpu: str) -> list[str]:
@@ -184,10 +185,20 @@ TARGETS = {
         Target("cpimock-nompl", "as cpimock, with [journal] enabled = false", _cpimock(lambda f: f.workspace_nompl)),
         Target("nginx", "echo (echo module: echo_read_request_body; echo_request_body)", _nginx),
         Target("aiohttp-floor", "echo: bare aiohttp low-level Server on uvloop (bench/floor.py)", _floor),
-        Target("wiremock", "echo by response template {{{request.body}}}; --no-request-journal", _wiremock),
-        Target("mountebank", "static copy of the body (an `is` response; echo needs --allowInjection)", _mountebank),
-        Target("pytest-httpserver", "echo by respond_with_handler; threaded=True (bench/httpserver_peer.py)",
-               _httpserver),
+        Target(
+            "wiremock", "echo by response template {{{request.body}}}; --no-request-journal", _wiremock,
+            "one JVM confined to one core (JIT and GC included); warmed up only by the warm-up of each run",
+        ),
+        Target(
+            "mountebank", "static copy of the body (an `is` response; echo needs --allowInjection)", _mountebank,
+            "Node closes keep-alive connections idle for 5 s (server.keepAliveTimeout), which W3 may show",
+        ),
+        Target(
+            "pytest-httpserver", "echo by respond_with_handler; threaded=True (bench/httpserver_peer.py)",
+            _httpserver,
+            "Werkzeug sends `Connection: close` on every answer, so its W1 is a new handshake per request "
+            "and it cannot hold idle keep-alive connections (W3)",
+        ),
     )
 }
 

@@ -1,0 +1,242 @@
+"""bench/results.md: a table per workload with absolute figures and ratios, the machine, the command."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from servers import TARGETS
+
+Runs = dict[str, list[dict[str, Any]]]  # target -> one dict per round
+
+SETUP = """\
+## How it was measured
+
+- **One machine, two cores, shared.** Every server's process tree is pinned to core 0 and the load
+  generator to core 1 (`taskset`), so a server gets one core whatever its threading, and the generator
+  cannot steal from it. One server process each (nginx: 1 worker; cpimock `--workers 1`). The figures
+  say nothing about more cores.
+- **Same certificates everywhere**: a fresh cpimock workspace (`cpimock init`): root CA -> server
+  certificate; root CA -> client CA -> client certificate of service key `demo-sender` (RSA 2048).
+  Every server trusts the root only and requires a client certificate, so the client sends its chain.
+  TLS 1.3 was negotiated with every server (see the protocol column of W1).
+- **Same request and answer everywhere**: `POST /http/bench/echo` with 1,024 bytes of JSON; every
+  server answers 200 with the same 1,024 bytes (see *Answers* below). An answer only counts as ok if
+  it is 2xx and carries 1,024 body bytes.
+- **Load generator**: `bench/loadgen.c`, one epoll thread with non-blocking OpenSSL, compiled on first
+  use. siege, wrk and h2load were not used: wrk and h2load cannot present client certificates, and
+  siege's thread-per-user model and coarse timings would make the generator the bottleneck on one core.
+  Its own CPU use is reported (`gen CPU`); the server's CPU use (`srv CPU`, share of its one core)
+  shows whether the server was saturated. `other` is the CPU (in cores) that the rest of the machine
+  used meanwhile: the benchmark does not own the machine, and a figure taken while `other` is well
+  above zero is depressed by it.
+- **Interleaved rounds**: each round runs every server once, in a rotated order, after a warm-up that
+  is not counted. Figures are medians over rounds; counts are sums.
+- **W2 has no resumption**: the generator keeps no session cache and sends no tickets, so every
+  connection is a full handshake (ECDHE, the server's RSA signature, the client's RSA signature and
+  chain verification on both sides). The client's RSA signature costs the generator about as much as
+  the server's costs the server, so W2 figures are bounded by whichever side is slower.
+"""
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    if value != value:  # NaN
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    if not a or not b or a != a or b != b:
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def _agg(runs: list[dict[str, Any]], key: str) -> float:
+    return med([float(r[key]) for r in runs if key in r])
+
+
+def _sum(runs: list[dict[str, Any]], key: str) -> int:
+    return sum(int(r.get(key, 0)) for r in runs)
+
+
+def _matrix(names: list[str], value: Callable[[str], float], label: str) -> list[str]:
+    lines = [f"| {label} | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in names:
+        lines.append(f"| {row} | " + " | ".join(_ratio(value(row), value(col)) for col in names) + " |")
+    return lines
+
+
+def _load_section(title: str, unit: str, data: Runs, names: list[str], note: str) -> list[str]:
+    names = [n for n in names if data.get(n)]
+    lines = [f"## {title}", "", note, ""]
+    if not names:
+        return [*lines, "No server completed this workload.", ""]
+    rate = {n: _agg(data[n], "rps") for n in names}
+    lines += [
+        f"| server | {unit} | p50 ms | p99 ms | × nginx | × aiohttp-floor | ok | failed | new conns | srv CPU "
+        "| gen CPU | other |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        runs = data[n]
+        lines.append(
+            f"| {n} | {_fmt(rate[n])} | {_fmt(_agg(runs, 'p50_us') / 1000, 2)} | "
+            f"{_fmt(_agg(runs, 'p99_us') / 1000, 2)} | {_ratio(rate[n], rate.get('nginx', 0))} | "
+            f"{_ratio(rate[n], rate.get('aiohttp-floor', 0))} | {_sum(runs, 'ok'):,} | {_sum(runs, 'failed'):,} | "
+            f"{_sum(runs, 'reconnects'):,} | {_agg(runs, 'server_cpu'):.0%} | {_agg(runs, 'client_cpu'):.0%} | "
+            f"{_agg(runs, 'other_cpu'):.2f} |"
+        )
+    firsts = {n: r.get("first_error") or f"status {r.get('first_bad_status')}" for n in names for r in data[n]
+              if r.get("failed")}
+    for n, what in firsts.items():
+        lines.append(f"\n{n}: first failure: {what}")
+    lines += [
+        "",
+        "`new conns`: connections the generator had to open again because the server closed one "
+        "(W2 opens one per request by design).",
+        "",
+        f"Ratio of {unit} (row ÷ column):",
+        "",
+        *_matrix(names, lambda n: rate[n], unit),
+        "",
+    ]
+    return lines
+
+
+def _idle_section(data: Runs, names: list[str], connections: int) -> list[str]:
+    names = [n for n in names if data.get(n)]
+    lines = [
+        f"## W3 idle cost: resident memory with {connections:,} idle keep-alive mTLS connections",
+        "",
+        "A freshly started server answers one request, then the generator opens the connections (each "
+        "completes its handshake and one request, then stays open). RSS of the server's whole process tree "
+        "is read one second after the last connection was made; `held` is how many were open then, "
+        "`closed by server` how many the server closed while idle, `established` what the kernel counted on the "
+        "server's port when RSS was read.",
+        "",
+    ]
+    if not names:
+        return [*lines, "No server completed this workload.", ""]
+    rss = {n: _agg(data[n], "rss") for n in names}
+    lines += [
+        "| server | RSS with connections MB | RSS before MB | KB per connection | × nginx | held | "
+        "closed by server | established | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        before = _agg(data[n], "rss_before")
+        per = (rss[n] - before) / connections / 1024
+        lines.append(
+            f"| {n} | {rss[n] / 2**20:.1f} | {before / 2**20:.1f} | {per:.1f} | {_ratio(rss[n], rss.get('nginx', 0))} "
+            f"| {_sum(data[n], 'held_at_ready')} | {_sum(data[n], 'closed_by_server')} "
+            f"| {_sum(data[n], 'established')} | {_sum(data[n], 'failed')} |"
+        )
+    lines += ["", "Ratio of RSS (row ÷ column; lower is better):", "", *_matrix(names, lambda n: rss[n], "RSS"), ""]
+    return lines
+
+
+def _start_section(data: dict[str, list[float]], names: list[str]) -> list[str]:
+    names = [n for n in names if data.get(n)]
+    lines = [
+        "## W4 start-up: from process start to the first accepted mTLS request",
+        "",
+        "Measured from `Popen` of the server's command (cpimock: `cpimock serve --workspace WS --host "
+        "127.0.0.1 --port P --workers 1` on an existing workspace) to the first 2xx answer to an mTLS "
+        "POST, polling every 2 ms (a refused connection is retried at once).",
+        "",
+        "| server | median s | min s | max s | starts | × nginx |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        times = data[n]
+        lines.append(
+            f"| {n} | {med(times):.3f} | {min(times):.3f} | {max(times):.3f} | {len(times)} | "
+            f"{_ratio(med(times), med(data.get('nginx', [])))} |"
+        )
+    return [*lines, ""]
+
+
+def _api_section(api: dict[str, Any] | None) -> list[str]:
+    lines = ["## W5 test overhead (cpimock only, Python API)", ""]
+    if api is None:
+        return [*lines, "Not run (cpimock not selected or not available).", ""]
+    lines += ["| what | median ms | max ms | n |", "|---|---:|---:|---:|"]
+
+    def row(label: str, times: list[float]) -> None:
+        if times:
+            lines.append(f"| {label} | {med(times) * 1000:.1f} | {max(times) * 1000:.1f} | {len(times)} |")
+
+    row("`cpimock.workspace.issue_service_key` (RSA 2048 key, certificate, JSON, registry)", api["issue_service_key"])
+    row("`cpimock servicekey create` at the CLI (includes interpreter start)", api["cli_servicekey_create"])
+    tenant = api.get("tenant", {})
+    if "missing" in tenant:
+        lines += ["", f"Tenant fixture start+stop: **not measured**: {tenant['missing']}. The hook is "
+                  "`tenant_start_stop` in `bench/w5_api.py`."]
+    else:
+        row("`async with cpimock.testing.Tenant()`: first start+stop of a process", tenant["first_start_stop"])
+        row("`async with cpimock.testing.Tenant()`: start+stop", tenant["start_stop"])
+        row("`tenant.service_key(...)`: first key", tenant["first_key"])
+        row("`tenant.service_key(...)`", tenant["keys"])
+    return [*lines, ""]
+
+
+def render(
+    *,
+    command: str,
+    date: str,
+    machine: dict[str, str],
+    names: list[str],
+    results: dict[str, Any],
+    plan: Any,
+    problems: list[str],
+    missing: dict[str, str],
+) -> str:
+    lines = [
+        "# cpimock benchmark results",
+        "",
+        f"Written by `{command}` on {date}. Figures are only comparable within this file: same machine, "
+        "same run.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in machine.items()),
+        "",
+        SETUP,
+        "## Answers",
+        "",
+        "| server | how it answers | notes |",
+        "|---|---|---|",
+        *(f"| {n} | {TARGETS[n].answer} | {TARGETS[n].note} |" for n in names),
+        "",
+    ]
+    if missing:
+        lines += ["## Missing servers", ""]
+        lines += [f"- **{n}**: {why}" for n, why in missing.items()]
+        lines.append("")
+    if problems:
+        lines += ["## Problems in this run", ""]
+        lines += [f"- {p}" for p in problems]
+        lines.append("")
+    rounds = f"{plan.rounds} round(s) of {plan.duration_s:g} s after {plan.warmup_s:g} s warm-up"
+    lines += _load_section(
+        "W1 keep-alive throughput and latency", "req/s", results["W1"], names,
+        f"{plan.w1_connections} keep-alive connections, each POSTing the 1 KB body again as soon as the answer "
+        f"arrived; {rounds}. Latency is from the first byte of the request to the last byte of the answer.",
+    )
+    lines += _load_section(
+        "W2 handshake rate", "handshakes/s", results["W2"], names,
+        f"{plan.w2_connections} concurrent clients, each request on a new TCP connection with a full mTLS "
+        f"handshake (no resumption) and `Connection: close`; {rounds}. Latency is from connect() to the last "
+        "byte of the answer.",
+    )
+    lines += _idle_section(results["W3"], names, plan.w3_connections)
+    lines += _start_section(results["W4"], names)
+    lines += _api_section(results.get("W5"))
+    return "\n".join(lines).rstrip() + "\n"

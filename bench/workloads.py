@@ -1,0 +1,142 @@
+"""The workloads W1-W5: each runs one measurement against one started server and returns a dict.
+
+Counting rules, the same for every server: ``ok`` is a 2xx answer carrying the 1,024-byte
+body; ``failed`` adds up non-2xx answers, wrong lengths, connection/TLS errors and requests
+left unanswered at the end. A run with ``ok == 0`` is a silent zero and fails the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prepare import BENCH, LOADGEN, PATH, BenchError, Files
+from servers import CLIENT_CPU, Running, pinned
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    warmup_s: float
+    duration_s: float
+    w1_connections: int = 64
+    w2_connections: int = 8
+    w3_connections: int = 1000
+    w5_rounds: int = 10
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+FULL = Plan(rounds=3, warmup_s=2.0, duration_s=10.0)
+QUICK = Plan(rounds=1, warmup_s=0.5, duration_s=2.0, w5_rounds=3)
+
+
+def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -> list[str]:
+    return pinned(
+        [str(LOADGEN), "--mode", mode, "--port", str(port), "--path", PATH, "--cert", str(files.client_chain),
+         "--key", str(files.client_key), "--ca", str(files.root_ca), "--body", str(files.body),
+         "--connections", str(connections), "--duration", str(plan.duration_s), "--warmup", str(plan.warmup_s),
+         "--expect-len", str(files.body.stat().st_size), "--grace", "10"],
+        CLIENT_CPU,
+    )
+
+
+def busy_seconds() -> float:
+    """CPU seconds all cores spent outside idle and iowait since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICKS
+
+
+def failed(result: dict[str, Any]) -> int:
+    return sum(int(result.get(k, 0)) for k in ("non2xx", "bad_length", "errors", "unanswered"))
+
+
+def load(server: Running, mode: str, plan: Plan) -> dict[str, Any]:
+    """W1 (mode keepalive) or W2 (mode handshake): one bounded run of the load generator."""
+    connections = plan.w1_connections if mode == "keepalive" else plan.w2_connections
+    cmd = _loadgen(server.files, server.port, mode, connections, plan)
+    cpu_before, busy_before, wall_before = server.cpu_seconds(), busy_seconds(), time.perf_counter()
+    timeout = plan.warmup_s + plan.duration_s + 60
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    wall = time.perf_counter() - wall_before
+    if proc.returncode != 0:
+        raise BenchError(f"loadgen failed against {server.target.name}: {proc.stderr.strip()[-300:]}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    server_cpu = server.cpu_seconds() - cpu_before
+    result["server_cpu"] = server_cpu / wall
+    result["client_cpu"] = result["client_cpu_s"] / result["wall_s"]
+    # whatever else ran on the machine meanwhile, in cores (the machine may be shared)
+    result["other_cpu"] = max(0.0, busy_seconds() - busy_before - server_cpu - result["client_cpu_s"]) / wall
+    result["failed"] = failed(result)
+    return result
+
+
+def idle(server: Running, plan: Plan) -> dict[str, Any]:
+    """W3: resident memory of the server's process tree with N idle keep-alive mTLS connections.
+
+    Each connection completes its handshake and one request, then stays open; memory is read
+    one second after the last one was established, with the server's own count of
+    ESTABLISHED connections at that moment.
+    """
+    time.sleep(1.0)
+    before = server.rss_bytes()
+    # the generator gives up establishing connections after 20 s (its --duration in idle mode)
+    cmd = _loadgen(server.files, server.port, "idle", plan.w3_connections, Plan(1, 0, 20))
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        ready = proc.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise BenchError(f"loadgen idle mode against {server.target.name} did not get ready: {ready}")
+        time.sleep(1.0)
+        rss = server.rss_bytes()
+        established = server.established()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    result: dict[str, Any] = json.loads(out)
+    result.update(
+        rss_before=before,
+        rss=rss,
+        established=established,
+        connect_s=float(ready[3]),
+        connections=plan.w3_connections,
+    )
+    result["held_at_ready"] = int(ready[1])
+    # a connection the server closed while idle is the server's policy, shown apart from failures
+    result["failed"] = result["errors"] + result["non2xx"]
+    return result
+
+
+def api(files: Files, plan: Plan) -> dict[str, Any]:
+    """W5 in a fresh interpreter (bench/w5_api.py), plus `cpimock servicekey create` timed at the CLI."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "w5_api.py"), str(files.workspace), str(plan.w5_rounds)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"bench/w5_api.py failed: {proc.stderr.strip()[-400:]}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    cli = []
+    scratch = files.workspace.parent / "ws-keys"
+    for i in range(max(1, plan.w5_rounds // 3)):
+        started = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, "-m", "cpimock", "servicekey", "create", f"cli-key-{i}", "--workspace", str(scratch)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        if run.returncode != 0:
+            raise BenchError(f"cpimock servicekey create failed: {(run.stderr or run.stdout).strip()[-300:]}")
+        cli.append(time.perf_counter() - started)
+    result["cli_servicekey_create"] = cli
+    return result
