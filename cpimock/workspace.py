@@ -62,7 +62,7 @@ csrf = false
 # authorization = "user-role"     # or "client-certificate" (then list client_certificates)
 # role = "ESBMessaging.send"      # the role the sender's instance must hold
 # client_certificates = [{ subject = "CN=demo-sender, ...", issuer = "CN=cpimock Client CA, ..." }]
-# allowed_headers = ["SAP_ApplicationID", "X-Custom-*"]
+# allowed_headers = ["SAP_ApplicationID", "X-Custom-.*"]   # names or regular expressions; "*" = all
 # max_body_mb = 40
 # return_exception_to_sender = false
 # state = "started"               # or "stopped" (answers 503 like an undeployed flow)

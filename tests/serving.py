@@ -55,7 +55,11 @@ class Running:
         return self.files[name]
 
     def issue(self, name: str, instance: str = "default", *, days: int = 365, **kwargs: Any) -> KeyFiles:
-        """Issue a service key into the running workspace, as `cpimock servicekey create` does."""
+        """Issue a certificate service key into the running workspace, as `cpimock servicekey create`
+        does, and return its PEM files (reload the server to use it). For ClientId/Secret keys use
+        ``tests.e2e_support.issue_secret_key``."""
+        if kwargs.get("key_type", "certificate") != "certificate":
+            raise ValueError("Running.issue makes certificate keys; see tests.e2e_support for the others")
         config = load_config(self.root / "cpimock.toml")
         pki = Pki.load(config.certs_dir)
         registry = Registry.load(config.certs_dir)
