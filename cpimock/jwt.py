@@ -148,7 +148,7 @@ def load_signing_key(certs_dir: Path) -> rsa.RSAPrivateKey:
         data = path.read_bytes()
     except OSError as exc:
         raise PkiError(f"{path}: cannot read the token signing key ({exc}); check its permissions") from None
-    loaded = load_key(data, str(path))
+    loaded = load_key(data, str(path), own=True)
     if not isinstance(loaded, rsa.RSAPrivateKey) or loaded.key_size < 2048:
         raise PkiError(
             f"{path}: the token signing key must be RSA with at least 2048 bits; delete the file and "

@@ -125,9 +125,12 @@ def load_certs(data: bytes, source: str) -> list[x509.Certificate]:
     return certs
 
 
-def load_key(data: bytes, source: str) -> PrivateKey:
+def load_key(data: bytes, source: str, *, own: bool = False) -> PrivateKey:
+    """The private key in PEM *data*. ``own`` keys (the workspace's CA and signing keys, written
+    0600 by cpimock itself) skip OpenSSL's RSA consistency check, which costs 50-80 ms a key and
+    would otherwise dominate every reload; keys from users are always checked."""
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=own)
     except (ValueError, TypeError) as exc:
         raise PkiError(f"{source}: not a readable unencrypted PEM private key ({exc})") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -348,7 +351,7 @@ class Pki:
             certs = load_certs(cert_data, str(folder / cert_name))
             if not certs:
                 raise PkiError(f"{folder / cert_name}: holds no certificate; restore it or re-create the PKI")
-            key = load_key(key_data, str(folder / key_name))
+            key = load_key(key_data, str(folder / key_name), own=True)
             if not keys_match(key, certs[0]):
                 raise PkiError(f"{folder / key_name} does not belong to {folder / cert_name}; restore the pair")
             authorities.append(Authority(certs[0], key))

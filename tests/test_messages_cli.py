@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.mpl_samples import scripted_mix
 
 from cpimock.cli import main
 from cpimock.commands.messages import parse_since
 from cpimock.journal import Journal, MplRecord
 from cpimock.mpl_record import Attachment
+from tests.mpl_samples import scripted_mix
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tests.mpl_samples import scripted_mix
 
 from cpimock.journal import Journal, MplRecord
 from cpimock.mpl_routes import add_mpl_routes
+from tests.mpl_samples import scripted_mix
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -46,7 +46,10 @@ async def curl(running: Running, files: KeyFiles | None, *extra: str) -> tuple[i
 
 async def s_client(running: Running, files: KeyFiles | None) -> tuple[int, str]:
     cert = ["-cert", str(files.cert), "-key", str(files.key), "-cert_chain", str(files.cert)] if files else []
-    request = b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    request = (
+        b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+        b"Connection: close\r\n\r\nhello"
+    )
     return await run(
         "openssl", "s_client", "-connect", f"127.0.0.1:{running.server.port}", "-CAfile", str(running.ca_path),
         "-ign_eof", "-quiet", *cert, stdin=request,
@@ -103,7 +106,7 @@ async def test_curl_with_a_foreign_certificate_is_refused(running: Running, tmp_
 
 @needs_openssl
 async def test_openssl_s_client_with_the_demo_key_gets_200(running: Running) -> None:
-    code, out = await s_client(running, running.extract("demo-sender"))
+    _, out = await s_client(running, running.extract("demo-sender"))
     assert "HTTP/1.1 200 OK" in out, out
 
 
