@@ -135,15 +135,34 @@ def _headers(text: str) -> Headers:
 
 # credentials never reach the log: only the scheme of these headers is kept
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# session cookies and CSRF tokens are credentials too: cookie names and CSRF's protocol words stay
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+_CSRF_WORDS = frozenset({"fetch", "required"})
+
+
+def _masked_cookies(value: str) -> str:
+    return "; ".join(f"{part.split('=', 1)[0].strip()}=***" for part in value.split(";") if part.strip())
+
+
+def _redact(name: str, value: str) -> str:
+    lower = name.lower()
+    if lower in _SECRET_HEADERS:
+        return value.split(" ", 1)[0] + " ***"
+    if lower in _COOKIE_HEADERS:
+        return _masked_cookies(value.split(";", 1)[0] if lower == "set-cookie" else value)
+    if lower == "x-csrf-token" and value.strip().lower() not in _CSRF_WORDS:
+        return "***"
+    return value
 
 
 def _redacted(headers: Headers) -> Headers:
-    return [(k, v.split(" ", 1)[0] + " ***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers]
+    return [(k, _redact(k, v)) for k, v in headers]
 
 
 def capped(rec: MplRecord, cap: int) -> MplRecord:
     """Cut bodies and attachments to *cap* bytes, keeping their original sizes; hide credentials."""
     rec.request_headers = _redacted(rec.request_headers)
+    rec.response_headers = _redacted(rec.response_headers)
     if rec.request_body_size is None:
         rec.request_body_size = len(rec.request_body)
     if rec.response_body_size is None:
