@@ -37,13 +37,14 @@ class ServerProcess:
         self.port = free_port()
         self.log_path = root / "server.log"
         self._log = self.log_path.open("ab")
+        started = self.log().count("listening on")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cpimock", "serve", "--workspace", str(root), "--port", str(self.port), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        self.wait_for_log("listening on")
+        self.wait_for_log("listening on", count=started + 1)
 
     @property
     def url(self) -> str:

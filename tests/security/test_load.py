@@ -1,0 +1,190 @@
+"""A ``cpimock serve`` subprocess under load: a handshake flood, ``kill -9`` mid-load, SIGHUP storms.
+
+The server runs as its own process (as users run it, with uvloop) so that its file
+descriptors and memory can be read from ``/proc/<pid>`` alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sqlite3
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cpimock.workspace import ensure_workspace
+
+from .hostile import Outcome, attempt, client_context, eventually
+from .proc import ServerProcess, set_option
+
+pytestmark = pytest.mark.slow
+
+HANDSHAKE_TIMEOUT_S = 5.0  # the default is 10; 500 handshakes at once on 2 cores need a few seconds
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    root = tmp_path / "ws"
+    ensure_workspace(root)
+    set_option(root, "server", f"handshake_timeout_s = {HANDSHAKE_TIMEOUT_S}")
+    set_option(root, "server", "keepalive_timeout_s = 2")
+    proc = ServerProcess(root)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+_CONTEXTS: dict[tuple[Path, bool], ssl.SSLContext] = {}
+
+
+def good_context(server: ServerProcess, cert: bool = True) -> ssl.SSLContext:
+    """One client context per workspace (as a real client pool would hold it)."""
+    keys = server.root / "certs" / "keys" / "demo-sender"
+    if (keys, cert) not in _CONTEXTS:
+        files = (keys / "cert.pem", keys / "key.key") if cert else (None, None)
+        _CONTEXTS[keys, cert] = client_context(keys / "ca.pem", *files)
+    return _CONTEXTS[keys, cert]
+
+
+async def good_call(server: ServerProcess) -> Outcome:
+    return await attempt(server.url, good_context(server), timeout=30)
+
+
+async def silent_hello(server: ServerProcess) -> float:
+    """Open a TCP connection, send a ClientHello, then nothing; seconds until the server hangs up."""
+    from .test_protocol_abuse import client_hello
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    started = time.monotonic()
+    try:
+        writer.write(client_hello())
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S + 20):
+            while await reader.read(65536):
+                pass
+        return time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def no_certificate(server: ServerProcess) -> Outcome:
+    return await attempt(server.url, good_context(server, cert=False), timeout=30)
+
+
+async def test_a_flood_of_500_handshakes_ends_in_time_and_leaves_nothing_behind(server: ServerProcess) -> None:
+    for _ in range(10):
+        assert (await good_call(server)).status == 200
+    fds, rss = server.fds(), server.rss_kib()
+    stop = asyncio.Event()
+    interleaved: list[int | None] = []
+
+    async def meanwhile() -> None:
+        while not stop.is_set():
+            interleaved.append((await good_call(server)).status)
+
+    watcher = asyncio.create_task(meanwhile())
+    started = time.monotonic()
+    flood = await asyncio.gather(
+        *(good_call(server) for _ in range(250)),
+        *(no_certificate(server) for _ in range(125)),
+        *(silent_hello(server) for _ in range(125)),
+    )
+    elapsed = time.monotonic() - started
+    stop.set()
+    await watcher
+    served = [o for o in flood[:250] if isinstance(o, Outcome)]
+    assert [o.status for o in served] == [200] * 250, {o.error for o in served if o.status != 200}
+    assert {o.status for o in flood[250:375] if isinstance(o, Outcome)} == {401}  # client_auth auto: optional
+    hung_up = [t for t in flood[375:] if isinstance(t, float)]
+    assert len(hung_up) == 125
+    assert max(hung_up) < HANDSHAKE_TIMEOUT_S + 15, max(hung_up)
+    assert interleaved
+    assert all(s == 200 for s in interleaved), interleaved
+    assert elapsed < 120
+
+    async def settled() -> bool:
+        return server.fds() <= fds
+
+    await eventually(settled, 15, f"the server's fds back to {fds} (now {server.fds()})")
+    # memory: what the flood allocated is returned or reused; a second flood must not grow it much
+    after_first = server.rss_kib()
+    await asyncio.gather(*(good_call(server) for _ in range(250)), *(silent_hello(server) for _ in range(50)))
+    await eventually(settled, 15, f"the server's fds back to {fds} after the second flood")
+    after_second = server.rss_kib()
+    assert after_second - after_first < 16 * 1024, (rss, after_first, after_second)
+    assert after_first - rss < 64 * 1024, (rss, after_first)
+    assert "Traceback" not in server.log()
+
+
+async def test_kill_9_mid_load_loses_nothing_committed(server: ServerProcess) -> None:
+    db = server.root / "cpimock.db"
+    committed: set[str] = set()
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        while not stop.is_set():
+            await good_call(server)
+
+    clients = [asyncio.create_task(load()) for _ in range(6)]
+
+    def read_committed() -> set[str]:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+            return {row[0] for row in conn.execute("SELECT guid FROM mpl")}
+
+    async def enough() -> bool:
+        committed.update(await asyncio.to_thread(read_committed))
+        return len(committed) >= 200
+
+    await eventually(enough, 60, "200 committed MPL records")
+    server.kill()  # SIGKILL while the clients are still calling
+    stop.set()
+    await asyncio.gather(*clients, return_exceptions=True)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        after = {row[0] for row in conn.execute("SELECT guid FROM mpl")}
+        statuses = {row[0] for row in conn.execute("SELECT status FROM mpl")}
+    assert committed <= after, f"{len(committed - after)} committed records lost"
+    assert statuses == {"COMPLETED"}
+    # and the server opens the same store cleanly again
+    again = ServerProcess(server.root)
+    try:
+        assert (await good_call(again)).status == 200
+    finally:
+        assert again.stop() == 0
+
+
+async def test_a_sighup_storm_reloads_and_keeps_serving(server: ServerProcess) -> None:
+    assert (await good_call(server)).status == 200
+    fds = server.fds()
+    statuses: list[int | None] = []
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        while not stop.is_set():
+            statuses.append((await good_call(server)).status)
+
+    clients = [asyncio.create_task(load()) for _ in range(4)]
+    for _ in range(200):
+        server.signal(signal.SIGHUP)
+        await asyncio.sleep(0.005)
+    server.wait_for_log("reloaded the workspace (SIGHUP)")
+    stop.set()
+    await asyncio.gather(*clients)
+    assert statuses
+    assert set(statuses) == {200}
+    assert server.proc.poll() is None
+    assert (await good_call(server)).status == 200
+
+    async def settled() -> bool:
+        return server.fds() <= fds + 1  # +1: the MPL's read connection may have opened meanwhile
+
+    await eventually(settled, 15, f"fds back to {fds}")
+    log = server.log()
+    assert "Traceback" not in log
+    assert "failed" not in log.split("listening on", 1)[1]
+    assert server.stop() == 0
