@@ -1,0 +1,179 @@
+"""Property tests for the parsers that read untrusted input: nothing but their own error types.
+
+Service-key JSON (pasted from anywhere), ``cpimock.toml`` (edited by hand), OData ``$filter``
+and ``$orderby`` (from any HTTP caller), DN strings (config and certificates) and JWTs with
+well-formed structure but hostile contents. Basic headers and random JWT text are covered in
+``tests/test_basic.py`` and ``tests/test_jwt.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cpimock.config import load_config, parse_config
+from cpimock.dn import normalise_dn, parse_dn
+from cpimock.errors import ConfigError, ServiceKeyError
+from cpimock.jwt import TokenAuthority, TokenError
+from cpimock.odata_filter import ODataError, parse_filter, parse_orderby
+from cpimock.pki import generate_key
+from cpimock.servicekey import parse_service_key
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY_FIELDS = ["clientid", "clientsecret", "certificate", "key", "url", "tokenurl", "certurl", "tokenurl",
+              "credential-type", "oauth", "-----BEGIN RSA PRIVATE KEY-----"]  # fmt: skip
+
+
+def key_like() -> st.SearchStrategy[Any]:
+    """Dicts that look like service keys: the real field names with hostile values."""
+    value = json_values | st.sampled_from([PEM, PEM * 2, PEM[:-20], "-----BEGIN", "\\n", ""])
+    fields = st.dictionaries(st.sampled_from(KEY_FIELDS), value, max_size=6)
+    return fields | st.fixed_dictionaries({"oauth": fields}) | json_values
+
+
+@FUZZ
+@given(key_like())
+def test_service_key_json_raises_only_service_key_error(data: Any) -> None:
+    try:
+        parse_service_key(json.dumps(data), "key.json")
+    except ServiceKeyError:
+        pass
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_service_key_text_raises_only_service_key_error(text: str) -> None:
+    try:
+        parse_service_key(text, "key.json")
+    except ServiceKeyError:
+        pass
+
+
+toml_values = st.recursive(
+    st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=15,
+)
+SECTIONS = ["tenant", "server", "instances", "iflows", "journal", "oauth"]
+CONFIG_KEYS = ["name", "host", "region", "port", "workers", "client_auth", "trust", "handshake_timeout_s",
+               "keepalive_timeout_s", "max_header_size", "max_headers", "expose", "roles", "subjects", "id",
+               "address", "steps", "authorization", "role", "client_certificates", "allowed_headers",
+               "max_body_mb", "csrf", "state", "timeout_s", "auth_methods", "enabled", "body_cap_bytes",
+               "retention_count", "retention_days", "monitoring_role", "token_lifetime_s", "subject",
+               "issuer"]  # fmt: skip
+
+
+def config_like() -> st.SearchStrategy[dict[str, Any]]:
+    table = st.dictionaries(st.sampled_from(CONFIG_KEYS), toml_values, max_size=6)
+    nested = st.dictionaries(st.text(min_size=1, max_size=8), table, max_size=2)
+    section = table | nested | st.lists(table, max_size=3)
+    return st.dictionaries(st.sampled_from(SECTIONS), section, max_size=4)
+
+
+@FUZZ
+@given(config_like())
+def test_config_documents_raise_only_config_error(
+    tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]
+) -> None:
+    root = tmp_path_factory.getbasetemp()
+    try:
+        parse_config(data, root)
+    except ConfigError:
+        pass
+
+
+@FUZZ
+@given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_config_text_raises_only_config_error(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    path = tmp_path_factory.mktemp("toml", numbered=True) / "cpimock.toml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    try:
+        load_config(path)
+    except ConfigError:
+        pass
+
+
+FILTER_TOKENS = ["Status", "IntegrationFlowName", "LogStart", "LogEnd", "MessageGuid", "eq", "ne", "gt", "ge",
+                 "lt", "le", "and", "or", "not", "(", ")", "'", "''", "'FAILED'", "datetime'2024-01-01T00:00:00'",
+                 "datetime'", "substringof(", "startswith(", ",", " ", "1", "-1", "null", "true", "%", "\\",
+                 "eq'"]  # fmt: skip
+filters = st.lists(st.sampled_from(FILTER_TOKENS), max_size=14).map(" ".join) | st.text(max_size=120)
+
+
+@FUZZ
+@given(filters)
+def test_odata_filter_raises_only_odata_error(text: str) -> None:
+    status = 400
+    try:
+        parse_filter(text)
+    except ODataError as exc:
+        status = exc.status
+    assert 400 <= status < 500
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["LogStart", "LogEnd", "Status", "desc", "asc", ",", " ", "x"]), max_size=8).map(
+    "".join) | st.text(max_size=60))  # fmt: skip
+def test_odata_orderby_raises_only_odata_error(text: str) -> None:
+    status = 400
+    try:
+        parse_orderby(text)
+    except ODataError as exc:
+        status = exc.status
+    assert 400 <= status < 500
+
+
+DN_TOKENS = ["CN", "O", "OU", "C", "L", "ST", "=", ",", ";", "+", "/", "\\", '"', " ", "a", "é", "\\,", "#", "2.5.4.3",
+             "emailAddress"]  # fmt: skip
+dns = st.lists(st.sampled_from(DN_TOKENS), max_size=16).map("".join) | st.text(max_size=80)
+
+
+@FUZZ
+@given(dns)
+def test_dn_strings_raise_only_value_error(text: str) -> None:
+    try:
+        pairs = parse_dn(text)
+    except ValueError:
+        return
+    assert pairs
+    normalise_dn(text)
+
+
+@pytest.mark.xfail(reason="normalise_dn drops the escaping of ',' in values (see docs/security.md, limits)")
+def test_an_escaped_comma_does_not_compare_like_a_separator() -> None:
+    # an attribute type written as an OID has no case, so lower-casing values cannot tell these apart
+    assert normalise_dn(r"CN=a\,2.5.4.11=b") != normalise_dn("CN=a,2.5.4.11=b")
+
+
+@pytest.fixture(scope="module")
+def authority() -> TokenAuthority:
+    key = generate_key()
+    return TokenAuthority(key, "mytenant", ("https://localhost:8443/oauth/token",))  # type: ignore[arg-type]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@FUZZ
+@given(json_values, json_values, st.binary(max_size=300))
+def test_jwts_with_hostile_json_raise_only_token_error(
+    authority: TokenAuthority, header: Any, claims: Any, signature: bytes
+) -> None:
+    for head in (header, {"alg": "RS256", "kid": authority.kid, **(header if isinstance(header, dict) else {})}):
+        token = ".".join((_b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode()), _b64(signature)))
+        with pytest.raises(TokenError):
+            authority.verify_token(token)
