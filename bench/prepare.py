@@ -78,7 +78,9 @@ def ensure_loadgen() -> Path:
     if not shutil.which("gcc") or not Path("/usr/include/openssl/ssl.h").exists():
         _apt_install(["gcc", "libc6-dev", "libssl-dev"])
     WORK.mkdir(parents=True, exist_ok=True)
-    run(["gcc", "-O2", "-Wall", "-o", str(LOADGEN), str(source), "-lssl", "-lcrypto"], "compiling bench/loadgen.c")
+    partial = LOADGEN.with_name(f"loadgen.{os.getpid()}")
+    run(["gcc", "-O2", "-Wall", "-o", str(partial), str(source), "-lssl", "-lcrypto"], "compiling bench/loadgen.c")
+    partial.replace(LOADGEN)  # atomic: a concurrent run never sees half a binary
     return LOADGEN
 
 
@@ -185,6 +187,7 @@ def _dist_version(name: str) -> str:
 class Files:
     """The certificates and bodies every server and the load generator use."""
 
+    folder: Path  # this run's own folder under bench/.work/runs (concurrent runs do not share one)
     workspace: Path  # cpimock workspace, MPL on
     workspace_nompl: Path  # a copy with [journal] enabled = false
     root_ca: Path
@@ -225,12 +228,17 @@ def body_bytes() -> bytes:
 
 
 def make_files() -> Files:
-    """A fresh cpimock workspace in bench/.work/ws and everything derived from it."""
-    ws = WORK / "ws"
-    nompl = WORK / "ws-nompl"
-    for folder in (ws, nompl):
-        shutil.rmtree(folder, ignore_errors=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    """A fresh cpimock workspace in this run's own folder and everything derived from it."""
+    runs = WORK / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for old in runs.iterdir():  # folders of earlier runs whose process is gone
+        if old.name.isdigit() and not Path(f"/proc/{old.name}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    folder = runs / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    ws = folder / "ws"
+    nompl = folder / "ws-nompl"
     run([sys.executable, "-m", "cpimock", "init", str(ws)], "cpimock init")
     client = ws / "client"
     run(
@@ -249,9 +257,10 @@ def make_files() -> Files:
         text = text.replace("\n[server]\n", '\n[server]\nclient_auth = "required"\n', 1)
         toml.write_text(text + ECHO_IFLOW.format(step=step, mpl=mpl), encoding="utf-8")
     certs = ws / "certs"
-    body = WORK / "body.json"
+    body = folder / "body.json"
     body.write_bytes(body_bytes())
     files = Files(
+        folder=folder,
         workspace=ws,
         workspace_nompl=nompl,
         root_ca=certs / "root-ca.pem",
@@ -260,8 +269,8 @@ def make_files() -> Files:
         client_chain=client / "cert.pem",
         client_key=client / "key.key",
         body=body,
-        keystore=WORK / "server.p12",
-        truststore=WORK / "trust.p12",
+        keystore=folder / "server.p12",
+        truststore=folder / "trust.p12",
     )
     _java_stores(files)
     return files

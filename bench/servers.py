@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prepare import BENCH, NODE_MODULES, PATH, STORE_PASSWORD, WORK, BenchError, Files, ensure_java, wiremock_jar
+from prepare import BENCH, NODE_MODULES, PATH, STORE_PASSWORD, BenchError, Files, ensure_java, wiremock_jar
 
 SERVER_CPU = "0"  # the server's process tree is pinned here, the load generator to the other core
 CLIENT_CPU = "1"
@@ -62,7 +62,7 @@ def _nginx(files: Files, port: int) -> list[str]:
     from prepare import ensure_nginx
 
     binary = ensure_nginx()
-    folder = WORK / f"nginx-{port}"
+    folder = files.folder / f"nginx-{port}"
     folder.mkdir(parents=True, exist_ok=True)
     body = files.body.read_text()
     echo = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
@@ -114,7 +114,7 @@ def _wiremock(files: Files, port: int) -> list[str]:
         raise BenchError(
             "WireMock needs keytool (from the JDK) to write its truststore; install openjdk-17-jre-headless"
         )
-    root = WORK / f"wiremock-{port}"
+    root = files.folder / f"wiremock-{port}"
     (root / "mappings").mkdir(parents=True, exist_ok=True)
     (root / "__files").mkdir(exist_ok=True)
     stub = {
@@ -137,7 +137,7 @@ def _wiremock(files: Files, port: int) -> list[str]:
 
 
 def _mountebank(files: Files, port: int) -> list[str]:
-    folder = WORK / f"mountebank-{port}"
+    folder = files.folder / f"mountebank-{port}"
     folder.mkdir(parents=True, exist_ok=True)
     imposter = {
         "protocol": "https",
@@ -241,7 +241,7 @@ class Running:
         self.target = target
         self.files = files
         self.port = port or free_port()
-        self.log_path = WORK / "logs" / f"{target.name}.log"
+        self.log_path = files.folder / "logs" / f"{target.name}-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = pinned(target.build(files, self.port), SERVER_CPU)
         self.command = cmd
@@ -249,7 +249,7 @@ class Running:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            cwd=str(WORK),
+            cwd=str(files.folder),
         )
         self.ready_s: float | None = None
 
