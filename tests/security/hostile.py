@@ -72,7 +72,7 @@ def forge(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(aki_from or signer.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(aki_from or signer.public_key()),
             critical=False,
         )
         .add_extension(
@@ -148,7 +148,7 @@ def crl_pem(issuer: Authority, revoked: Sequence[int] = ()) -> bytes:
         .last_update(start)
         .next_update(start + 30 * DAY)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
         .add_extension(x509.CRLNumber(int(time.time())), critical=False)

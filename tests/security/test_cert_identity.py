@@ -59,8 +59,8 @@ def _external_ca(tmp: Path) -> tuple[Authority, Path]:
 
 def _tlslite_handshake(port: int, chain_pem: str, key_pem: str) -> tuple[int, str]:
     """A TLS client that signs its CertificateVerify with whatever key it is given."""
-    from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
-    from tlslite.errors import TLSError
+    from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey  # type: ignore[import-untyped]
+    from tlslite.errors import TLSError  # type: ignore[import-untyped]
 
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     local = sock.getsockname()[1]

@@ -19,7 +19,17 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from cpimock.dn import name_to_dn
-from cpimock.pki import BACKDATE, CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Pki, build_certificate, cert_to_pem, now
+from cpimock.pki import (
+    BACKDATE,
+    CLIENT_CA_NAME,
+    ROOT_CA_NAME,
+    Authority,
+    Pki,
+    PrivateKey,
+    build_certificate,
+    cert_to_pem,
+    now,
+)
 from cpimock.servicekey import export_files, read_service_key, write_files
 from cpimock.workspace import ensure_workspace
 
@@ -151,7 +161,7 @@ def _build(root: Path) -> Matrix:
     return Matrix(root, ca, cases)
 
 
-def _demo_key(folder: Path) -> object:
+def _demo_key(folder: Path) -> PrivateKey:
     from cpimock.pki import load_key
 
     return load_key((folder / "key.key").read_bytes(), "demo key")
