@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cpimock.certinfo import inspect_file, render
-from cpimock.commands.servicekey import workspace_option
+from cpimock.commands.options import workspace_option
 
 
 @click.group("certs")
@@ -18,7 +18,7 @@ def command() -> None:
 @command.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--password", help="Password of a .pfx/.p12 file.")
-@workspace_option
+@workspace_option()
 def inspect(file: Path, password: str | None, workspace: Path) -> None:
     """Subject, issuer, serial, SHA-256 fingerprint, validity, EKU, whether the chain verifies against
     the workspace CA and, for cpimock's keys, the service key, instance and roles."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
+from cpimock.commands.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME
 from cpimock.workspace import DEMO_KEY, ensure_workspace
 
@@ -24,24 +24,9 @@ _WHAT = {
 }
 
 
-def shown(path: Path) -> str:
-    """*path* relative to the current folder when it lies below it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
-
-
 @click.command("init")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    envvar="CPIMOCK_WORKSPACE",
-    show_default=True,
-    help="Workspace folder (DIR wins if both are given).",
-)
+@workspace_option("Workspace folder (DIR wins if both are given).")
 def command(directory: Path | None, workspace: Path) -> None:
     """Create a workspace in DIR (default: the current folder): PKI, cpimock.toml, a demo iFlow
     and one service key. Re-running it adds only what is missing and never replaces a key."""

@@ -12,12 +12,12 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
+from cpimock.commands.options import workspace_option
 from cpimock.errors import CpimockError
 from cpimock.journal import Journal, MplRecord, Where
 from cpimock.mpl_record import utcnow
@@ -95,13 +95,6 @@ def _print_row(rec: MplRecord, widths: Sequence[int] = _WIDTHS) -> None:
     click.echo(_style(_line(cells, widths), cells[2]))
 
 
-def _workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
-        help="The workspace folder (default: the current folder).",
-    )(func)  # fmt: skip
-
-
 def _where(status: str | None, iflow: str | None, since: str | None) -> Where:
     return Where.of(status=status, iflow=iflow, since=parse_since(since) if since else None)
 
@@ -112,7 +105,7 @@ def _where(status: str | None, iflow: str | None, since: str | None) -> Where:
 @click.option("--since", help="Only messages since 10m, 2h, 1d ago, or since an ISO date/time.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@_workspace_option
+@workspace_option("The workspace folder (default: the current folder).", default=None)
 @click.pass_context
 def command(ctx: click.Context, status: str | None, iflow: str | None, since: str | None, limit: int,
             as_json: bool, workspace: Path | None) -> None:  # fmt: skip
@@ -186,7 +179,7 @@ def _pairs(title: str, pairs: Sequence[tuple[str, object]]) -> None:
 @command.command("show")
 @click.argument("message_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@_workspace_option
+@workspace_option("The workspace folder (default: the current folder).", default=None)
 @click.pass_context
 def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | None) -> None:
     """Everything about one call: caller, refusal reason, headers, bodies, attachments."""
@@ -236,7 +229,7 @@ def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | N
 @click.option("--count", type=click.IntRange(1), default=None, help="Stop after this many messages.")
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="Stop after this many seconds.")
 @click.option("--interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Poll every S s.")
-@_workspace_option
+@workspace_option("The workspace folder (default: the current folder).", default=None)
 @click.pass_context
 def tail(ctx: click.Context, status: str | None, iflow: str | None, as_json: bool, count: int | None,
          timeout: float | None, interval: float, workspace: Path | None) -> None:  # fmt: skip

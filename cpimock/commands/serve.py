@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cpimock import __version__
-from cpimock.commands.init import shown
+from cpimock.commands.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME
 from cpimock.errors import CpimockError
 from cpimock.server import Server, bind
@@ -28,14 +28,7 @@ log = logging.getLogger("cpimock.serve")
 
 
 @click.command("serve")
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    envvar="CPIMOCK_WORKSPACE",
-    show_default=True,
-    help="Workspace folder; created with a demo iFlow and service key if it has no cpimock.toml.",
-)
+@workspace_option("Workspace folder; created with a demo iFlow and service key if it has no cpimock.toml.")
 @click.option(
     "--config",
     "config_file",

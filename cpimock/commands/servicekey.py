@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from cpimock.commands.init import shown
+from cpimock.commands.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME, Config
 from cpimock.dn import normalised_name
 from cpimock.errors import ConfigError, ServiceKeyError
@@ -29,14 +29,6 @@ from cpimock.workspace import (
     revoke_record,
 )
 
-workspace_option = click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    envvar="CPIMOCK_WORKSPACE",
-    show_default=True,
-    help="Workspace folder (also CPIMOCK_WORKSPACE).",
-)
 validity_option = click.option(
     "--validity",
     type=int,
@@ -99,7 +91,7 @@ def _describe(record: KeyRecord) -> str:
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="Register this external certificate.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")
 @click.option("--no-pinning", is_flag=True, help="External certificates: match subject and issuer DN only.")
-@workspace_option
+@workspace_option()
 def create(
     name: str,
     instance: str | None,
@@ -155,7 +147,7 @@ def _client_ca_dn(pki: Pki) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
 @click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain).")
 @click.option("--password", help="cert.pfx password [default: a generated one, printed].")
-@workspace_option
+@workspace_option()
 def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, workspace: Path) -> None:
     """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
     if password is not None and not pfx:
@@ -207,7 +199,7 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
 
 
 @command.command("list")
-@workspace_option
+@workspace_option()
 def list_keys(workspace: Path) -> None:
     """List the workspace's service keys with expiry and status."""
     _, _, registry = load_workspace(workspace)
@@ -236,7 +228,7 @@ def list_keys(workspace: Path) -> None:
 @validity_option
 @click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Keys signed from a CSR: the new CSR.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="External keys: the new certificate.")
-@workspace_option
+@workspace_option()
 def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspace: Path) -> None:
     """Replace NAME's certificate (or secret) and revoke the old one; name and instance stay."""
     config, pki, registry = load_workspace(workspace)
@@ -266,7 +258,7 @@ def _signed_from_csr(path: Path) -> bool:
 
 @command.command("revoke")
 @click.argument("name")
-@workspace_option
+@workspace_option()
 def revoke(name: str, workspace: Path) -> None:
     """Revoke NAME: its certificate goes into certs/crl.pem and the server refuses it."""
     _, pki, registry = load_workspace(workspace)

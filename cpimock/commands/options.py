@@ -1,0 +1,38 @@
+"""Options and small helpers that several commands share."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_option(
+    help: str = "Workspace folder (also CPIMOCK_WORKSPACE).", default: str | None = "."
+) -> Callable[[F], F]:
+    """``--workspace DIR`` (``-w``), by default the current folder, also read from CPIMOCK_WORKSPACE.
+
+    ``default=None`` lets a subcommand fall back to its group's ``--workspace``.
+    """
+    return click.option(
+        "--workspace",
+        "-w",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        envvar="CPIMOCK_WORKSPACE",
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def shown(path: Path) -> str:
+    """*path* relative to the current folder when it lies below it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
