@@ -104,7 +104,8 @@ def serial_hex(cert: x509.Certificate) -> str:
 
 def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write *data* atomically; private files are created 0600 and never readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # a folder made for a private key is private too (certs/keys/)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600 if private else 0o644)
@@ -290,7 +291,7 @@ class Pki:
         Returns the PKI and the files it created.
         """
         created: list[Path] = []
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if cls.exists(folder):
             pki = cls.load(folder)
         else:

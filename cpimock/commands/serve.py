@@ -184,7 +184,16 @@ async def _serve(root: Path, host: str, sock: socket.socket, client_auth: Client
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(server.reloader.reload("SIGHUP")))
+    reloading: set[asyncio.Task[bool]] = set()
+
+    def hup() -> None:
+        # a storm of SIGHUPs costs one reload at a time; the file watcher catches later changes
+        if not reloading:
+            task = loop.create_task(server.reloader.reload("SIGHUP"))
+            reloading.add(task)
+            task.add_done_callback(reloading.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
     log.info("listening on %s", server.url)
     await stop.wait()
     log.info("stopping: no new connections; waiting for requests in flight")
