@@ -93,8 +93,17 @@ def normalise_dn(text: str) -> str:
     return _canonical(parse_dn(text))
 
 
+# characters that RFC 4514 escapes in a value; escaped again so that the canonical form of
+# one attribute whose value holds an escaped comma never equals that of two attributes
+_SPECIAL = re.compile(r'([\\,+"<>;])')
+
+
+def _value(value: str) -> str:
+    return _SPECIAL.sub(r"\\\1", " ".join(value.split()).lower())
+
+
 def _canonical(pairs: list[tuple[str, str]]) -> str:
-    return ",".join(f"{k}={' '.join(v.split()).lower()}" for k, v in pairs)
+    return ",".join(f"{k}={_value(v)}" for k, v in pairs)
 
 
 def name_to_dn(name: x509.Name) -> str:
