@@ -91,6 +91,12 @@ def _load_section(title: str, unit: str, data: Runs, names: list[str], note: str
             f"{_sum(runs, 'reconnects'):,} | {_agg(runs, 'server_cpu'):.0%} | {_agg(runs, 'client_cpu'):.0%} | "
             f"{_agg(runs, 'other_cpu'):.2f} |"
         )
+    bound = [n for n in names if _agg(data[n], "client_cpu") >= 0.9]
+    if bound:
+        lines.append(
+            f"\nThe load generator used 90 % or more of its core against {', '.join(bound)}: "
+            "those figures are lower bounds, set by the generator as much as by the server."
+        )
     firsts = {n: r.get("first_error") or f"status {r.get('first_bad_status')}" for n in names for r in data[n]
               if r.get("failed")}
     for n, what in firsts.items():
@@ -164,13 +170,15 @@ def _start_section(data: dict[str, list[float]], names: list[str]) -> list[str]:
 def _api_section(api: dict[str, Any] | None) -> list[str]:
     lines = ["## W5 test overhead (cpimock only, Python API)", ""]
     if api is None:
-        return [*lines, "Not run (cpimock not selected or not available).", ""]
+        return [*lines, "No figures: cpimock was not selected, not available, or W5 failed (see the problems).", ""]
     lines += ["| what | median ms | max ms | n |", "|---|---:|---:|---:|"]
 
     def row(label: str, times: list[float]) -> None:
         if times:
             lines.append(f"| {label} | {med(times) * 1000:.1f} | {max(times) * 1000:.1f} | {len(times)} |")
 
+    if api.get("exit"):
+        lines[-2:-2] = [f"Note: {api['exit']}.", ""]
     row("`cpimock.workspace.issue_service_key` (RSA 2048 key, certificate, JSON, registry)", api["issue_service_key"])
     row("`cpimock servicekey create` at the CLI (includes interpreter start)", api["cli_servicekey_create"])
     tenant = api.get("tenant", {})

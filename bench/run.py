@@ -155,6 +155,8 @@ class Bench:
         log("W5: service keys and the testing tenant")
         try:
             self.results["W5"] = api(self.files, self.plan)
+            if self.results["W5"].get("exit"):
+                self.problems.append(f"W5: {self.results['W5']['exit']}")
         except BenchError as exc:
             self.problems.append(f"W5: {exc}")
 

@@ -124,9 +124,15 @@ def api(files: Files, plan: Plan) -> dict[str, Any]:
         [sys.executable, str(BENCH / "w5_api.py"), str(files.workspace), str(plan.w5_rounds)],
         capture_output=True, text=True, timeout=600, check=False,
     )
+    lines = proc.stdout.strip().splitlines()
+    if not lines or not lines[-1].startswith("{"):
+        raise BenchError(f"bench/w5_api.py failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
     if proc.returncode != 0:
-        raise BenchError(f"bench/w5_api.py failed: {proc.stderr.strip()[-400:]}")
-    result: dict[str, Any] = json.loads(proc.stdout)
+        # the figures were printed; the interpreter died on the way out
+        result["exit"] = f"bench/w5_api.py exited {proc.returncode} after printing its figures: " + (
+            proc.stderr.strip().splitlines() or ["no message"]
+        )[-1]
     cli = []
     scratch = files.workspace.parent / "ws-keys"
     for i in range(max(1, plan.w5_rounds // 3)):
