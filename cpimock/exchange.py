@@ -71,6 +71,7 @@ _NOT_INBOUND = frozenset(
 # exchange headers that never go back to the sender: transport headers the server sets itself
 _NOT_OUTBOUND = frozenset((*_HOP_BY_HOP, "authorization", "content-length", "cookie", "host", "proxy-authenticate"))
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE_RE = re.compile(r"[\r\n\0]")
 
 
 class CallerIdentity(Protocol):
@@ -195,7 +196,7 @@ def response_parts(message: Message) -> ResponseParts:
     code = message.headers.get("CamelHttpResponseCode")
     status = _status(code) if code is not None and code != "" else (200 if message.body else 204)
     headers: list[tuple[str, str]] = []
-    for name, value in message.headers.items():
+    for name, value in message.headers.pairs():
         lower = name.lower()
         if lower.startswith("camel") or lower in _NOT_OUTBOUND or value is None:
             continue
@@ -203,7 +204,7 @@ def response_parts(message: Message) -> ResponseParts:
             raise ResponseError(f"header name {name!r} cannot be sent: use letters, digits and -_.")
         for item in value if isinstance(value, list | tuple) else (value,):
             text = _header_text(item)
-            if any(c in text for c in "\r\n\0"):
+            if _BAD_VALUE_RE.search(text):
                 raise ResponseError(f"header {name!r} cannot be sent: its value contains a line break or NUL")
             headers.append((name, text))
     return ResponseParts(status, headers, message.body)

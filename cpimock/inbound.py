@@ -240,7 +240,7 @@ class Inbound:
         response_headers[cpi.MPL_ID_HEADER] = rec.message_guid
         rec.response_status, rec.response_headers, rec.response_body = status, list(response_headers.items()), out
         rec.log_end = utcnow()
-        self.tenant.record(rec)
+        await self.tenant.arecord(rec)
         log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
         return web.Response(status=status, body=out, headers=response_headers)
 

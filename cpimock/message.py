@@ -70,6 +70,10 @@ class Headers(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def pairs(self) -> list[tuple[str, Any]]:
+        """``(name, value)`` of every header, names as last set: ``items()`` without the lookups."""
+        return list(self._items.values())
+
     def __repr__(self) -> str:
         return f"Headers({dict(self.items())!r})"
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import secrets
+import os
+import random
 import time
-import uuid
 from dataclasses import dataclass, field
 
 # CPI's message statuses (SAP Help "Message Status")
@@ -29,6 +29,9 @@ REFUSAL_STAGES = ("tls", "http", "auth", "authorization", "routing", "processing
 LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR", "TRACE")
 
 Headers = list[tuple[str, str]]
+# a generator of its own, reseeded in each worker process (a forked copy would repeat the ids)
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_message_guid(now: float | None = None) -> str:
@@ -38,8 +41,15 @@ def new_message_guid(now: float | None = None) -> str:
     (observed: ids of December 2025 start with "AGk_", 0x00 0x69 0x3f...).
     """
     seconds = int(time.time() if now is None else now) & 0xFFFFFFFF
-    raw = b"\x00" + seconds.to_bytes(4, "big") + secrets.token_bytes(16)
+    # ids need to be unique, not secret: the process's PRNG (seeded from the OS) spares a
+    # system call per id on the request path
+    raw = b"\x00" + seconds.to_bytes(4, "big") + _random.getrandbits(128).to_bytes(16, "big")
     return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def new_transaction_id() -> str:
+    """32 hex digits, like CPI's TransactionId."""
+    return f"{_random.getrandbits(128):032x}"
 
 
 def utcnow() -> dt.datetime:
@@ -85,7 +95,7 @@ class MplRecord:
     sender: str | None = None  # Sender (SAP_Sender)
     receiver: str | None = None  # Receiver (SAP_Receiver)
     log_level: str = "INFO"  # LogLevel
-    transaction_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # TransactionId
+    transaction_id: str = field(default_factory=new_transaction_id)  # TransactionId
     # the caller, as far as it got (auth.Identity)
     auth_method: str | None = None  # "certificate" | "basic" | "oauth"
     service_key: str | None = None

@@ -65,6 +65,7 @@ COLUMNS: tuple[str, ...] = (
     "error", "error_step",
 )  # fmt: skip
 _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES ({', '.join('?' * len(COLUMNS))}, ?)"
+_INSERT_MANY = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES "
 _BODIES = ("request_body", "response_body")
 
 
@@ -193,9 +194,30 @@ def row_of(rec: MplRecord, recorded: dt.datetime) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+# rows per multi-row INSERT: SQLite allows 32766 parameters per statement (3.32 and later)
+_ROWS_PER_STATEMENT = 32766 // (len(COLUMNS) + 1)
+_ROW_MARKS = f"({', '.join('?' * (len(COLUMNS) + 1))})"
+
+
 def insert(conn: sqlite3.Connection, records: Iterable[tuple[MplRecord, dt.datetime]]) -> None:
-    """Insert *records* in the caller's transaction (a message id seen before is skipped)."""
+    """Insert *records* in the caller's transaction (a message id seen before is skipped).
+
+    Records without properties or attachments (nearly all) go in as one multi-row statement:
+    the sqlite3 module releases the GIL for every statement, and getting it back from a busy
+    event loop takes up to a switch interval, so one statement per record would let the
+    writer fall far behind the requests it logs.
+    """
+    plain: list[tuple[object, ...]] = []
+    rich: list[tuple[MplRecord, dt.datetime]] = []
     for rec, recorded in records:
+        if rec.custom_header_properties or rec.attachments:
+            rich.append((rec, recorded))
+        else:
+            plain.append(row_of(rec, recorded))
+    for start in range(0, len(plain), _ROWS_PER_STATEMENT):
+        chunk = plain[start : start + _ROWS_PER_STATEMENT]
+        conn.execute(_INSERT_MANY + ", ".join([_ROW_MARKS] * len(chunk)), [v for row in chunk for v in row])
+    for rec, recorded in rich:
         cur = conn.execute(_INSERT, row_of(rec, recorded))
         if cur.rowcount == 0:
             continue

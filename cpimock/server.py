@@ -324,6 +324,11 @@ class Server:
         if self.journal is not None:
             self.journal.record(rec)
 
+    async def arecord(self, rec: MplRecord) -> None:
+        """Record *rec*, waiting without blocking while the MPL writer is behind (see Journal.arecord)."""
+        if self.journal is not None:
+            await self.journal.arecord(rec)
+
     @staticmethod
     def attachment(item: LogAttachment) -> Attachment:
         data = item.text.encode() if isinstance(item.text, str) else bytes(item.text)

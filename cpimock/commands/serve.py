@@ -25,6 +25,7 @@ from cpimock.tenant import ClientAuthSetting, Snapshot, build_snapshot
 from cpimock.workspace import DEMO_KEY, ensure_workspace, keys_dir
 
 log = logging.getLogger("cpimock.serve")
+SWITCH_INTERVAL_S = 0.0005
 
 
 @click.command("serve")
@@ -175,6 +176,9 @@ def _run(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSett
 
 async def _serve(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
     loop = asyncio.get_running_loop()
+    # the MPL writer thread needs the GIL back after each SQLite statement; with the default
+    # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = Server(root, host=host, sock=sock, client_auth=client_auth)
     try:
         await server.start()
