@@ -8,6 +8,7 @@ generates, so the refill does not slow the caller down). Every key is handed out
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 from cpimock.pki import PrivateKey, generate_key
@@ -24,6 +25,11 @@ class KeyPool:
         self._keys: list[PrivateKey] = []
         self._lock = threading.Lock()
         self._filling = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        # a daemon thread killed by the interpreter's exit in the middle of OpenSSL's key
+        # generation aborts the process ("exception not rethrown"): let it finish first
+        atexit.register(self.close)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -38,16 +44,25 @@ class KeyPool:
     def fill(self) -> None:
         """Start refilling in the background unless the pool is full or already filling."""
         with self._lock:
-            if self._filling or len(self._keys) >= self.size:
+            if self._closing or self._filling or len(self._keys) >= self.size:
                 return
             self._filling = True
-        threading.Thread(target=self._refill, name="cpimock-keypool", daemon=True).start()
+            self._thread = threading.Thread(target=self._refill, name="cpimock-keypool", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop refilling and wait for a key generation in progress (a fraction of a second)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     def _refill(self) -> None:
         try:
             while True:
                 with self._lock:
-                    if len(self._keys) >= self.size:
+                    if self._closing or len(self._keys) >= self.size:
                         return
                 key = generate_key()
                 with self._lock:
