@@ -198,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         problems=[*bench.problems, *bench.notes],
         missing=dict(bench.broken),
     )
+    analysis = prepare.BENCH / "analysis.md"
+    if not args.quick and analysis.exists():
+        # the hand-written reading of the figures: targets, and what bounds cpimock (from profiles)
+        text += "\n" + analysis.read_text(encoding="utf-8")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     log(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
