@@ -20,6 +20,7 @@ class Answer:
     status: int
     body: str
     headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""  # why, in plain words, for the log and the MPL (refusals)
 
 
 def error_template(mpl_id: str) -> str:
@@ -55,7 +56,7 @@ _TITLES = {
 def refused(status: int, reason: str, *, headers: dict[str, str] | None = None) -> Answer:
     """A refusal before the iFlow ran: the status line's words, then the reason."""
     title = _TITLES.get(status, "Error")
-    return Answer(status, f"{status} {title}: {reason}\n", {"Content-Type": TEXT, **(headers or {})})
+    return Answer(status, f"{status} {title}: {reason}\n", {"Content-Type": TEXT, **(headers or {})}, reason)
 
 
 def unauthorized(reason: str, *, basic: bool) -> Answer:

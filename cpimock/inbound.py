@@ -128,26 +128,22 @@ class Inbound:
                 answer = cpi.refused(429, who.reason, headers={"Retry-After": str(who.retry_after)})
             else:
                 answer = cpi.unauthorized(who.reason, basic=iflow is None or "basic" in iflow.auth_methods)
-            return self._refuse(rec, "auth", who.reason, answer, iflow)
+            return self._refuse(rec, "auth", answer, iflow)
         rec.auth_method, rec.service_key, rec.instance = who.method, who.key_name, who.instance
         if iflow is None:
-            answer = cpi.not_found(request.path)
-            return self._refuse(rec, "routing", answer.body.split(": ", 1)[1].strip(), answer, None)
+            return self._refuse(rec, "routing", cpi.not_found(request.path), None)
         if who.method not in iflow.auth_methods:
             reason = (
                 f"integration flow {iflow.id} does not accept {who.method} callers "
                 f"(auth_methods = {sorted(iflow.auth_methods)})"
             )
-            return self._refuse(
-                rec, "auth", reason, cpi.unauthorized(reason, basic="basic" in iflow.auth_methods), iflow
-            )
+            return self._refuse(rec, "auth", cpi.unauthorized(reason, basic="basic" in iflow.auth_methods), iflow)
         if iflow.state == "stopped":
-            answer = cpi.stopped(iflow.id)
-            return self._refuse(rec, "routing", f"integration flow {iflow.id} is stopped", answer, iflow)
+            return self._refuse(rec, "routing", cpi.stopped(iflow.id), iflow)
         cert = peer.certificate if who.method == "certificate" else None
         denied = authorize(who, iflow, cert.subject_key if cert else None, cert.issuer_key if cert else None)
         if denied is not None:
-            return self._refuse(rec, "authorization", denied.reason, cpi.refused(403, denied.reason), iflow)
+            return self._refuse(rec, "authorization", cpi.refused(403, denied.reason), iflow)
         if iflow.csrf:
             early = self._csrf(request, who, rec, iflow)
             if early is not None:
@@ -155,8 +151,7 @@ class Inbound:
         limit = int(iflow.max_body_mb * 1024 * 1024)
         body = await read_limited(request, limit)
         if body is None:
-            answer = cpi.too_large(iflow.max_body_mb, iflow.id)
-            return self._refuse(rec, "http", answer.body.split(": ", 1)[1].strip(), answer, iflow)
+            return self._refuse(rec, "http", cpi.too_large(iflow.max_body_mb, iflow.id), iflow)
         return await self._run(request, snapshot.pipelines[iflow.id], iflow, who, match[1] if match else "", body, rec)
 
     def _csrf(self, request: web.Request, who: Identity, rec: MplRecord, iflow: IFlowConfig) -> web.Response | None:
@@ -175,8 +170,7 @@ class Inbound:
         if verdict.ok:
             return None
         reason = f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
-        answer = cpi.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED})
-        return self._refuse(rec, "authorization", reason, answer, iflow)
+        return self._refuse(rec, "authorization", cpi.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED}), iflow)
 
     async def _run(
         self,
@@ -244,9 +238,9 @@ class Inbound:
         log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
         return web.Response(status=status, body=out, headers=response_headers)
 
-    def _refuse(
-        self, rec: MplRecord, stage: str, reason: str, answer: cpi.Answer, iflow: IFlowConfig | None
-    ) -> web.Response:
+    def _refuse(self, rec: MplRecord, stage: str, answer: cpi.Answer, iflow: IFlowConfig | None) -> web.Response:
+        """Answer a refusal before the steps ran, and log and record it with its stage and reason."""
+        reason = answer.reason
         headers = {**answer.headers, cpi.LOG_ID_HEADER: rec.message_guid}
         body = answer.body.encode()
         rec.status, rec.refusal_stage, rec.refusal_reason = "FAILED", stage, reason
