@@ -6,6 +6,7 @@ who is calling (callers) → which iFlow (routing) → may they (role or DN pair
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import re
@@ -77,6 +78,15 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
         if len(chunks) > limit:
             return None
     return bytes(chunks)
+
+
+def _log_value(value: object) -> str:
+    """A message-log property as text: dates in ISO form, booleans as CPI writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 class Inbound:
@@ -229,6 +239,7 @@ class Inbound:
         rec.sender, rec.receiver = fields.sender, fields.receiver
         rec.custom_status = fields.custom_status
         rec.custom_header_properties = list(fields.custom_header_properties)
+        rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
         rec.attachments = [self.tenant.attachment(a) for a in fields.attachments]
         response_headers = CIMultiDict(headers)
         response_headers[cpi.MPL_ID_HEADER] = rec.message_guid

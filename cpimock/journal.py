@@ -386,6 +386,7 @@ class Journal:
                 return None
             rec = mpl_sql.record_of(row)
             rec.custom_header_properties = [(n, v) for _, n, v in mpl_sql.properties(self._conn, guid)]
+            rec.log_properties = mpl_sql.log_properties(self._conn, guid)
             rec.attachments = mpl_sql.attachments(self._conn, guid, data=True)
         return rec
 

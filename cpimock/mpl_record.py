@@ -122,6 +122,8 @@ class MplRecord:
     response_body_size: int | None = None
     # from message.log
     custom_header_properties: Headers = field(default_factory=list)
+    # message.log.set_property (setStringProperty, ...): CPI shows them at log level Debug/Trace
+    log_properties: Headers = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     # what went wrong (exception text, handshake error) and in which step
     error: str | None = None
@@ -202,6 +204,7 @@ class MplRecord:
                 "body": _body_json(self.response_body, self.response_body_size),
             },
             "custom_header_properties": self.custom_header_properties,
+            "log_properties": self.log_properties,
             "attachments": [
                 {"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size}
                 | ({"base64": base64.b64encode(a.data).decode("ascii")} if attachment_data else {})

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS mpl_property (
     name TEXT NOT NULL, value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mpl_property_guid ON mpl_property (guid);
+CREATE TABLE IF NOT EXISTS mpl_log_property (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guid TEXT NOT NULL REFERENCES mpl (guid) ON DELETE CASCADE,
+    name TEXT NOT NULL, value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mpl_log_property_guid ON mpl_log_property (guid);
 CREATE TABLE IF NOT EXISTS mpl_attachment (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     guid TEXT NOT NULL REFERENCES mpl (guid) ON DELETE CASCADE,
@@ -210,7 +216,7 @@ def insert(conn: sqlite3.Connection, records: Iterable[tuple[MplRecord, dt.datet
     plain: list[tuple[object, ...]] = []
     rich: list[tuple[MplRecord, dt.datetime]] = []
     for rec, recorded in records:
-        if rec.custom_header_properties or rec.attachments:
+        if rec.custom_header_properties or rec.attachments or rec.log_properties:
             rich.append((rec, recorded))
         else:
             plain.append(row_of(rec, recorded))
@@ -225,6 +231,11 @@ def insert(conn: sqlite3.Connection, records: Iterable[tuple[MplRecord, dt.datet
             conn.executemany(
                 "INSERT INTO mpl_property (guid, name, value) VALUES (?, ?, ?)",
                 [(rec.message_guid, n, v) for n, v in rec.custom_header_properties],
+            )
+        if rec.log_properties:
+            conn.executemany(
+                "INSERT INTO mpl_log_property (guid, name, value) VALUES (?, ?, ?)",
+                [(rec.message_guid, n, v) for n, v in rec.log_properties],
             )
         if rec.attachments:
             conn.executemany(
@@ -284,6 +295,12 @@ def record_of(row: sqlite3.Row) -> MplRecord:
         error=row["error"],
         error_step=row["error_step"],
     )
+
+
+def log_properties(conn: sqlite3.Connection, guid: str) -> list[tuple[str, str]]:
+    """What the steps set with ``message.log.set_property`` (``setStringProperty``, ...), by name."""
+    rows = conn.execute("SELECT name, value FROM mpl_log_property WHERE guid = ? ORDER BY name, id", (guid,))
+    return [(r[0], r[1]) for r in rows]
 
 
 def properties(conn: sqlite3.Connection, guid: str) -> list[tuple[int, str, str]]:

@@ -215,7 +215,10 @@ async def test_three_step_chain(running: Running, session: Session) -> None:
     assert status == 200
     assert json.loads(body) == {"lines": [{"sku": "P-1", "qty": 2}, {"sku": "P-2", "qty": 3}], "total": 5}
     assert headers["Content-Type"].startswith("application/json")
-    assert (await record_of(running, headers["SAP_MessageProcessingLogID"])).status == "COMPLETED"
+    rec = await record_of(running, headers["SAP_MessageProcessingLogID"])
+    assert rec.status == "COMPLETED"
+    # message.log.set_property reaches the MPL, as setStringProperty does on CPI
+    assert rec.log_properties == [("lineCount", "2")]
 
 
 async def test_three_step_chain_fails_in_its_first_step(running: Running, session: Session) -> None:

@@ -219,6 +219,7 @@ def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | N
     _pairs(f"Response {rec.response_status if rec.response_status is not None else '(none)'}", rec.response_headers)
     _body("Response body", rec.response_body, rec.response_body_size)
     _pairs("Custom header properties", rec.custom_header_properties)
+    _pairs("Message log properties", rec.log_properties)
     _pairs("Attachments", [(a.name, f"{a.content_type}, {a.size} bytes") for a in rec.attachments])
 
 
