@@ -162,7 +162,12 @@ def _redact(name: str, value: str) -> str:
     return value
 
 
+_SENSITIVE = _SECRET_HEADERS | _COOKIE_HEADERS | {"x-csrf-token"}
+
+
 def _redacted(headers: Headers) -> Headers:
+    if not any(k.lower() in _SENSITIVE for k, _ in headers):
+        return headers
     return [(k, _redact(k, v)) for k, v in headers]
 
 
@@ -183,7 +188,7 @@ def capped(rec: MplRecord, cap: int) -> MplRecord:
     return rec
 
 
-def row_of(rec: MplRecord, recorded: dt.datetime) -> tuple[Any, ...]:
+def row_of(rec: MplRecord, recorded: dt.datetime, pid: int | None = None) -> tuple[Any, ...]:
     end = rec.log_end or recorded
     return (
         rec.message_guid, rec.correlation_id, rec.application_message_id, rec.application_message_type,
@@ -196,7 +201,7 @@ def row_of(rec: MplRecord, recorded: dt.datetime) -> tuple[Any, ...]:
         rec.request_body, rec.request_body_size if rec.request_body_size is not None else len(rec.request_body),
         rec.response_status, json.dumps(rec.response_headers),
         rec.response_body, rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
-        rec.error, rec.error_step, os.getpid(),
+        rec.error, rec.error_step, os.getpid() if pid is None else pid,
     )  # fmt: skip
 
 
@@ -214,39 +219,48 @@ def insert(conn: sqlite3.Connection, records: Iterable[tuple[MplRecord, dt.datet
     writer fall far behind the requests it logs.
     """
     plain: list[tuple[object, ...]] = []
-    rich: list[tuple[MplRecord, dt.datetime]] = []
+    pid = os.getpid()
     for rec, recorded in records:
-        if rec.custom_header_properties or rec.attachments or rec.log_properties:
-            rich.append((rec, recorded))
-        else:
-            plain.append(row_of(rec, recorded))
-    for start in range(0, len(plain), _ROWS_PER_STATEMENT):
-        chunk = plain[start : start + _ROWS_PER_STATEMENT]
-        conn.execute(_INSERT_MANY + ", ".join([_ROW_MARKS] * len(chunk)), [v for row in chunk for v in row])
-    for rec, recorded in rich:
-        cur = conn.execute(_INSERT, row_of(rec, recorded))
-        if cur.rowcount == 0:
+        if not (rec.custom_header_properties or rec.attachments or rec.log_properties):
+            plain.append(row_of(rec, recorded, pid))
             continue
-        if rec.custom_header_properties:
-            conn.executemany(
-                "INSERT INTO mpl_property (guid, name, value) VALUES (?, ?, ?)",
-                [(rec.message_guid, n, v) for n, v in rec.custom_header_properties],
-            )
-        if rec.log_properties:
-            conn.executemany(
-                "INSERT INTO mpl_log_property (guid, name, value) VALUES (?, ?, ?)",
-                [(rec.message_guid, n, v) for n, v in rec.log_properties],
-            )
-        if rec.attachments:
-            conn.executemany(
-                "INSERT INTO mpl_attachment (guid, timestamp, name, content_type, size, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (rec.message_guid, to_ms(a.timestamp or recorded), a.name, a.content_type,
-                     a.size if a.size is not None else len(a.data), a.data)
-                    for a in rec.attachments
-                ],
-            )  # fmt: skip
+        _insert_plain(conn, plain)  # the ones before it first: ids keep the order of the calls
+        plain = []
+        _insert_rich(conn, rec, recorded, pid)
+    _insert_plain(conn, plain)
+
+
+def _insert_plain(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        conn.execute(_INSERT_MANY + ", ".join([_ROW_MARKS] * len(chunk)), [v for row in chunk for v in row])
+
+
+def _insert_rich(conn: sqlite3.Connection, rec: MplRecord, recorded: dt.datetime, pid: int) -> None:
+    """A record with custom header properties, log properties or attachments (rows of their own)."""
+    cur = conn.execute(_INSERT, row_of(rec, recorded, pid))
+    if cur.rowcount == 0:
+        return
+    if rec.custom_header_properties:
+        conn.executemany(
+            "INSERT INTO mpl_property (guid, name, value) VALUES (?, ?, ?)",
+            [(rec.message_guid, n, v) for n, v in rec.custom_header_properties],
+        )
+    if rec.log_properties:
+        conn.executemany(
+            "INSERT INTO mpl_log_property (guid, name, value) VALUES (?, ?, ?)",
+            [(rec.message_guid, n, v) for n, v in rec.log_properties],
+        )
+    if rec.attachments:
+        conn.executemany(
+            "INSERT INTO mpl_attachment (guid, timestamp, name, content_type, size, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (rec.message_guid, to_ms(a.timestamp or recorded), a.name, a.content_type,
+                 a.size if a.size is not None else len(a.data), a.data)
+                for a in rec.attachments
+            ],
+        )  # fmt: skip
 
 
 def select_list(bodies: bool) -> str:

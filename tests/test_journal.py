@@ -328,3 +328,26 @@ def test_a_disabled_journal_records_nothing(db: Path) -> None:
     assert j.flush(timeout=1)
     j.close()
     assert Journal.open_readonly(db).count() == 0
+
+
+def test_records_keep_the_order_of_the_calls_within_a_batch(journal: Journal) -> None:
+    # plain records go in as one multi-row statement, those with properties or attachments one by
+    # one: the ids (seq) must still follow the calls
+    kinds = ["plain", "rich", "plain", "plain", "rich", "plain"]
+    guids = []
+    for kind in kinds:
+        rec = MplRecord(message_guid=new_message_guid(), status="COMPLETED")
+        if kind == "rich":
+            rec.log_properties = [("step", "done")]
+        journal.record(rec)
+        guids.append(rec.message_guid)
+    assert journal.flush(10)
+    stored = journal.query(order=(("seq", False),))
+    assert [r.message_guid for r in stored] == guids
+    assert [bool(journal.get(g).log_properties) for g in guids] == [k == "rich" for k in kinds]  # type: ignore[union-attr]
+
+
+def test_a_new_store_uses_16k_pages(db: Path) -> None:
+    Journal.open(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
