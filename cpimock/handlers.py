@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import threading
+import time
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from cpimock.deadlines import deadlines
 from cpimock.errors import CpimockError, HandlerLoadError
 from cpimock.message import Message
 
@@ -114,15 +116,19 @@ class _Source:
         """Reload if the file changed since it was loaded (or last failed to load)."""
         try:
             stat = os.stat(self.path)
-            current: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
         except OSError:
-            current = None
+            stat = None
+        if stat is not None:
+            current = (stat.st_mtime_ns, stat.st_size)
+            if current == self.signature or current == self.failed_signature:
+                return  # unchanged: what nearly every request finds
+        self._changed(current if stat is not None else None)
+
+    def _changed(self, current: tuple[int, int] | None) -> None:
         if current is None:  # gone: keep serving the code loaded before, if any
             if self.module is not None and self.signature is not None:
                 log.warning("%s: the file is gone; keeping the code loaded before", self.display)
                 self.signature = self.failed_signature = None
-            return
-        if current in (self.signature, self.failed_signature):
             return
         try:
             self.load()
@@ -141,17 +147,27 @@ class _Step:
     source: _Source | None = None
     func: StepFunc | None = None
     error: HandlerLoadError | None = None
+    # what current() resolved last, and from which module: resolved again only after a reload
+    _resolved: tuple[object, StepFunc, bool] | None = None
 
-    def current(self) -> StepFunc:
+    def current(self) -> tuple[StepFunc, bool]:
+        """The function to call, and whether it is a coroutine function (runs on the event loop)."""
         if self.source is not None:
-            if self.source.module is None:
+            module = self.source.module
+            if module is None:
                 error = self.source.error or HandlerLoadError(f"{self.ref}: not loaded")
                 raise StepError(self.ref, f"step '{self.ref}' cannot be loaded: {error}") from error
-            return _resolve(self.source.module, self.attr, self.source.display)
+            resolved = self._resolved
+            if resolved is None or resolved[0] is not module:
+                func = _resolve(module, self.attr, self.source.display)
+                resolved = self._resolved = (module, func, _is_async(func))
+            return resolved[1], resolved[2]
         if self.func is None:
             error = self.error or HandlerLoadError(f"{self.ref}: not loaded")
             raise StepError(self.ref, f"step '{self.ref}' cannot be loaded: {error}") from error
-        return self.func
+        if self._resolved is None or self._resolved[1] is not self.func:
+            self._resolved = (None, self.func, _is_async(self.func))
+        return self._resolved[1], self._resolved[2]
 
 
 class Pipeline:
@@ -159,6 +175,7 @@ class Pipeline:
 
     def __init__(self, steps: Sequence[_Step]) -> None:
         self._steps = tuple(steps)
+        self._stdio_checked_at = 0.0
         self._sources = tuple({id(s.source): s.source for s in self._steps if s.source is not None}.values())
 
     @property
@@ -175,34 +192,52 @@ class Pipeline:
         """Reload changed step files; :meth:`run` calls this first."""
         for source in self._sources:
             source.refresh()
+        now = time.monotonic()
+        if now >= self._stdio_checked_at:  # a step may have replaced sys.stdout meanwhile
+            self._stdio_checked_at = now + 1.0
+            _harden_stdio()
 
     async def run(self, message: Message, timeout_s: float | None) -> Message:
         """Run every step on ``message`` within ``timeout_s`` seconds in total; return the resulting message."""
         self.refresh()
-        _harden_stdio()
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout_s is None else loop.time() + timeout_s
-        for step in self._steps:
-            func = step.current()
-            try:
-                async with asyncio.timeout_at(deadline) as scope:
-                    result = await _call(func, message)
-            except TimeoutError as exc:
-                if scope.expired():
-                    raise StepTimeout(
-                        step.ref, f"step '{step.ref}' ran past the iFlow's timeout of {timeout_s:g} s"
-                    ) from exc
-                raise StepError(step.ref, f"step '{step.ref}' raised {_describe(exc)}") from exc
-            except (Exception, SystemExit) as exc:
-                raise StepError(step.ref, f"step '{step.ref}' raised {_describe(exc)}") from exc
-            if result is None:
-                continue
-            if not isinstance(result, Message):
-                raise StepError(
-                    step.ref, f"step '{step.ref}' returned {type(result).__name__}; return the Message or None"
-                )
-            message = result
+        watch = task = None
+        if timeout_s is not None:
+            task = asyncio.current_task()
+            if task is not None:
+                watch = deadlines(task.get_loop())
+                watch.enter(task, timeout_s)
+        step = None
+        try:
+            for step in self._steps:
+                func, is_async = step.current()
+                try:
+                    result: Any = func(message) if is_async else await _run_in_thread(func, message)
+                    while inspect.isawaitable(result):
+                        result = await result
+                except (Exception, SystemExit) as exc:
+                    raise StepError(step.ref, f"step '{step.ref}' raised {_describe(exc)}") from exc
+                if result is None:
+                    continue
+                if not isinstance(result, Message):
+                    raise StepError(
+                        step.ref, f"step '{step.ref}' returned {type(result).__name__}; return the Message or None"
+                    )
+                message = result
+        except asyncio.CancelledError as exc:
+            if watch is not None and task is not None and watch.leave(task):
+                watch = None
+                raise self._timeout(step, timeout_s) from exc
+            raise
+        finally:
+            if watch is not None and task is not None and watch.leave(task):
+                # a step swallowed the cancellation: the steps still ran past the timeout
+                raise self._timeout(step, timeout_s)
         return message
+
+    @staticmethod
+    def _timeout(step: _Step | None, timeout_s: float | None) -> StepTimeout:
+        ref = step.ref if step is not None else "?"
+        return StepTimeout(ref, f"step '{ref}' ran past the iFlow's timeout of {timeout_s:g} s")
 
 
 def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = False) -> Pipeline:
@@ -309,16 +344,6 @@ def _walk(tb: types.TracebackType | None) -> list[tuple[str, int]]:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def _call(func: StepFunc, message: Message) -> Any:
-    if _is_async(func):
-        result: Any = func(message)
-    else:
-        result = await _run_in_thread(func, message)
-    while inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 def _is_async(func: Any) -> bool:

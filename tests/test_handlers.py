@@ -231,6 +231,31 @@ async def test_async_step_timeout(workspace: Path) -> None:
     assert isinstance(info.value, StepError)
 
 
+async def test_a_step_that_swallows_the_timeout_still_fails_and_the_task_is_not_left_cancelled(
+    workspace: Path,
+) -> None:
+    write(
+        workspace / "iflows/stubborn.py",
+        "import asyncio\nasync def p(m):\n    try:\n        await asyncio.sleep(30)\n"
+        "    except asyncio.CancelledError:\n        m.body = b'ignored'\n    return m\n",
+    )
+    with pytest.raises(StepTimeout, match=r"ran past the iFlow's timeout of 0\.05 s"):
+        await load_pipeline(["iflows/stubborn.py:p"], workspace).run(msg(), 0.05)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(0)  # a pending cancellation would be raised here
+
+
+async def test_an_outside_cancellation_is_not_a_timeout(workspace: Path) -> None:
+    write(workspace / "iflows/slow.py", "import asyncio\nasync def p(m):\n    await asyncio.sleep(30)\n")
+    running = asyncio.create_task(load_pipeline(["iflows/slow.py:p"], workspace).run(msg(), 5))
+    await asyncio.sleep(0)  # the step is now waiting in its sleep
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
 async def test_timeout_covers_the_whole_chain(workspace: Path) -> None:
     write(workspace / "iflows/two.py", "import time\ndef a(m):\n    pass\ndef b(m):\n    time.sleep(2)\n")
     with pytest.raises(StepTimeout) as info:
