@@ -10,11 +10,12 @@ processing log (``SAP_ApplicationID``, ``SAP_MessageType``, ``SAP_Sender``, ``SA
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from cpimock.handlers import StepError
 from cpimock.message import LogAttachment, Message
@@ -71,7 +72,6 @@ _NOT_INBOUND = frozenset(
 # exchange headers that never go back to the sender: transport headers the server sets itself
 _NOT_OUTBOUND = frozenset((*_HOP_BY_HOP, "authorization", "content-length", "cookie", "host", "proxy-authenticate"))
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE_RE = re.compile(r"[\r\n\0]")
 
 
 class CallerIdentity(Protocol):
@@ -147,26 +147,37 @@ def build_message(
     when there is none), ``context_path`` the configured address, ``path`` the part matched by a
     trailing ``/*`` (empty otherwise).
     """
-    inbound = {
-        name: value
-        for name, value in headers.items()
-        if name.lower() not in _NOT_INBOUND and not name.lower().startswith("camel")
-    }
-    message = Message(body, inbound, {MPL_ID: mpl_id}, charset=charset)
-    h = message.headers
-    h["CamelHttpMethod"] = method.upper()
-    h["CamelHttpUrl"] = url
-    h["CamelHttpQuery"] = query
-    h["CamelHttpPath"] = path
-    h["CamelServletContextPath"] = context_path
-    h[MPL_ID] = mpl_id
+    inbound: dict[str, Any] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower not in _NOT_INBOUND and not lower.startswith("camel"):
+            inbound[name] = value
+    inbound["CamelHttpMethod"] = method.upper()
+    inbound["CamelHttpUrl"] = url
+    inbound["CamelHttpQuery"] = query
+    inbound["CamelHttpPath"] = path
+    inbound["CamelServletContextPath"] = context_path
+    inbound[MPL_ID] = mpl_id
     if correlation_id:
-        h["SAP_MplCorrelationId"] = correlation_id
+        inbound["SAP_MplCorrelationId"] = correlation_id
     if authenticated_user:
-        h["SapAuthenticatedUserName"] = authenticated_user
+        inbound["SapAuthenticatedUserName"] = authenticated_user
+    properties: dict[str, Any] = {MPL_ID: mpl_id}
     if identity is not None:
-        message.properties.update(identity_properties(identity))
-    return message
+        try:
+            pairs = _identity_pairs(cast(Hashable, identity))
+        except TypeError:  # an identity that cannot be hashed (not auth.Identity)
+            pairs = tuple(identity_properties(identity).items())
+        properties.update(pairs)
+        if ROLES in properties:
+            properties[ROLES] = list(properties[ROLES])  # the step's own list to change
+    return Message(body, inbound, properties, charset=charset)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity_pairs(identity: Any) -> tuple[tuple[str, Any], ...]:
+    """:func:`identity_properties` once per caller: a connection's requests share one identity."""
+    return tuple(identity_properties(identity).items())
 
 
 def identity_properties(identity: CallerIdentity) -> dict[str, Any]:
@@ -197,17 +208,43 @@ def response_parts(message: Message) -> ResponseParts:
     status = _status(code) if code is not None and code != "" else (200 if message.body else 204)
     headers: list[tuple[str, str]] = []
     for name, value in message.headers.pairs():
-        lower = name.lower()
-        if lower.startswith("camel") or lower in _NOT_OUTBOUND or value is None:
+        if value is None:
             continue
-        if not _TOKEN_RE.match(name):
-            raise ResponseError(f"header name {name!r} cannot be sent: use letters, digits and -_.")
-        for item in value if isinstance(value, list | tuple) else (value,):
-            text = _header_text(item)
-            if _BAD_VALUE_RE.search(text):
-                raise ResponseError(f"header {name!r} cannot be sent: its value contains a line break or NUL")
-            headers.append((name, text))
+        send = _OUTBOUND_NAMES.get(name)
+        if send is None:
+            send = _outbound(name)
+        if not send:
+            continue
+        if type(value) is str:
+            text = value
+        elif isinstance(value, list | tuple):
+            for item in value:
+                headers.append((name, _checked(name, _header_text(item))))
+            continue
+        else:
+            text = _header_text(value)
+        headers.append((name, _checked(name, text)))
     return ResponseParts(status, headers, message.body)
+
+
+# header names seen before: whether they go back to the sender (checked once per name)
+_OUTBOUND_NAMES: dict[str, bool] = {}
+
+
+def _outbound(name: str) -> bool:
+    lower = name.lower()
+    send = not (lower.startswith("camel") or lower in _NOT_OUTBOUND)
+    if send and not _TOKEN_RE.match(name):
+        raise ResponseError(f"header name {name!r} cannot be sent: use letters, digits and -_.")
+    if len(_OUTBOUND_NAMES) < 4096:
+        _OUTBOUND_NAMES[name] = send
+    return send
+
+
+def _checked(name: str, text: str) -> str:
+    if "\r" in text or "\n" in text or "\0" in text:
+        raise ResponseError(f"header {name!r} cannot be sent: its value contains a line break or NUL")
+    return text
 
 
 def mpl_fields(message: Message) -> MplFields:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from cpimock import cpi, csrf, exchange
 from cpimock.auth import Identity, Refusal, Revoked, authorize
@@ -30,6 +29,7 @@ log = logging.getLogger("cpimock.inbound")
 
 # request headers that never reach a step, whatever allowed_headers says
 _NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
+_MPL_ID_LOWER = cpi.MPL_ID_HEADER.lower()
 _REGEX_CHARS = re.compile(r"[.*+?\[\]()|^$\\]")
 
 
@@ -72,12 +72,17 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     """The request body, or None as soon as it exceeds *limit* bytes."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    chunks = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
+    content = request.content
+    first = await content.readany()
+    if content.at_eof():  # the whole body came in one piece (nearly always, for small ones)
+        return first if len(first) <= limit else None
+    chunks = bytearray(first)
+    while len(chunks) <= limit:
+        chunk = await content.readany()
+        if not chunk:
+            return bytes(chunks)
         chunks += chunk
-        if len(chunks) > limit:
-            return None
-    return bytes(chunks)
+    return None
 
 
 def _log_value(value: object) -> str:
@@ -241,12 +246,15 @@ class Inbound:
         rec.custom_header_properties = list(fields.custom_header_properties)
         rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
         rec.attachments = [self.tenant.attachment(a) for a in fields.attachments]
-        response_headers = CIMultiDict(headers)
-        response_headers[cpi.MPL_ID_HEADER] = rec.message_guid
-        rec.response_status, rec.response_headers, rec.response_body = status, list(response_headers.items()), out
+        # the log id is the server's to set: a step's own value (in any case) gives way to it
+        mpl_id = cpi.MPL_ID_HEADER
+        response_headers = [(n, v) for n, v in headers if len(n) != len(mpl_id) or n.lower() != _MPL_ID_LOWER]
+        response_headers.append((mpl_id, rec.message_guid))
+        rec.response_status, rec.response_headers, rec.response_body = status, response_headers, out
         rec.log_end = utcnow()
         await self.tenant.arecord(rec)
-        log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
         return web.Response(status=status, body=out, headers=response_headers)
 
     def _refuse(self, rec: MplRecord, stage: str, answer: cpi.Answer, iflow: IFlowConfig | None) -> web.Response:

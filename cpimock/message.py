@@ -44,11 +44,18 @@ class Headers(MutableMapping[str, Any]):
         self._items: dict[str, tuple[str, Any]] = {}
         # every value SAP_Receiver was given, in order: CPI's MPL accumulates them
         self.receivers: list[str] = []
-        if data is not None:
+        if type(data) is dict:  # what a request brings: set directly (the generic update is slow)
+            for name, value in data.items():
+                self[name] = value
+        elif data is not None:
             self.update(data)
 
     def __getitem__(self, name: str) -> Any:
         return self._items[name.lower()][1]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        item = self._items.get(name.lower()) if isinstance(name, str) else None
+        return default if item is None else item[1]
 
     def __setitem__(self, name: str, value: Any) -> None:
         if not isinstance(name, str):

@@ -14,6 +14,7 @@ logs such calls: its load balancer or security layer drops them), and ``refusal_
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import os
 import random
@@ -29,6 +30,7 @@ REFUSAL_STAGES = ("tls", "http", "auth", "authorization", "routing", "processing
 LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR", "TRACE")
 
 Headers = list[tuple[str, str]]
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 # a generator of its own, reseeded in each worker process (a forked copy would repeat the ids)
 _random = random.Random()
 os.register_at_fork(after_in_child=_random.seed)
@@ -43,8 +45,8 @@ def new_message_guid(now: float | None = None) -> str:
     seconds = int(time.time() if now is None else now) & 0xFFFFFFFF
     # ids need to be unique, not secret: the process's PRNG (seeded from the OS) spares a
     # system call per id on the request path
-    raw = b"\x00" + seconds.to_bytes(4, "big") + _random.getrandbits(128).to_bytes(16, "big")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
+    raw = ((seconds << 128) | _random.getrandbits(128)).to_bytes(21, "big")
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
 
 
 def new_transaction_id() -> str:

@@ -130,6 +130,34 @@ def test_unsendable_headers_are_response_errors(name: str, value: str) -> None:
         response_parts(Message(b"x", {name: value}))
 
 
+def test_a_header_name_is_refused_every_time_not_only_the_first() -> None:
+    for _ in range(2):
+        with pytest.raises(ResponseError, match="header name 'X Bad' cannot be sent"):
+            response_parts(Message(b"x", {"X Bad": "v"}))
+    # a good name seen before still has its value checked
+    assert response_parts(Message(b"x", {"X-Fine": "v"})).headers == [("X-Fine", "v")]
+    with pytest.raises(ResponseError, match="line break"):
+        response_parts(Message(b"x", {"X-Fine": "a\nb"}))
+
+
+def test_list_values_give_one_line_each_and_are_checked() -> None:
+    assert response_parts(Message(b"x", {"X-Many": ["a", 2, True]})).headers == [
+        ("X-Many", "a"),
+        ("X-Many", "2"),
+        ("X-Many", "true"),
+    ]
+    with pytest.raises(ResponseError, match="line break"):
+        response_parts(Message(b"x", {"X-Many": ["a", "b\r\n"]}))
+
+
+def test_each_message_gets_its_own_roles_list() -> None:
+    identity = FakeIdentity()
+    first, second = request(identity=identity), request(identity=identity)
+    first.properties["CpimockRoles"].append("Injected")
+    assert second.properties["CpimockRoles"] == ["ESBMessaging.send", "Other"]
+    assert request(identity=identity).properties["CpimockRoles"] == ["ESBMessaging.send", "Other"]
+
+
 def test_mpl_fields_from_sap_headers_properties_and_log() -> None:
     message = Message(b"")
     message.headers["SAP_ApplicationID"] = "A" * 200
