@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from cpimock.mpl_record import Attachment, Headers, MplRecord
@@ -188,6 +189,14 @@ def capped(rec: MplRecord, cap: int) -> MplRecord:
     return rec
 
 
+def headers_json(headers: Headers) -> str:
+    """``[[name, value], ...]`` as ``json.dumps`` writes it (compact), in half its time."""
+    try:
+        return "[" + ",".join(["[" + _json_str(k) + "," + _json_str(v) + "]" for k, v in headers]) + "]"
+    except TypeError:  # not a str somewhere: let json say how to write it
+        return json.dumps(headers, separators=(",", ":"))
+
+
 def row_of(rec: MplRecord, recorded: dt.datetime, pid: int | None = None) -> tuple[Any, ...]:
     end = rec.log_end or recorded
     return (
@@ -197,9 +206,9 @@ def row_of(rec: MplRecord, recorded: dt.datetime, pid: int | None = None) -> tup
         rec.auth_method, rec.service_key, rec.instance,
         rec.cert_subject, rec.cert_issuer, rec.cert_serial, rec.cert_fingerprint,
         rec.peer, rec.refusal_stage, rec.refusal_reason,
-        rec.request_method, rec.request_path, rec.request_query, json.dumps(rec.request_headers),
+        rec.request_method, rec.request_path, rec.request_query, headers_json(rec.request_headers),
         rec.request_body, rec.request_body_size if rec.request_body_size is not None else len(rec.request_body),
-        rec.response_status, json.dumps(rec.response_headers),
+        rec.response_status, headers_json(rec.response_headers),
         rec.response_body, rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
         rec.error, rec.error_step, os.getpid() if pid is None else pid,
     )  # fmt: skip

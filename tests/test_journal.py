@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
 import sqlite3
 import stat
@@ -351,3 +352,11 @@ def test_a_new_store_uses_16k_pages(db: Path) -> None:
     Journal.open(db).close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [("Content-Type", "application/json")], [("X-Ümlaut", 'quote " back\\slash\nline \u2028')], [("n", 3)]],
+)
+def test_headers_are_stored_as_json_pairs(headers: list[tuple[str, object]]) -> None:
+    assert json.loads(mpl_sql.headers_json(headers)) == [list(pair) for pair in headers]  # type: ignore[arg-type]
