@@ -5,10 +5,11 @@ run on daemon threads (off the event loop), async steps on the loop. A step retu
 ``Message`` or ``None`` for in-place changes. A failing, misbehaving or overrunning step raises
 :class:`StepError` / :class:`StepTimeout`; the original exception is the ``__cause__``.
 
-Step files (not installed modules) are reloaded when they change: before each run the pipeline
-compares each file's mtime and size with what it loaded (one ``stat`` per file). A file that no
-longer imports keeps the old code, and the reason is logged once per change on the
-``cpimock.handlers`` logger. Reloading runs the file's top-level code on the calling thread.
+Step files (not installed modules) are reloaded when they change: before a run the pipeline
+compares each file's mtime and size with what it loaded (one ``stat`` per file, once per
+iteration of the event loop, so a request sent after a file was saved runs the new code). A
+file that no longer imports keeps the old code, and the reason is logged once per change on
+the ``cpimock.handlers`` logger. Reloading runs the file's top-level code on the calling thread.
 
 Limits: a thread cannot be killed, so a sync step that hangs keeps its thread after the
 timeout (the request fails, other requests get fresh threads); an async step that blocks the
@@ -176,6 +177,8 @@ class Pipeline:
     def __init__(self, steps: Sequence[_Step]) -> None:
         self._steps = tuple(steps)
         self._stdio_checked_at = 0.0
+        # the event loop on which the step files were checked during its current iteration
+        self._checked_on: asyncio.AbstractEventLoop | None = None
         self._sources = tuple({id(s.source): s.source for s in self._steps if s.source is not None}.values())
 
     @property
@@ -199,12 +202,20 @@ class Pipeline:
 
     async def run(self, message: Message, timeout_s: float | None) -> Message:
         """Run every step on ``message`` within ``timeout_s`` seconds in total; return the resulting message."""
-        self.refresh()
+        loop = asyncio.get_running_loop()
+        if self._checked_on is not loop:
+            # Once per iteration of the event loop, not per request: every request that runs in
+            # this iteration arrived before its I/O poll, so before this stat(), and a file saved
+            # before a request was sent is still seen by that request. The mark is cleared by a
+            # callback that runs at the start of the next iteration, before its requests.
+            self.refresh()
+            self._checked_on = loop
+            loop.call_soon(self._uncheck)
         watch = task = None
         if timeout_s is not None:
             task = asyncio.current_task()
             if task is not None:
-                watch = deadlines(task.get_loop())
+                watch = deadlines(loop)
                 watch.enter(task, timeout_s)
         step = None
         try:
@@ -233,6 +244,9 @@ class Pipeline:
                 # a step swallowed the cancellation: the steps still ran past the timeout
                 raise self._timeout(step, timeout_s)
         return message
+
+    def _uncheck(self) -> None:
+        self._checked_on = None
 
     @staticmethod
     def _timeout(step: _Step | None, timeout_s: float | None) -> StepTimeout:

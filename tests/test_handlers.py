@@ -315,6 +315,19 @@ async def test_rewritten_file_is_used_on_the_next_run(workspace: Path) -> None:
     assert (await pipeline.run(msg(), 5)).body == b"two"
 
 
+async def test_files_are_checked_once_per_iteration_of_the_event_loop(workspace: Path) -> None:
+    step = workspace / "iflows/r.py"
+    write(step, "async def p(m):\n    m.body = b'one'\n")
+    pipeline = load_pipeline(["iflows/r.py:p"], workspace)
+    assert (await pipeline.run(msg(), 5)).body == b"one"
+    write(step, "async def p(m):\n    m.body = b'two'\n")
+    # the same iteration (an async step that never waits): no request can have been sent after
+    # the save and already be running here, so the file is not looked at again
+    assert (await pipeline.run(msg(), 5)).body == b"one"
+    await asyncio.sleep(0)
+    assert (await pipeline.run(msg(), 5)).body == b"two"
+
+
 async def test_broken_file_keeps_the_old_code_and_logs_once(workspace: Path, caplog: pytest.LogCaptureFixture) -> None:
     step = workspace / "iflows/r.py"
     write(step, "def p(m):\n    m.body = b'good'\n")
@@ -367,6 +380,7 @@ async def test_deferred_errors_fail_the_run_until_the_file_is_fixed(
     assert isinstance(info.value.__cause__, HandlerLoadError)
 
     write(workspace / "iflows/later.py", "def p(m):\n    m.body = b'now'\n")
+    await asyncio.sleep(0)  # files are checked once per iteration of the event loop, as requests arrive
     assert (await pipeline.run(msg(), 5)).body == b"now"
     assert pipeline.load_errors == []
 
