@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -120,7 +121,7 @@ class MplFields:
     receiver: str | None
     custom_status: str | None
     custom_header_properties: tuple[tuple[str, str], ...]
-    log_properties: dict[str, str | int | float | bool | date]
+    log_properties: Mapping[str, str | int | float | bool | date]
     attachments: tuple[LogAttachment, ...]
 
 
@@ -247,9 +248,22 @@ def _checked(name: str, text: str) -> str:
     return text
 
 
+_NOTHING_SET = MplFields(None, None, None, None, None, (), types.MappingProxyType({}), ())
+# the headers and properties mpl_fields reads (lower case for headers)
+_MPL_HEADERS = frozenset({"sap_applicationid", "sap_messagetype", "sap_sender", "sap_receiver"})
+_MPL_PROPERTIES = frozenset({"SAP_ReceiverOverwrite", "SAP_MessageProcessingLogCustomStatus"})
+
+
 def mpl_fields(message: Message) -> MplFields:
     """What CPI shows in the MPL entry for this message (values cut to CPI's display lengths)."""
     h = message.headers
+    log = message.log
+    if (
+        h._lacks(_MPL_HEADERS)
+        and _MPL_PROPERTIES.isdisjoint(message.properties)
+        and not (h.receivers or log.custom_headers or log.properties or log.attachments)
+    ):
+        return _NOTHING_SET  # what most steps leave: nothing for the MPL
     overwrite = str(message.properties.get("SAP_ReceiverOverwrite", "")).strip().lower() == "true"
     receivers = list(dict.fromkeys(h.receivers))
     receiver = _text(h.get("SAP_Receiver")) if overwrite or not receivers else ",".join(receivers)

@@ -45,10 +45,20 @@ class Headers(MutableMapping[str, Any]):
         # every value SAP_Receiver was given, in order: CPI's MPL accumulates them
         self.receivers: list[str] = []
         if type(data) is dict:  # what a request brings: set directly (the generic update is slow)
+            items = self._items
             for name, value in data.items():
-                self[name] = value
+                if not isinstance(name, str):
+                    raise TypeError(f"header names are strings, got {type(name).__name__}")
+                key = name.lower()
+                if key == "sap_receiver" and value is not None:
+                    self.receivers.append(str(value))
+                items[key] = (name, value)
         elif data is not None:
             self.update(data)
+
+    def _lacks(self, lower_names: frozenset[str]) -> bool:
+        """True if none of *lower_names* (lower case) is a header here (for the MPL, without lookups)."""
+        return lower_names.isdisjoint(self._items)
 
     def __getitem__(self, name: str) -> Any:
         return self._items[name.lower()][1]

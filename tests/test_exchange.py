@@ -194,3 +194,25 @@ def test_mpl_fields_empty_when_nothing_was_set() -> None:
     assert fields.application_message_id is None
     assert fields.receiver is None
     assert fields.custom_status is None
+
+
+def _with(change: str) -> Message:
+    message = Message(b"")
+    if change == "header":
+        message.headers["sap_sender"] = "S4H"  # any case
+    elif change == "property":
+        message.properties["SAP_MessageProcessingLogCustomStatus"] = "Booked"
+    elif change == "log":
+        message.log.set_property("step", "done")
+    return message
+
+
+@pytest.mark.parametrize("change", ["header", "property", "log"])
+def test_any_single_mpl_input_is_seen(change: str) -> None:
+    fields = mpl_fields(_with(change))
+    expected = {
+        "header": ("S4H", None, {}),
+        "property": (None, "Booked", {}),
+        "log": (None, None, {"step": "done"}),
+    }
+    assert (fields.sender, fields.custom_status, dict(fields.log_properties)) == expected[change]
