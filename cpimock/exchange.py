@@ -23,6 +23,7 @@ from cpimock.message import LogAttachment, Message
 
 __all__ = [
     "IDENTITY_PROPERTIES",
+    "NO_MPL_FIELDS",
     "CallerIdentity",
     "MplFields",
     "ResponseError",
@@ -248,7 +249,8 @@ def _checked(name: str, text: str) -> str:
     return text
 
 
-_NOTHING_SET = MplFields(None, None, None, None, None, (), types.MappingProxyType({}), ())
+# what mpl_fields returns for a message that brings nothing for the MPL (shared: do not change)
+NO_MPL_FIELDS = MplFields(None, None, None, None, None, (), types.MappingProxyType({}), ())
 # the headers and properties mpl_fields reads (lower case for headers)
 _MPL_HEADERS = frozenset({"sap_applicationid", "sap_messagetype", "sap_sender", "sap_receiver"})
 _MPL_PROPERTIES = frozenset({"SAP_ReceiverOverwrite", "SAP_MessageProcessingLogCustomStatus"})
@@ -263,7 +265,7 @@ def mpl_fields(message: Message) -> MplFields:
         and _MPL_PROPERTIES.isdisjoint(message.properties)
         and not (h.receivers or log.custom_headers or log.properties or log.attachments)
     ):
-        return _NOTHING_SET  # what most steps leave: nothing for the MPL
+        return NO_MPL_FIELDS  # what most steps leave: nothing for the MPL
     overwrite = str(message.properties.get("SAP_ReceiverOverwrite", "")).strip().lower() == "true"
     receivers = list(dict.fromkeys(h.receivers))
     receiver = _text(h.get("SAP_Receiver")) if overwrite or not receivers else ",".join(receivers)

@@ -239,13 +239,14 @@ class Inbound:
             answer = cpi.failed(rec.message_guid, error, iflow.return_exception_to_sender)
             status, headers, out = answer.status, list(answer.headers.items()), answer.body.encode()
         fields = exchange.mpl_fields(result)
-        rec.application_message_id = fields.application_message_id
-        rec.application_message_type = fields.application_message_type
-        rec.sender, rec.receiver = fields.sender, fields.receiver
-        rec.custom_status = fields.custom_status
-        rec.custom_header_properties = list(fields.custom_header_properties)
-        rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
-        rec.attachments = [self.tenant.attachment(a) for a in fields.attachments]
+        if fields is not exchange.NO_MPL_FIELDS:
+            rec.application_message_id = fields.application_message_id
+            rec.application_message_type = fields.application_message_type
+            rec.sender, rec.receiver = fields.sender, fields.receiver
+            rec.custom_status = fields.custom_status
+            rec.custom_header_properties = list(fields.custom_header_properties)
+            rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
+            rec.attachments = [self.tenant.attachment(a) for a in fields.attachments]
         # the log id is the server's to set: a step's own value (in any case) gives way to it
         mpl_id = cpi.MPL_ID_HEADER
         response_headers = [(n, v) for n, v in headers if len(n) != len(mpl_id) or n.lower() != _MPL_ID_LOWER]
