@@ -40,6 +40,8 @@ _PRUNE_EVERY_S = 30.0
 # a request waits for the writer in steps of this long, and no longer than _MAX_WAIT_S in all
 _WAIT_STEP_S = 0.001
 _MAX_WAIT_S = 0.25
+# opening a store that another process is just creating is retried this often
+_OPEN_RETRY_S = 0.02
 # the writer waits this long after the first record of a batch for more to queue up (less when
 # a quarter batch is waiting): what a killed process can lose is about one batch either way
 _GATHER_S = 0.05
@@ -60,9 +62,35 @@ def _connect(path: Path, *, readonly: bool, busy_timeout_s: float) -> sqlite3.Co
     return conn
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL mode, the schema, its version: idempotent, for a new store as for an existing one."""
+    # a new store gets 16 KiB pages: a record with its two bodies of a few KB then shares a page
+    # with others instead of taking one of its own, which halves the writer's work (takes effect
+    # only before the first table exists)
+    conn.execute("PRAGMA page_size = 16384")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in mpl_sql.SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 def _open_error(path: Path, exc: sqlite3.Error) -> JournalError:
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    if _is_busy(exc):
         return JournalError(
             f"{path}: the message log is locked by another program ({text}); close the program that holds it "
             "(a database browser with an open transaction) and start again"
@@ -114,27 +142,26 @@ class Journal:
             os.close(fd)
         except OSError as exc:
             raise JournalError(f"{path}: cannot create the message log ({exc.strerror}); check the folder") from None
-        try:
-            conn = _connect(path, readonly=False, busy_timeout_s=busy_timeout_s)
-            # a new store gets 16 KiB pages: a record with its two bodies of a few KB then shares a
-            # page with others instead of taking one of its own, which halves the writer's work
-            # (takes effect only before the first table exists)
-            conn.execute("PRAGMA page_size = 16384")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
+        # Switching a new store to WAL needs the file to itself, and SQLite reports "locked" at
+        # once instead of waiting for the busy timeout: server workers starting together on a
+        # fresh workspace (serve --workers N) would refuse to start. So that step is retried.
+        give_up = time.monotonic() + busy_timeout_s
+        while True:
             try:
-                for statement in mpl_sql.SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _open_error(path, exc) from None
+                conn = _connect(path, readonly=False, busy_timeout_s=busy_timeout_s)
+            except sqlite3.Error as exc:
+                raise _open_error(path, exc) from None
+            try:
+                _prepare(conn)
+                break
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if not _is_busy(exc) or time.monotonic() > give_up:
+                    raise _open_error(path, exc) from None
+                time.sleep(_OPEN_RETRY_S)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise _open_error(path, exc) from None
         journal = cls(path, config, conn, readonly=False, busy_timeout_s=busy_timeout_s,
                       queue_size=queue_size, batch_size=batch_size)  # fmt: skip
         journal.prune()

@@ -360,3 +360,21 @@ def test_a_new_store_uses_16k_pages(db: Path) -> None:
 )
 def test_headers_are_stored_as_json_pairs(headers: list[tuple[str, object]]) -> None:
     assert json.loads(mpl_sql.headers_json(headers)) == [list(pair) for pair in headers]  # type: ignore[arg-type]
+
+
+def test_a_store_another_process_is_creating_is_waited_for(db: Path) -> None:
+    # what two server workers starting together on a fresh workspace do: switching the new file
+    # to WAL fails at once while the other holds it, instead of waiting for the busy timeout
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_program (x)")
+    done = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    done.start()
+    try:
+        journal = Journal.open(db, busy_timeout_s=10)
+    finally:
+        done.join()
+        other.close()
+    journal.record(MplRecord(status="COMPLETED"))
+    journal.close()
+    assert Journal.open_readonly(db).count() == 1

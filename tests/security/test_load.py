@@ -188,3 +188,25 @@ async def test_a_sighup_storm_reloads_and_keeps_serving(server: ServerProcess) -
     assert "Traceback" not in log
     assert "failed" not in log.split("listening on", 1)[1]
     assert server.stop() == 0
+
+
+async def test_two_workers_share_the_port_and_log_every_call_exactly_once(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    ensure_workspace(root)
+    server = ServerProcess(root, "--workers", "2")
+    try:
+        server.wait_for_log("listening on", count=2)  # both workers
+
+        async def client() -> list[Outcome]:
+            return [await good_call(server) for _ in range(40)]
+
+        outcomes = [o for batch in await asyncio.gather(*(client() for _ in range(8))) for o in batch]
+    finally:
+        assert server.stop() == 0  # each worker writes what it has queued before it exits
+    assert [o.error for o in outcomes if o.status != 200] == []
+    with contextlib.closing(sqlite3.connect(root / "cpimock.db")) as conn:
+        rows = conn.execute("SELECT guid, peer, writer_pid FROM mpl").fetchall()
+    assert len(rows) == len(outcomes) == 320
+    assert len({guid for guid, _, _ in rows}) == 320
+    assert sorted(peer for _, peer, _ in rows) == sorted(o.peer for o in outcomes)
+    assert len({pid for _, _, pid in rows}) == 2, "both workers answered calls"
