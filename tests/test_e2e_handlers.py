@@ -113,6 +113,17 @@ async def record_of(running: Running, guid: str) -> MplRecord:
     return rec
 
 
+async def failed_record(running: Running, answer: tuple[int, dict[str, str], bytes]) -> MplRecord:
+    """The MPL record of a call whose steps failed: a 500 with SAP's error template, status FAILED."""
+    status, headers, body = answer
+    assert status == 500
+    guid = headers["SAP_MessageProcessingLogID"]
+    assert body.decode() == error_template(guid)
+    rec = await record_of(running, guid)
+    assert rec.status == "FAILED"
+    return rec
+
+
 # --- the demo and the examples -------------------------------------------------------------------
 
 
@@ -150,12 +161,7 @@ async def test_json_to_xml_example(running: Running, session: Session) -> None:
 
 
 async def test_json_to_xml_example_fails_a_json_array(running: Running, session: Session) -> None:
-    status, headers, body = await call(session, running, "/jsonToXml", json=[1, 2])
-    assert status == 500
-    guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == error_template(guid)
-    rec = await record_of(running, guid)
-    assert rec.status == "FAILED"
+    rec = await failed_record(running, await call(session, running, "/jsonToXml", json=[1, 2]))
     assert rec.error is not None
     assert "ValueError: expected a JSON object with a single root member" in rec.error
     assert rec.error_step == "iflows/json_to_xml.py:process"
@@ -222,12 +228,8 @@ async def test_three_step_chain(running: Running, session: Session) -> None:
 
 
 async def test_three_step_chain_fails_in_its_first_step(running: Running, session: Session) -> None:
-    status, headers, body = await call(session, running, "/chain", data=b"P-1,two\n")
-    assert status == 500
-    guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == error_template(guid)
-    rec = await record_of(running, guid)
-    assert (rec.status, rec.error_step) == ("FAILED", "iflows/chain.py:parse")
+    rec = await failed_record(running, await call(session, running, "/chain", data=b"P-1,two\n"))
+    assert rec.error_step == "iflows/chain.py:parse"
 
 
 async def test_async_step_runs_on_the_loop_and_sync_step_on_a_worker(running: Running, session: Session) -> None:
@@ -255,12 +257,7 @@ async def test_a_hanging_sync_step_times_out_and_others_are_served(running: Runn
     # served while the hanging step holds its thread
     status, _, _ = await call(session, running, "/clientCertAuth", data=b"Grace")
     assert status == 200
-    status, headers, body = await hang
-    assert status == 500
-    guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == error_template(guid)
-    rec = await record_of(running, guid)
-    assert rec.status == "FAILED"
+    rec = await failed_record(running, await hang)
     assert rec.error == "step 'iflows/slow.py:hang' ran past the iFlow's timeout of 0.3 s"
 
 
@@ -279,12 +276,8 @@ async def test_an_async_timeout_is_returned_to_the_sender_when_configured(runnin
 ])  # fmt: skip
 async def test_a_step_leaving_no_valid_answer_fails_the_message(running: Running, session: Session,
                                                                 path: str, error: str) -> None:  # fmt: skip
-    status, headers, body = await call(session, running, path, data=b"")
-    assert status == 500
-    guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == error_template(guid)
-    rec = await record_of(running, guid)
-    assert (rec.status, rec.error) == ("FAILED", error)
+    rec = await failed_record(running, await call(session, running, path, data=b""))
+    assert rec.error == error
 
 
 # --- what the step sees ---------------------------------------------------------------------------
@@ -371,12 +364,7 @@ async def test_a_step_file_broken_from_the_start_fails_its_messages(running: Run
     _rewrite(step, "import no_such_module_here\n", 1)
     add_iflow(running.root, "broken", "/broken", ["iflows/broken.py:process"])
     await running.reload()
-    status, headers, body = await call(session, running, "/broken", data=b"")
-    assert status == 500
-    guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == error_template(guid)
-    rec = await record_of(running, guid)
-    assert rec.status == "FAILED"
+    rec = await failed_record(running, await call(session, running, "/broken", data=b""))
     assert rec.error is not None
     assert "No module named 'no_such_module_here'" in rec.error
     # fixed while running: picked up by the next request
