@@ -185,7 +185,7 @@ class Journal:
 
     async def arecord(self, rec: MplRecord) -> None:
         """Queue *rec* as :meth:`record` does, after waiting (on the event loop, never blocking it)
-        while a whole batch or more is waiting for the writer.
+        while a quarter batch or more is waiting for the writer (when it wakes up without waiting).
 
         The wait keeps what a crash can lose to about one batch, and gives a writer that a busy
         event loop would starve of the GIL its turn. It never holds a sender long: not at all
@@ -196,7 +196,7 @@ class Journal:
             self._thread is not None
             and not self._closed
             and not self._behind
-            and len(self._pending) >= self._batch_size
+            and len(self._pending) >= self._gather_records
             and waited < _MAX_WAIT_S
         ):
             await asyncio.sleep(_WAIT_STEP_S)
