@@ -30,6 +30,10 @@ async def serve(args: argparse.Namespace) -> None:
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(args.ca)
     context.load_cert_chain(args.cert, args.key)
+    # no session tickets, as cpimock and the benchmark's nginx (ssl_session_tickets off): W2's
+    # handshakes then cost every one of them the same TLS work
+    context.num_tickets = 0
+    context.options |= ssl.OP_NO_TICKET
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Server(echo), args.host, args.port, ssl=context, backlog=1024)
     stop = asyncio.Event()

@@ -38,7 +38,7 @@ class TlsMaterial:
 
 
 def server_context(material: TlsMaterial, client_auth: ClientAuth) -> ssl.SSLContext:
-    """Build the server context: TLS 1.2 and 1.3 only, client certificates verified.
+    """Build the server context: TLS 1.2 and 1.3 only, client certificates verified, no tickets.
 
     Starts from Python's hardened defaults for a server, loads the server chain, trusts the
     configured roots only (so clients must send their intermediates, like towards SAP's load
@@ -72,6 +72,13 @@ def server_context(material: TlsMaterial, client_auth: ClientAuth) -> ssl.SSLCon
             raise PkiError(f"{material.crl_path}: not a usable CRL file ({exc}); delete it to rebuild it") from None
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
     ctx.verify_mode = ssl.CERT_REQUIRED if client_auth == "required" else ssl.CERT_OPTIONAL
+    # no session tickets: TLS 1.3 resumes only with tickets, so every TLS 1.3 connection is a
+    # full handshake in which the client's certificate is verified against the current trust and
+    # CRL, and the server spares the two tickets per handshake it would otherwise encrypt. TLS 1.2
+    # clients can still resume by session id, from this context's cache: a reload (a revocation,
+    # a new key, a trust change) builds a new context and so forgets every session.
+    ctx.num_tickets = 0
+    ctx.options |= ssl.OP_NO_TICKET
     ctx.sslobject_class = AlertingSSLObject
     advertise_ca_names(ctx, material.trust)
     return ctx

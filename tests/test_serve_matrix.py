@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -267,6 +268,48 @@ async def test_open_connection_survives_a_reload_that_revokes_its_key(running: R
             assert response.status == 200
     reason = await refused_at_handshake(running, running.context(files))
     assert "revoked" in reason
+
+
+def call_on_a_new_connection(
+    running: Running, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[int, ssl.SSLSession | None, bool]:
+    """POST to the demo iFlow on a new connection that offers *session* for resumption.
+
+    Blocking (run it in a thread): status, the session the client holds afterwards, resumed?"""
+    host, port = "127.0.0.1", int(running.url.rsplit(":", 1)[1])
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, session=session) as tls:
+            head = f"POST {DEMO} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n"
+            tls.sendall(head.encode() + b"x")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+            return int(answer.split(b" ", 2)[1]), tls.session, tls.session_reused
+
+
+@pytest.mark.parametrize(("version", "resumable"), [(ssl.TLSVersion.TLSv1_3, False), (ssl.TLSVersion.TLSv1_2, True)])
+async def test_no_tls_session_outlives_a_revocation(
+    running: Running, workspace: Path, version: ssl.TLSVersion, resumable: bool
+) -> None:
+    """No tickets: TLS 1.3 never resumes; TLS 1.2 resumes by session id until the next reload."""
+    files = running.issue("returning")
+    await running.reload()
+    ctx = running.context(files)
+    ctx.maximum_version = version
+    status, session, _ = await asyncio.to_thread(call_on_a_new_connection, running, ctx)
+    assert status == 200
+    assert session is not None
+    assert not session.has_ticket
+    status, _, resumed = await asyncio.to_thread(call_on_a_new_connection, running, ctx, session)
+    assert (status, resumed) == (200, resumable)
+    # the session of a good handshake does not carry a certificate past its revocation
+    pki, registry = Pki.load(workspace / "certs"), Registry.load(workspace / "certs")
+    revoke_record(pki, registry, registry.get("returning"))
+    await running.reload()
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.to_thread(call_on_a_new_connection, running, ctx, session)
+    await running.server.settle()
+    assert "revoked" in [r for r in await running.records() if r.refusal_stage == "tls"][-1].refusal_reason
 
 
 async def test_new_key_issued_while_running_is_picked_up_by_the_file_watcher(workspace: Path) -> None:
