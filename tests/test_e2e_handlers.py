@@ -38,6 +38,14 @@ def process(message: Message) -> Message:
     return message
 
 
+def declared(message: Message) -> Message:
+    """What the body reads as once the step dropped Content-Type: the request's charset decides."""
+    del message.headers["Content-Type"]
+    charset, text = message.charset, message.text
+    message.set_json({"charset": charset, "text": text})
+    return message
+
+
 async def aprocess(message: Message) -> Message:
     message.set_json({"thread": threading.current_thread().name})
     return message
@@ -82,6 +90,7 @@ async def running(workspace: Path) -> AsyncIterator[Running]:
     echo = write_step(workspace, "echo.py", ECHO)
     add_iflow(workspace, "echo", "/echo/*", [f"{echo}:process"], allowed_headers=["X-Custom-.*", "X-Trace", "CamelFoo"])
     add_iflow(workspace, "echoAsync", "/echoAsync", [f"{echo}:aprocess"])
+    add_iflow(workspace, "declared", "/declared", [f"{echo}:declared"])
     slow = write_step(workspace, "slow.py", SLOW)
     add_iflow(workspace, "hang", "/hang", [f"{slow}:hang"], timeout_s=0.3)
     add_iflow(workspace, "hangLoud", "/hangLoud", [f"{slow}:ahang"], timeout_s=0.3, return_exception_to_sender=True)
@@ -315,6 +324,23 @@ async def test_the_step_sees_cpis_headers_and_the_caller(running: Running, sessi
     assert props["CpimockCertificateSubject"].startswith("CN=demo-sender,")
     assert props["CpimockCertificateSerial"].startswith("0x")
     assert props["CpimockCertificateFingerprint"].count(":") == 31
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "charset"),
+    [
+        ("text/plain; Charset=ISO-8859-1", "Grüße".encode("iso-8859-1"), "iso-8859-1"),
+        ('text/plain; format=flowed; charset="windows-1252"', "Grüße".encode("cp1252"), "windows-1252"),
+        ("text/plain", "Grüße".encode(), "utf-8"),  # none declared: UTF-8
+    ],
+)
+async def test_the_charset_the_request_declared_decodes_the_body(
+    running: Running, session: Session, content_type: str, body: bytes, charset: str
+) -> None:
+    status, _, answer = await call(session, running, "/declared", data=body, headers={"Content-Type": content_type})
+    assert status == 200
+    seen = json.loads(answer)
+    assert (seen["charset"].lower(), seen["text"]) == (charset, "Grüße")
 
 
 async def test_a_non_wildcard_address_gives_an_empty_path_and_no_query(running: Running, session: Session) -> None:
