@@ -171,38 +171,3 @@ def _split(line: str) -> list[str]:
     import shlex
 
     return shlex.split(line)
-
-
-MMAP_PROBE = """
-import ctypes, sys
-from cpimock.commands.serve import fix_mmap_threshold
-
-class Mallinfo2(ctypes.Structure):
-    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
-    _fields_ = [(n, ctypes.c_size_t) for n in names.split()]
-
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = Mallinfo2
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-if sys.argv[1] == "fixed":
-    assert fix_mmap_threshold()
-libc.malloc_trim(0)  # start from a small heap top, as a server does once it trims
-libc.free(libc.malloc(256 * 1024))  # a freed mapped block raises a dynamic threshold past 256 KiB
-before = libc.mallinfo2().hblks
-block = libc.malloc(256 * 1024)
-print(libc.mallinfo2().hblks - before)
-libc.free(block)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None, reason="glibc")
-@pytest.mark.parametrize(("mode", "mapped"), [("fixed", "1"), ("default", "0")])
-def test_serve_keeps_connection_buffers_in_their_own_mappings(mode: str, mapped: str) -> None:
-    """After the fix a 256 KiB block (uvloop's TLS receive buffer) still gets its own mapping;
-    without it glibc's raised threshold puts the block on the heap."""
-    import subprocess
-
-    run = subprocess.run([sys.executable, "-c", MMAP_PROBE, mode], capture_output=True, text=True, check=True)
-    assert run.stdout.strip() == mapped

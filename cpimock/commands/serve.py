@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -27,8 +26,6 @@ from cpimock.workspace import DEMO_KEY, ensure_workspace, keys_dir
 
 log = logging.getLogger("cpimock.serve")
 SWITCH_INTERVAL_S = 0.0005
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 128 * 1024  # glibc's default, made fixed
 
 
 @click.command("serve")
@@ -172,23 +169,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def fix_mmap_threshold() -> bool:
-    """Keep large blocks in their own mappings, so idle connections hold only what they touched.
-
-    glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB). After
-    the first TLS connection closes, the 256 KiB receive buffer every connection gets from uvloop
-    then comes from the heap, over pages earlier handshakes dirtied: about 26 KB resident per
-    idle connection instead of the 8 KB it reads into. Setting the threshold fixes it at its
-    default. False where the C library has no ``mallopt`` or refuses it (not glibc).
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-
-
 def _run(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(_serve(root, host, sock, client_auth))
@@ -199,7 +179,6 @@ async def _serve(root: Path, host: str, sock: socket.socket, client_auth: Client
     # the MPL writer thread needs the GIL back after each SQLite statement; with the default
     # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    fix_mmap_threshold()
     server = Server(root, host=host, sock=sock, client_auth=client_auth)
     try:
         await server.start()
