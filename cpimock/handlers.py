@@ -200,9 +200,15 @@ class Pipeline:
             self._stdio_checked_at = now + 1.0
             _harden_stdio()
 
-    async def run(self, message: Message, timeout_s: float | None) -> Message:
-        """Run every step on ``message`` within ``timeout_s`` seconds in total; return the resulting message."""
-        loop = asyncio.get_running_loop()
+    async def run(
+        self, message: Message, timeout_s: float | None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Message:
+        """Run every step on ``message`` within ``timeout_s`` seconds in total; return the resulting message.
+
+        ``loop`` is the running event loop, when the caller knows it (it spares a system call).
+        """
+        if loop is None:
+            loop = asyncio.get_running_loop()
         if self._checked_on is not loop:
             # Once per iteration of the event loop, not per request: every request that runs in
             # this iteration arrived before its I/O poll, so before this stat(), and a file saved
@@ -213,7 +219,7 @@ class Pipeline:
             loop.call_soon(self._uncheck)
         watch = task = None
         if timeout_s is not None:
-            task = asyncio.current_task()
+            task = asyncio.current_task(loop)
             if task is not None:
                 watch = deadlines(loop)
                 watch.enter(task, timeout_s)

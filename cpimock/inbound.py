@@ -229,7 +229,7 @@ class Inbound:
         )
         result = message
         try:
-            result = await pipeline.run(message, iflow.timeout_s)
+            result = await pipeline.run(message, iflow.timeout_s, self.tenant.loop)
             status, headers, out = exchange.response_parts(result)
             rec.status = "COMPLETED"
         except StepError as exc:

@@ -80,6 +80,9 @@ class Server:
         self._handler_kwargs: dict[str, Any] = {}
         self.host = "127.0.0.1"
         self.port = 0
+        # the event loop the server runs on (set by start); the request path passes it on, as
+        # asyncio.get_running_loop() makes a getpid() system call on Python 3.11
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<cpimock Server {self.url} workspace={self.root}>"
@@ -97,6 +100,7 @@ class Server:
 
     async def start(self) -> None:
         """Load the workspace (raising CpimockError when it does not load), bind, and serve."""
+        self.loop = asyncio.get_running_loop()
         snapshot = await asyncio.to_thread(build_snapshot, self.root, self._client_auth)
         config = snapshot.config
         self.reloader = Reloader(snapshot, self._client_auth)
@@ -131,7 +135,7 @@ class Server:
             "access_log": None,
         }
         self._listening = sock
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(sock))
+        self._accepting = self.loop.create_task(self._accept(sock))
         if self._watch:
             self.reloader.start()
 
@@ -244,13 +248,12 @@ class Server:
                 log.warning("cannot accept connections: %s; retrying", exc.strerror or exc)
                 await asyncio.sleep(ACCEPT_BACKOFF_S)
                 continue
-            task = loop.create_task(self._handshake(sock))
+            task = loop.create_task(self._handshake(sock, loop))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)
 
-    async def _handshake(self, sock: socket.socket) -> None:
+    async def _handshake(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         """TLS on an accepted socket; a refusal is classified, logged and recorded here."""
-        loop = asyncio.get_running_loop()
         try:
             address = _address(sock.getpeername())
         except OSError:  # gone before we looked
