@@ -52,7 +52,8 @@ def header_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
 
 
 def _charset(request: web.Request) -> str | None:
-    """The Content-Type's charset; most requests name none, and parsing the header costs 4 µs."""
+    """The Content-Type's charset, parsed only when named: most requests name none, and aiohttp's
+    parsing of the header costs more than the rest of the request's header handling."""
     content_type = request.headers.get("Content-Type")
     if content_type is None or "charset" not in content_type.lower():
         return None
