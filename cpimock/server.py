@@ -184,8 +184,10 @@ class Server:
 
     async def settle(self) -> None:
         """Wait until every handshake in progress has finished (and a refusal has been recorded)."""
-        while self._handshakes:
-            await asyncio.gather(*list(self._handshakes), return_exceptions=True)
+        # a finished task leaves the set by a done callback that runs a loop iteration later, and
+        # gather() of finished tasks may not yield at all (Python 3.13): wait for unfinished ones
+        while pending := [task for task in self._handshakes if not task.done()]:
+            await asyncio.wait(pending)
 
     # --- the app ----------------------------------------------------------------------
 

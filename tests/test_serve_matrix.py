@@ -312,6 +312,24 @@ async def test_no_tls_session_outlives_a_revocation(
     assert "revoked" in [r for r in await running.records() if r.refusal_stage == "tls"][-1].refusal_reason
 
 
+async def test_settle_returns_once_every_handshake_finished(running: Running) -> None:
+    """A handshake task that finished stays in the server's set until its done callback runs; settle()
+    must not spin on it (gather() of finished tasks does not yield on Python 3.13)."""
+    finished = asyncio.ensure_future(asyncio.sleep(0))
+    await finished
+    running.server._handshakes.add(finished)  # as between a task's end and its done callback
+    try:
+        await asyncio.wait_for(running.server.settle(), 5)
+    finally:
+        running.server._handshakes.discard(finished)
+    # and it still waits for one that has not finished
+    slow = asyncio.ensure_future(asyncio.sleep(0.05))
+    running.server._handshakes.add(slow)
+    slow.add_done_callback(running.server._handshakes.discard)
+    await running.server.settle()
+    assert slow.done()
+
+
 async def test_new_key_issued_while_running_is_picked_up_by_the_file_watcher(workspace: Path) -> None:
     async with serving(workspace, client_auth="required", watch=True) as running:
         generation = running.server.reloader.current.generation
