@@ -151,6 +151,15 @@ async def test_demo_iflow_greets_the_certificate_caller(running: Running, sessio
     assert rec.custom_header_properties == [("greeted", "Ada")]
 
 
+async def test_demo_iflow_answers_a_latin_1_request_in_utf_8_as_it_declares(running: Running, session: Session) -> None:
+    body = '{"name": "Jürgen"}'.encode("iso-8859-1")
+    headers = {"Content-Type": "application/json; charset=ISO-8859-1"}
+    status, answer_headers, answer = await call(session, running, "/clientCertAuth", data=body, headers=headers)
+    assert status == 200
+    assert answer_headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert answer.decode("utf-8").startswith("Hello Jürgen, cpimock received your message of 18 bytes")
+
+
 async def test_demo_iflow_refuses_a_caller_without_certificate(running: Running) -> None:
     async with running.session() as anonymous:
         status, headers, body = await call(anonymous, running, "/clientCertAuth", json={"name": "Ada"})

@@ -28,6 +28,6 @@ def process(message: Message) -> None:
     message.properties["SAP_MessageProcessingLogCustomStatus"] = "Queued"
     message.log.add_custom_header("OrderId", order_id)
 
+    message.headers["Content-Type"] = "application/json"  # before the body, which is encoded in its charset
     message.body = json.dumps({"status": "accepted", "orderId": order_id}) + "\n"
-    message.headers["Content-Type"] = "application/json"
     # returning None: the message was changed in place

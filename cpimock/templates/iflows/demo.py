@@ -57,8 +57,9 @@ def process(message: Message) -> Message:
     message.log.add_custom_header("greeted", name)
     message.headers["SAP_MessageType"] = "Greeting"
 
-    message.body = "\n".join(lines) + "\n"
+    # the Content-Type first: a str body is encoded in the charset the message has when it is set
     message.headers["Content-Type"] = "text/plain; charset=utf-8"
+    message.body = "\n".join(lines) + "\n"
     return message
 
 
