@@ -118,12 +118,11 @@ class _Source:
         try:
             stat = os.stat(self.path)
         except OSError:
-            stat = None
-        if stat is not None:
-            current = (stat.st_mtime_ns, stat.st_size)
-            if current == self.signature or current == self.failed_signature:
-                return  # unchanged: what nearly every request finds
-        self._changed(current if stat is not None else None)
+            self._changed(None)
+            return
+        current = (stat.st_mtime_ns, stat.st_size)
+        if current != self.signature and current != self.failed_signature:  # nearly every call finds it unchanged
+            self._changed(current)
 
     def _changed(self, current: tuple[int, int] | None) -> None:
         if current is None:  # gone: keep serving the code loaded before, if any
