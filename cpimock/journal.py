@@ -113,8 +113,11 @@ class Journal:
         self._read_lock = threading.Lock()
         self._busy_timeout_s = busy_timeout_s
         self._batch_size = batch_size
-        # records waiting for the writer, and the marks of flush() and close() between them
+        # records waiting for the writer (as mpl_sql.queued made them), and the marks of flush()
+        # and close() between them
         self._pending: collections.deque[object] = collections.deque()
+        # the writer's process: a Journal (and its thread) lives in the process that opened it
+        self._pid = os.getpid()
         self._queue_size = queue_size
         self._gather_records = max(1, batch_size // 4)
         self._wake = threading.Event()  # something was queued
@@ -210,6 +213,7 @@ class Journal:
         if rec.log_end is None:
             rec.log_end = utcnow()
         mpl_sql.capped(rec, self.config.body_cap_bytes)
+        item = mpl_sql.queued(rec, rec.log_end, self._pid)
         pending = self._pending
         if len(pending) >= self._queue_size:
             self._dropped_queued += 1
@@ -217,7 +221,7 @@ class Journal:
                 self._behind = True
                 log.warning("the message processing log is behind: its queue is full; records are dropped")
             return
-        pending.append(rec)  # deque.append is thread-safe; no lock on the request path
+        pending.append(item)  # deque.append is thread-safe; no lock on the request path
         if not self._wake.is_set():
             self._wake.set()
         elif len(pending) >= self._gather_records and not self._hurry.is_set():
@@ -296,13 +300,13 @@ class Journal:
     def _drain(self, conn: sqlite3.Connection) -> bool:
         """Write everything queued, in batches; True once the stop mark was reached."""
         pending = self._pending
-        batch: list[MplRecord] = []
+        batch: list[mpl_sql.Queued] = []
         while True:
             try:
                 item = pending.popleft()
             except IndexError:
                 item = None
-            if isinstance(item, MplRecord):
+            if isinstance(item, (tuple, MplRecord)):
                 batch.append(item)
                 if len(batch) < self._batch_size:
                     continue
@@ -316,7 +320,7 @@ class Journal:
             if isinstance(item, threading.Event):  # a flush: everything before it is written
                 item.set()
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: list[MplRecord]) -> None:
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[mpl_sql.Queued]) -> None:
         delay = 0.05
         while True:
             try:
@@ -338,25 +342,25 @@ class Journal:
                 log.warning("the message processing log caught up (%d record(s) dropped so far)", self.dropped)
             return
 
-    def _write(self, conn: sqlite3.Connection, batch: Sequence[MplRecord]) -> None:
-        recorded = utcnow()
+    def _write(self, conn: sqlite3.Connection, batch: Sequence[mpl_sql.Queued]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            mpl_sql.insert(conn, [(rec, rec.log_end or recorded) for rec in batch])
+            mpl_sql.insert(conn, batch, utcnow(), self._pid)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _write_singly(self, conn: sqlite3.Connection, batch: Sequence[MplRecord]) -> int:
+    def _write_singly(self, conn: sqlite3.Connection, batch: Sequence[mpl_sql.Queued]) -> int:
         """Write *batch* one record at a time, dropping (and logging) those refused; how many were written."""
         written = 0
-        for rec in batch:
+        for item in batch:
             try:
-                self._write(conn, [rec])
+                self._write(conn, [item])
             except sqlite3.Error as one:
-                log.error("the message processing log could not store message %s: %s", rec.message_guid, one)
+                guid = item.message_guid if isinstance(item, MplRecord) else item[0]
+                log.error("the message processing log could not store message %s: %s", guid, one)
                 self._dropped_written += 1
             else:
                 written += 1

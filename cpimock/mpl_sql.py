@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -197,7 +196,7 @@ def headers_json(headers: Headers) -> str:
         return json.dumps(headers, separators=(",", ":"))
 
 
-def row_of(rec: MplRecord, recorded: dt.datetime, pid: int | None = None) -> tuple[Any, ...]:
+def row_of(rec: MplRecord, recorded: dt.datetime, pid: int) -> tuple[Any, ...]:
     end = rec.log_end or recorded
     return (
         rec.message_guid, rec.correlation_id, rec.application_message_id, rec.application_message_type,
@@ -210,7 +209,7 @@ def row_of(rec: MplRecord, recorded: dt.datetime, pid: int | None = None) -> tup
         rec.request_body, rec.request_body_size if rec.request_body_size is not None else len(rec.request_body),
         rec.response_status, headers_json(rec.response_headers),
         rec.response_body, rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
-        rec.error, rec.error_step, os.getpid() if pid is None else pid,
+        rec.error, rec.error_step, pid,
     )  # fmt: skip
 
 
@@ -219,23 +218,35 @@ _ROWS_PER_STATEMENT = 32766 // (len(COLUMNS) + 1)
 _ROW_MARKS = f"({', '.join('?' * (len(COLUMNS) + 1))})"
 
 
-def insert(conn: sqlite3.Connection, records: Iterable[tuple[MplRecord, dt.datetime]]) -> None:
-    """Insert *records* in the caller's transaction (a message id seen before is skipped).
+# what the writer queues: a plain record as its finished row (only strings, numbers, bytes and
+# None, which the garbage collector stops tracking: thousands of queued records would otherwise
+# make every collection walk them), a record with properties or attachments as itself
+Queued = tuple[Any, ...] | MplRecord
 
-    Records without properties or attachments (nearly all) go in as one multi-row statement:
-    the sqlite3 module releases the GIL for every statement, and getting it back from a busy
-    event loop takes up to a switch interval, so one statement per record would let the
-    writer fall far behind the requests it logs.
+
+def queued(rec: MplRecord, recorded: dt.datetime, pid: int) -> Queued:
+    """What :func:`insert` takes for *rec*: its row, unless it has rows of its own in child tables."""
+    if rec.custom_header_properties or rec.attachments or rec.log_properties:
+        return rec
+    return row_of(rec, recorded, pid)
+
+
+def insert(conn: sqlite3.Connection, items: Iterable[Queued], recorded: dt.datetime, pid: int) -> None:
+    """Insert *items* (see :func:`queued`) in the caller's transaction (a message id seen before
+    is skipped); *recorded* is the end time of a record that has none.
+
+    Rows go in as one multi-row statement per run of plain records: the sqlite3 module releases
+    the GIL for every statement, and getting it back from a busy event loop takes up to a switch
+    interval, so one statement per record would let the writer fall far behind the requests it logs.
     """
     plain: list[tuple[object, ...]] = []
-    pid = os.getpid()
-    for rec, recorded in records:
-        if not (rec.custom_header_properties or rec.attachments or rec.log_properties):
-            plain.append(row_of(rec, recorded, pid))
+    for item in items:
+        if isinstance(item, tuple):
+            plain.append(item)
             continue
         _insert_plain(conn, plain)  # the ones before it first: ids keep the order of the calls
         plain = []
-        _insert_rich(conn, rec, recorded, pid)
+        _insert_rich(conn, item, recorded, pid)
     _insert_plain(conn, plain)
 
 
