@@ -40,6 +40,9 @@ log = logging.getLogger("cpimock.server")
 SHUTDOWN_GRACE_S = 10.0
 # after accept() fails for lack of file descriptors, wait this long before accepting again
 ACCEPT_BACKOFF_S = 0.1
+# connections taken per wake-up of the listening socket: a storm of them cannot hold the event
+# loop away from the connections already open
+ACCEPT_BATCH = 64
 _NO_PEER = Peer("unknown", None, None)
 
 
@@ -74,7 +77,7 @@ class Server:
         self.limiter = FailureLimiter()
         self.csrf: CsrfGuard
         self._runner: web.AppRunner | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._retry_accept: asyncio.TimerHandle | None = None
         self._listening: socket.socket | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
         self._handler_kwargs: dict[str, Any] = {}
@@ -134,18 +137,16 @@ class Server:
             "max_headers": config.server.max_headers,
             "access_log": None,
         }
+        sock.setblocking(False)
         self._listening = sock
-        self._accepting = self.loop.create_task(self._accept(sock))
+        self._start_accepting()
         if self._watch:
             self.reloader.start()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, close everything."""
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
         if self._listening is not None:
+            self._stop_accepting()
             if self._sock is None:  # bound here, so closed here; a socket handed in stays its owner's
                 self._listening.close()
             self._listening = None
@@ -239,28 +240,47 @@ class Server:
 
     # --- connections --------------------------------------------------------------------
 
-    async def _accept(self, listening: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
+    def _start_accepting(self) -> None:
+        assert self.loop is not None
+        assert self._listening is not None
+        self._retry_accept = None
+        self.loop.add_reader(self._listening.fileno(), self._accept)
+
+    def _stop_accepting(self) -> None:
+        if self._retry_accept is not None:
+            self._retry_accept.cancel()
+            self._retry_accept = None
+        if self.loop is not None and self._listening is not None and self._listening.fileno() != -1:
+            self.loop.remove_reader(self._listening.fileno())
+
+    def _accept(self) -> None:
+        """Take the connections waiting on the listening socket, each into its own handshake task.
+
+        The socket stays registered with the event loop for as long as the server accepts, so a
+        connection costs no registration and deregistration of it (awaiting ``sock_accept`` for
+        each one did that, and re-read the peer's address besides).
+        """
+        loop, listening = self.loop, self._listening
+        assert loop is not None
+        assert listening is not None
+        for _ in range(ACCEPT_BATCH):
             try:
-                sock, _ = await loop.sock_accept(listening)
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                sock, peername = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
                 continue
             except OSError as exc:  # out of file descriptors: let connections close, then go on
                 log.warning("cannot accept connections: %s; retrying", exc.strerror or exc)
-                await asyncio.sleep(ACCEPT_BACKOFF_S)
-                continue
-            task = loop.create_task(self._handshake(sock, loop))
+                loop.remove_reader(listening.fileno())
+                self._retry_accept = loop.call_later(ACCEPT_BACKOFF_S, self._start_accepting)
+                return
+            task = loop.create_task(self._handshake(sock, _address(peername), loop))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)
 
-    async def _handshake(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    async def _handshake(self, sock: socket.socket, address: str, loop: asyncio.AbstractEventLoop) -> None:
         """TLS on an accepted socket; a refusal is classified, logged and recorded here."""
-        try:
-            address = _address(sock.getpeername())
-        except OSError:  # gone before we looked
-            sock.close()
-            return
         snapshot = self.reloader.current
         started = utcnow()
         runner = self._runner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import io
 import socket
 import ssl
@@ -18,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cpimock.pki import Pki, build_certificate, generate_key, now
 from cpimock.registry import Registry
 from cpimock.workspace import revoke_record
+from tests.security.hostile import eventually
 from tests.serving import KeyFiles, Running, serving, write_pem_pair
 
 DEMO = "/http/clientCertAuth"
@@ -329,6 +331,60 @@ async def test_settle_returns_once_every_handshake_finished(running: Running) ->
     await running.server.settle()
     assert slow.done()
 
+
+class _OutOfDescriptors:
+    """A listening socket whose process runs out of file descriptors for its first *failing* accepts."""
+
+    def __init__(self, real: socket.socket, failing: int) -> None:
+        self.real = real
+        self.failing = failing
+        self.failures = 0
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.failures < self.failing:
+            self.failures += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.real.accept()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+async def test_running_out_of_descriptors_pauses_accepting_then_serves_who_waited(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = running.server
+    real = server._listening
+    assert real is not None
+    flaky = _OutOfDescriptors(real, failing=1)
+    server._listening = flaky  # type: ignore[assignment]
+    try:
+        status, _ = await post(running, running.extract("demo-sender"))
+    finally:
+        server._listening = real
+    assert status == 200
+    assert flaky.failures == 1
+    warnings = [r.getMessage() for r in caplog.records if "cannot accept" in r.getMessage()]
+    assert warnings == ["cannot accept connections: Too many open files; retrying"]
+
+
+async def test_the_twin_stopping_while_accepting_is_paused_leaves_no_retry_behind(workspace: Path) -> None:
+    async with serving(workspace, client_auth="required") as running:
+        server = running.server
+        real = server._listening
+        assert real is not None
+        flaky = _OutOfDescriptors(real, failing=1_000_000)
+        server._listening = flaky  # type: ignore[assignment]
+        _, writer = await asyncio.open_connection(server.host, server.port)
+
+        async def tried() -> bool:
+            return flaky.failures > 0
+
+        await eventually(tried, 5, "the server to try to accept")
+        assert server._retry_accept is not None  # paused, a retry pending
+    assert server._retry_accept is None
+    assert flaky.failures < 5  # a pause after each failure: no busy loop on a failing accept
+    writer.close()
 
 async def test_new_key_issued_while_running_is_picked_up_by_the_file_watcher(workspace: Path) -> None:
     async with serving(workspace, client_auth="required", watch=True) as running:
