@@ -112,7 +112,7 @@ class Inbound:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         snapshot = self.tenant.reloader.current
         peer: Peer = self.tenant.peer_of(request)
-        address = "/" + request.match_info.get("tail", "")
+        address = request.path[5:]  # "/http/a/b" -> "/a/b"
         rec = MplRecord(
             message_guid=new_message_guid(),
             log_start=utcnow(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -78,6 +79,28 @@ async def test_curl_with_the_demo_key_gets_the_greeting(running: Running) -> Non
     assert out.startswith("HTTP/1.1 200 OK")
     assert re.search(r"(?im)^SAP_MessageProcessingLogID: \S{28}\r?$", out)
     assert "Hello Ada" in out
+
+
+@needs_curl
+async def test_curl_waiting_for_100_continue_gets_it_then_the_answer(running: Running, tmp_path: Path) -> None:
+    # curl asks before sending a large body (Java's HttpClient and SAP senders can too): the
+    # interim 100 Continue must come, or the sender waits and then sends anyway, or gives up
+    body = tmp_path / "big.json"
+    body.write_text(json.dumps({"name": "Ada", "padding": "x" * 2_000_000}))
+    code, out = await curl(running, running.extract("demo-sender"), "-H", "Content-Type: application/json",
+                           "-H", "Expect: 100-continue", "--expect100-timeout", "30",
+                           "--data-binary", f"@{body}")  # fmt: skip
+    assert code == 0, out[:500]
+    assert out.startswith("HTTP/1.1 100 Continue")
+    assert re.search(r"(?m)^HTTP/1.1 200 OK", out)
+    assert "Hello Ada" in out
+
+
+@needs_curl
+async def test_the_twin_an_expectation_the_server_cannot_meet_gets_417(running: Running) -> None:
+    code, out = await curl(running, running.extract("demo-sender"), "-H", "Expect: 200-ok", "-d", "x")
+    assert code == 0, out
+    assert out.startswith("HTTP/1.1 417")
 
 
 @needs_curl
