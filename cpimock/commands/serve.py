@@ -188,7 +188,7 @@ async def _serve(root: Path, host: str, sock: socket.socket, client_auth: Client
         return 1
     # what start-up loaded (modules, the workspace and its certificates) lives as long as the
     # process: out of the collector's sight, a full collection under load no longer walks it
-    # (20-30 ms during which no request is answered). Only the cycles of the first snapshot,
+    # (20-40 ms during which no request is answered). Only the cycles of the first snapshot,
     # once a reload has replaced it, stay behind.
     gc.collect()
     gc.freeze()
