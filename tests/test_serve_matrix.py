@@ -16,6 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cpimock import server as server_module
 from cpimock.pki import Pki, build_certificate, generate_key, now
 from cpimock.registry import Registry
 from cpimock.workspace import revoke_record
@@ -368,7 +369,10 @@ async def test_running_out_of_descriptors_pauses_accepting_then_serves_who_waite
     assert warnings == ["cannot accept connections: Too many open files; retrying"]
 
 
-async def test_the_twin_stopping_while_accepting_is_paused_leaves_no_retry_behind(workspace: Path) -> None:
+async def test_the_twin_stopping_while_accepting_is_paused_leaves_no_retry_behind(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "ACCEPT_BACKOFF_S", 30.0)  # the pause outlasts the test
     async with serving(workspace, client_auth="required") as running:
         server = running.server
         real = server._listening
@@ -381,10 +385,13 @@ async def test_the_twin_stopping_while_accepting_is_paused_leaves_no_retry_behin
             return flaky.failures > 0
 
         await eventually(tried, 5, "the server to try to accept")
-        assert server._retry_accept is not None  # paused, a retry pending
+        retry = server._retry_accept
+        assert retry is not None  # paused, a retry pending
+    assert retry.cancelled()
     assert server._retry_accept is None
-    assert flaky.failures < 5  # a pause after each failure: no busy loop on a failing accept
+    assert flaky.failures == 1  # one try, then the pause: no busy loop on a failing accept
     writer.close()
+
 
 async def test_new_key_issued_while_running_is_picked_up_by_the_file_watcher(workspace: Path) -> None:
     async with serving(workspace, client_auth="required", watch=True) as running:
