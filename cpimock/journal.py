@@ -213,7 +213,6 @@ class Journal:
         if rec.log_end is None:
             rec.log_end = utcnow()
         mpl_sql.capped(rec, self.config.body_cap_bytes)
-        item = mpl_sql.queued(rec, rec.log_end, self._pid)
         pending = self._pending
         if len(pending) >= self._queue_size:
             self._dropped_queued += 1
@@ -221,7 +220,8 @@ class Journal:
                 self._behind = True
                 log.warning("the message processing log is behind: its queue is full; records are dropped")
             return
-        pending.append(item)  # deque.append is thread-safe; no lock on the request path
+        # deque.append is thread-safe; no lock on the request path
+        pending.append(mpl_sql.queued(rec, rec.log_end, self._pid))
         if not self._wake.is_set():
             self._wake.set()
         elif len(pending) >= self._gather_records and not self._hurry.is_set():
