@@ -40,12 +40,16 @@ def new_message_guid(now: float | None = None) -> str:
     """A message id in CPI's shape: 28 URL-safe base64 characters, "AG..." for 2021-2029.
 
     Real ids are a zero byte, the 4-byte Unix time of the call and 16 further bytes
-    (observed: ids of December 2025 start with "AGk_", 0x00 0x69 0x3f...).
+    (observed: ids of December 2025 start with "AGk_", 0x00 0x69 0x3f...). Here the first two
+    of those 16 bytes are the millisecond within that second and the other 14 random, so ids
+    made in the same millisecond share their first 9 characters: the MPL's index of ids then
+    takes each new id next to the last ones, instead of anywhere in the current second's range.
     """
-    seconds = int(time.time() if now is None else now) & 0xFFFFFFFF
+    millis = int((time.time() if now is None else now) * 1000)
+    seconds, within = divmod(millis, 1000)
     # ids need to be unique, not secret: the process's PRNG (seeded from the OS) spares a
     # system call per id on the request path
-    raw = ((seconds << 128) | _random.getrandbits(128)).to_bytes(21, "big")
+    raw = (((seconds & 0xFFFFFFFF) << 128) | (within << 112) | _random.getrandbits(112)).to_bytes(21, "big")
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
 
 

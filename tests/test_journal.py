@@ -79,6 +79,21 @@ def test_message_guid_has_cpis_shape() -> None:
         assert len(base64.urlsafe_b64decode(value)) == 21
 
 
+def test_message_guids_lead_with_their_time_to_the_millisecond() -> None:
+    # seconds, then the millisecond within it: new ids go next to the last ones in the id index
+    raw = base64.urlsafe_b64decode(new_message_guid(now=1765786792.442))
+    assert int.from_bytes(raw[1:5], "big") == 1765786792
+    assert int.from_bytes(raw[5:7], "big") == 442
+    times = [1765786792.0, 1765786792.001, 1765786792.442, 1765786792.999, 1765786793.0, 1765786800.5]
+    raws = [base64.urlsafe_b64decode(new_message_guid(now=t)) for t in times]
+    assert raws == sorted(raws)
+    # ids of the same millisecond share their first 9 characters (6 3/4 bytes: zero, time, millisecond)
+    assert len({new_message_guid(now=1765786792.442)[:9] for _ in range(100)}) == 1
+    # within one millisecond the order is random, and the ids still differ
+    same = {new_message_guid(now=1765786792.442) for _ in range(1000)}
+    assert len(same) == 1000
+
+
 def test_open_creates_a_private_wal_database(db: Path) -> None:
     Journal.open(db).close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
