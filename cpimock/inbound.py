@@ -70,6 +70,8 @@ def inbound_headers(request: web.Request, iflow: IFlowConfig) -> dict[str, str]:
             continue
         if lower == "content-type" or allowed(name):
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if not request.query_string:
+        return headers
     for name, value in request.query.items():
         if allowed(name) and not name.lower().startswith("camel"):
             # "if a header of the same name exists, the query value is appended"

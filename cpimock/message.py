@@ -45,14 +45,18 @@ class Headers(MutableMapping[str, Any]):
         # every value SAP_Receiver was given, in order: CPI's MPL accumulates them
         self.receivers: list[str] = []
         if type(data) is dict:  # what a request brings: set directly (the generic update is slow)
-            items = self._items
-            for name, value in data.items():
-                if not isinstance(name, str):
-                    raise TypeError(f"header names are strings, got {type(name).__name__}")
-                key = name.lower()
-                if key == "sap_receiver" and value is not None:
-                    self.receivers.append(str(value))
-                items[key] = (name, value)
+            try:
+                items = {name.lower(): (name, value) for name, value in data.items()}
+            except AttributeError:  # a name without .lower(): not a string
+                items = None
+            if items is not None and len(items) == len(data):
+                self._items = items
+                receiver = items.get("sap_receiver")
+                if receiver is not None and receiver[1] is not None:
+                    self.receivers.append(str(receiver[1]))
+                return
+            for name, value in data.items():  # names that differ only in case, or not strings
+                self[name] = value
         elif data is not None:
             self.update(data)
 

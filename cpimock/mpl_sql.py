@@ -166,9 +166,15 @@ _SENSITIVE = _SECRET_HEADERS | _COOKIE_HEADERS | {"x-csrf-token"}
 
 
 def _redacted(headers: Headers) -> Headers:
-    if not any(k.lower() in _SENSITIVE for k, _ in headers):
-        return headers
-    return [(k, _redact(k, v)) for k, v in headers]
+    for name, _ in headers:
+        if name.lower() in _SENSITIVE:
+            return [(k, _redact(k, v)) for k, v in headers]
+    return headers
+
+
+def _capped(data: bytes, cap: int) -> bytes:
+    """*data* as immutable bytes of at most *cap* bytes (no copy when it already is)."""
+    return data if type(data) is bytes and len(data) <= cap else bytes(data[:cap])
 
 
 def capped(rec: MplRecord, cap: int) -> MplRecord:
@@ -179,12 +185,12 @@ def capped(rec: MplRecord, cap: int) -> MplRecord:
         rec.request_body_size = len(rec.request_body)
     if rec.response_body_size is None:
         rec.response_body_size = len(rec.response_body)
-    rec.request_body = bytes(rec.request_body[:cap])
-    rec.response_body = bytes(rec.response_body[:cap])
+    rec.request_body = _capped(rec.request_body, cap)
+    rec.response_body = _capped(rec.response_body, cap)
     for att in rec.attachments:
         if att.size is None:
             att.size = len(att.data)
-        att.data = bytes(att.data[:cap])
+        att.data = _capped(att.data, cap)
     return rec
 
 

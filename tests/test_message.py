@@ -97,6 +97,15 @@ def test_headers_remember_every_receiver() -> None:
     assert headers.receivers == ["A", "B"]
 
 
+def test_headers_from_a_dict_treat_names_that_differ_in_case_as_one() -> None:
+    headers = Headers({"SAP_Receiver": "A", "Accept": "*/*", "sap_receiver": "B"})
+    assert headers.receivers == ["A", "B"]
+    assert headers.pairs() == [("sap_receiver", "B"), ("Accept", "*/*")]
+    assert Headers({"SAP_Receiver": None}).receivers == []
+    with pytest.raises(TypeError, match="header names are strings"):
+        Headers({"Accept": "*/*", 1: "x"})  # type: ignore[dict-item]
+
+
 def test_groovy_aliases_behave_like_the_pythonic_names() -> None:
     message = Message(b"abc", {"X-Count": "7"}, {"p": 1})
     assert message.getBody() == message.getBody(bytes) == b"abc"
