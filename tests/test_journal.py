@@ -255,6 +255,46 @@ def test_a_full_disk_is_retried_and_nothing_is_lost(db: Path, monkeypatch: pytes
     assert Journal.open_readonly(db).count() == 10
 
 
+class _CountingConnection:
+    """A connection that remembers the text of every statement it ran."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self.statements.append(sql)
+        return self.conn.execute(sql, params)
+
+
+def test_batches_of_any_size_go_in_in_order_with_a_few_distinct_statements(db: Path) -> None:
+    # the writer's batches vary in size; a statement per size would be compiled for most batches
+    j = Journal.open(db)
+    j.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    counting = _CountingConnection(conn)
+    now = dt.datetime.now(dt.UTC)
+    sizes = [1, 2, 3, 7, 64, 100, 125, 255, 256, 257, 500, 511, 600]
+    guids = []
+    for size in sizes:
+        rows = []
+        for _ in range(size):
+            rec = MplRecord(message_guid=new_message_guid())
+            rec.log_end = now
+            guids.append(rec.message_guid)
+            rows.append(mpl_sql.queued(mpl_sql.capped(rec, 1024), now, 1))
+        statements_before = len(counting.statements)
+        conn.execute("BEGIN IMMEDIATE")
+        mpl_sql.insert(counting, rows, now, 1)  # type: ignore[arg-type]
+        conn.execute("COMMIT")
+        # 100 rows go in as 64 + 32 + 4: one statement per power of two in the size
+        assert len(counting.statements) - statements_before == bin(size % 256).count("1") + size // 256
+    conn.close()
+    assert len(set(counting.statements)) <= 9
+    stored = [row[0] for row in sqlite3.connect(db).execute("SELECT guid FROM mpl ORDER BY seq")]
+    assert stored == guids
+
+
 def test_a_full_queue_drops_and_counts(db: Path) -> None:
     j = Journal.open(db, busy_timeout_s=0.02, queue_size=10, batch_size=5)
     blocker = sqlite3.connect(db, isolation_level=None)
