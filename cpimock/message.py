@@ -46,8 +46,8 @@ class Headers(MutableMapping[str, Any]):
         self.receivers: list[str] = []
         if type(data) is dict:  # what a request brings: set directly (the generic update is slow)
             try:
-                items = {name.lower(): (name, value) for name, value in data.items()}
-            except AttributeError:  # a name without .lower(): not a string
+                items = {str.lower(name): (name, value) for name, value in data.items()}
+            except TypeError:  # a name that is not a string
                 items = None
             if items is not None and len(items) == len(data):
                 self._items = items

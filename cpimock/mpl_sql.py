@@ -221,8 +221,9 @@ def row_of(rec: MplRecord, recorded: dt.datetime, pid: int) -> tuple[Any, ...]:
 
 # rows per multi-row INSERT: powers of two, so that the writer's batches, whose sizes vary from one
 # to the next, use a handful of statements that the connection's statement cache keeps compiled
-# (a statement for every batch size was compiled anew for most batches, which cost the writer
-# about a third of its time); 256 rows stay well inside SQLite's 32766 parameters per statement
+# (with one statement per batch size, a batch of a size not seen lately compiled its own first:
+# with sizes varying from 20 to 400, a third of the writer's time); 256 rows stay well inside
+# SQLite's 32766 parameters per statement
 _ROW_MARKS = f"({', '.join('?' * (len(COLUMNS) + 1))})"
 _CHUNKS = tuple(
     (rows, _INSERT_MANY + ", ".join([_ROW_MARKS] * rows)) for rows in (256, 128, 64, 32, 16, 8, 4, 2, 1)
