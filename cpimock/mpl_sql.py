@@ -264,13 +264,12 @@ def insert(conn: sqlite3.Connection, items: Iterable[Queued], recorded: dt.datet
 
 
 def _insert_plain(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    start, left = 0, len(rows)
+    start = 0
     for size, statement in _CHUNKS:
-        while left >= size:
+        while len(rows) - start >= size:
             chunk = rows[start : start + size]
             conn.execute(statement, [v for row in chunk for v in row])
             start += size
-            left -= size
 
 
 def _insert_rich(conn: sqlite3.Connection, rec: MplRecord, recorded: dt.datetime, pid: int) -> None:

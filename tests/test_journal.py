@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -291,7 +292,8 @@ def test_batches_of_any_size_go_in_in_order_with_a_few_distinct_statements(db: P
         assert len(counting.statements) - statements_before == bin(size % 256).count("1") + size // 256
     conn.close()
     assert len(set(counting.statements)) <= 9
-    stored = [row[0] for row in sqlite3.connect(db).execute("SELECT guid FROM mpl ORDER BY seq")]
+    with contextlib.closing(sqlite3.connect(db)) as reader:
+        stored = [row[0] for row in reader.execute("SELECT guid FROM mpl ORDER BY seq")]
     assert stored == guids
 
 
