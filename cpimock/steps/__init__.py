@@ -1,0 +1,1 @@
+"""iFlow steps: loading and running them within the iFlow's timeout (Python functions, content modifiers, Groovy scripts)."""
