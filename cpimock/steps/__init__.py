@@ -1,1 +1,3 @@
-"""iFlow steps: loading and running them within the iFlow's timeout (Python functions, content modifiers, Groovy scripts)."""
+"""iFlow steps: loading and running them within the iFlow's timeout (Python functions, content
+modifiers, Groovy scripts).
+"""
