@@ -27,6 +27,7 @@ from lxml import etree
 
 from cpimock.errors import CpimockError
 from cpimock.message import Message
+from cpimock.steps.java_types import DATA_TYPES, ConversionError, to_bool, to_int, xpath_value
 from cpimock.steps.simple import SimpleContext, SimpleError, compile_simple, text_of
 from cpimock.xmlsafe import XmlError, parse
 
@@ -74,14 +75,6 @@ class Problem:
 
 Table = Literal["header", "property"]
 Source = Callable[[Message, SimpleContext, "_Run"], Any]
-_STRING_TYPES = ("", "java.lang.String", "String")
-_XPATH_TYPES = {
-    **dict.fromkeys(_STRING_TYPES, "string"),
-    "java.lang.Integer": "int", "Integer": "int", "java.lang.Long": "int", "int": "int",
-    "java.lang.Boolean": "bool", "Boolean": "bool",
-    "org.w3c.dom.NodeList": "nodes", "org.w3c.dom.Node": "node", "org.w3c.dom.Document": "node",
-    "java.lang.Object": "string",
-}  # fmt: skip
 _UNSUPPORTED_SOURCES = {
     "persisted variables": "a local variable (CPI's data store)",
     "global persisted variables": "a global variable (CPI's data store)",
@@ -140,12 +133,12 @@ class ContentModifier:
         for op in self.ops:
             try:
                 op.apply(message, context, run)
-            except (ContentModifierError, SimpleError) as exc:
+            except (ContentModifierError, SimpleError, ConversionError) as exc:
                 raise ContentModifierError(f"content modifier {self.name!r}: {op.table} {op.name!r}: {exc}") from None
         if self.body is not None:
             try:
                 value = self.body(message, context, run)
-            except (ContentModifierError, SimpleError) as exc:
+            except (ContentModifierError, SimpleError, ConversionError) as exc:
                 raise ContentModifierError(f"content modifier {self.name!r}: the body: {exc}") from None
             message.body = value if isinstance(value, bytes) else text_of(value)
         return message
@@ -247,39 +240,19 @@ def _camel_match(name: str, pattern: str) -> bool:
 
 
 def _converter(datatype: str, problems: list[Problem], where: str) -> Callable[[Any], Any]:
-    kind = _XPATH_TYPES.get(datatype.strip())
+    kind = DATA_TYPES.get(datatype.strip())
     if datatype.strip() in ("byte[]", "[B"):
         return lambda value: value if isinstance(value, bytes) else text_of(value).encode("utf-8")
     if kind is None:
         problems.append(Problem("warning", f"{where}: data type {datatype!r} is kept as java.lang.String"))
         kind = "string"
     if kind == "int":
-        return _to_int
+        return to_int
     if kind == "bool":
-        return _to_bool
+        return to_bool
     if kind == "string" and datatype.strip() != "java.lang.Object":
         return lambda value: None if value is None else text_of(value)
     return lambda value: value
-
-
-def _to_int(value: Any) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    text = text_of(value).strip()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if not re.fullmatch(r"[+-]?\d{1,19}", text):
-        raise ContentModifierError(f"{text[:40]!r} is not a java.lang.Integer")
-    return int(text)
-
-
-def _to_bool(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    text = text_of(value).strip().lower()
-    if text not in ("true", "false"):
-        raise ContentModifierError(f"{text[:40]!r} is not a java.lang.Boolean (true or false)")
-    return text == "true"
 
 
 def _xpath(row: Row, namespaces: dict[str, str], problems: list[Problem], where: str, what: str) -> Source:
@@ -291,7 +264,7 @@ def _xpath(row: Row, namespaces: dict[str, str], problems: list[Problem], where:
             f"{row.value!r} is not an XPath 1.0 expression cpimock can evaluate ({exc}); "
             "map its prefixes in the iFlow's namespace mapping"
         ) from None
-    kind = _XPATH_TYPES.get(row.datatype.strip())
+    kind = DATA_TYPES.get(row.datatype.strip())
     if kind is None:
         problems.append(Problem("warning", f"{where}: data type {row.datatype!r} is kept as java.lang.String"))
         kind = "string"
@@ -301,38 +274,6 @@ def _xpath(row: Row, namespaces: dict[str, str], problems: list[Problem], where:
             result = compiled(run.document(message, what))
         except etree.XPathError as exc:
             raise ContentModifierError(f"the XPath {row.value!r} failed: {exc}") from None
-        return _xpath_value(result, kind)
+        return xpath_value(result, kind)
 
     return evaluate
-
-
-def _xpath_value(result: Any, kind: str) -> Any:
-    nodes = result if isinstance(result, list) else None
-    if kind == "nodes":
-        return [_node_xml(node) for node in nodes] if nodes is not None else [text_of(result)]
-    if kind == "node":
-        return _node_xml(nodes[0]) if nodes else None if nodes is not None else text_of(result)
-    if kind == "bool":
-        return bool(nodes) if nodes is not None else bool(result)
-    text = _string_value(nodes[0]) if nodes else "" if nodes is not None else _scalar(result)
-    return _to_int(text) if kind == "int" else text
-
-
-def _string_value(node: Any) -> str:
-    if isinstance(node, etree._Element):
-        return "".join(node.itertext())
-    return str(node)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else ("NaN" if value != value else repr(value))
-    return str(value)
-
-
-def _node_xml(node: Any) -> str:
-    if isinstance(node, etree._Element):
-        return etree.tostring(node, encoding="unicode", with_tail=False)
-    return str(node)

@@ -17,6 +17,9 @@ from cpimock.iflows.export.parameters import read_parameters
 
 from .exports import Flow, package_files, write_folder, write_zip, zip_bytes
 
+# parsers of untrusted input: many examples, and no deadline, as a busy machine must not fail them on time
+FUZZ = settings(max_examples=300, deadline=None)
+
 
 def flow_with(tmp_path: Path, extra: dict[str, bytes], name: str = "Flow.zip") -> Path:
     files = Flow().files()
@@ -187,6 +190,7 @@ class _Files:
         return self._files[name]
 
 
+@FUZZ
 @given(st.binary(max_size=400))
 def test_any_parameters_file_reads_or_is_refused_with_export_error(data: bytes) -> None:
     try:
@@ -195,6 +199,7 @@ def test_any_parameters_file_reads_or_is_refused_with_export_error(data: bytes) 
         pass
 
 
+@FUZZ
 @given(st.binary(max_size=400))
 def test_any_propdef_reads_or_is_refused_with_export_error(data: bytes) -> None:
     try:
@@ -203,6 +208,7 @@ def test_any_propdef_reads_or_is_refused_with_export_error(data: bytes) -> None:
         pass
 
 
+@FUZZ
 @given(st.text(alphabet=st.sampled_from(list('ab:; =,"\r\n-BundleSymbolicNameSAPType')), max_size=200))
 def test_any_manifest_reads_or_is_refused_with_export_error(text: str) -> None:
     try:
@@ -211,7 +217,7 @@ def test_any_manifest_reads_or_is_refused_with_export_error(text: str) -> None:
         pass
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.sampled_from(["prefix", "corrupt"]))
 def test_any_bytes_as_an_export_load_or_are_refused_with_export_error(tmp_path: Path, noise: bytes, how: str) -> None:
     good = zip_bytes(Flow().files())

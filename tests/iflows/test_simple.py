@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cpimock.message import Message
@@ -154,11 +154,13 @@ def compile_and_run(source: str) -> None:
         pass
 
 
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_compiling_any_text_raises_nothing_but_its_own_error(source: str) -> None:
     compile_and_run(source)
 
 
+@settings(max_examples=300, deadline=None)
 @given(
     st.lists(
         st.one_of(
