@@ -134,6 +134,11 @@ def request_reply(name: str = "Request Reply 1") -> StepSpec:
     return StepSpec(name, [("activityType", "ExternalCall"), ("cmdVariantUri", uri)], "serviceTask")
 
 
+def process_call(name: str = "Handle Request", process: str = "Process_L", looping: bool = False) -> StepSpec:
+    kind = "LoopingProcess" if looping else "NonLoopingProcess"
+    return StepSpec(name, [("processId", process), ("activityType", "ProcessCallElement"), ("subActivityType", kind)])
+
+
 def router(name: str = "Router 1") -> StepSpec:
     return StepSpec(name, [("activityType", "ExclusiveGateway")], "exclusiveGateway")
 
@@ -154,6 +159,7 @@ class Flow:
     extra_files: dict[str, bytes] = field(default_factory=dict)
     script_collections: list[str] = field(default_factory=list)
     timer: bool = False
+    local_steps: list[StepSpec] = field(default_factory=list)  # a local process, Process_L, called by process_call()
 
     def files(self) -> dict[str, bytes]:
         files = {
@@ -255,6 +261,21 @@ class Flow:
             etree.SubElement(
                 process, _b("sequenceFlow"), id=f"SequenceFlow_{number}", sourceRef=source, targetRef=target
             )
+        if self.local_steps:
+            local = etree.SubElement(root, _b("process"), id="Process_L", name="Handle Request")
+            _properties(local, [("processType", "directCall")])
+            etree.SubElement(local, _b("startEvent"), id="StartEvent_L")
+            local_ids = ["StartEvent_L"]
+            for number, step in enumerate(self.local_steps, start=50):
+                node = etree.SubElement(local, _b(step.tag), id=f"CallActivity_{number}", name=step.name)
+                _properties(node, step.properties)
+                local_ids.append(node.get("id") or "")
+            etree.SubElement(local, _b("endEvent"), id="EndEvent_L")
+            local_ids.append("EndEvent_L")
+            for number, (source, target) in enumerate(pairwise(local_ids)):
+                etree.SubElement(
+                    local, _b("sequenceFlow"), id=f"SequenceFlow_L{number}", sourceRef=source, targetRef=target
+                )
         if self.timer:
             scheduled = etree.SubElement(root, _b("process"), id="Process_T", name="Scheduled")
             timer_start = etree.SubElement(scheduled, _b("startEvent"), id="StartEvent_T")

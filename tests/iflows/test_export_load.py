@@ -26,6 +26,7 @@ from .exports import (
     Flow,
     content_modifier,
     package_files,
+    process_call,
     request_reply,
     router,
     script,
@@ -295,6 +296,24 @@ def test_unsupported_steps_are_named_with_their_kind_and_id(tmp_path: Path) -> N
     assert "1. Call ERP (CallActivity_10): Request Reply: not run by cpimock" in report
     assert "warning: step 'Route by type' (CallActivity_11): Router: not run by cpimock" in report
     assert loaded.errors == ()
+
+
+def test_a_local_process_call_brings_the_local_steps_in_place(tmp_path: Path) -> None:
+    flow = Flow(
+        steps=[process_call(), content_modifier("After"), process_call("Loop", looping=True)],
+        local_steps=[content_modifier("Inside"), router("Branch")],
+    )
+    loaded = load_one(tmp_path, flow)
+    assert [(step.name, type(step).__name__) for step in loaded.steps] == [
+        ("Inside", "ContentModifierStep"),
+        ("Branch", "UnsupportedStep"),
+        ("After", "ContentModifierStep"),
+        ("Loop", "UnsupportedStep"),
+    ]
+    assert loaded.steps[3] == UnsupportedStep("CallActivity_12", "Loop", "Looping Process Call")
+    assert loaded.processes[0].complete
+    report = render_report([loaded])
+    assert "info: step 'Handle Request' (CallActivity_10): calls the local process 'Handle Request'" in report
 
 
 def test_an_expression_outside_the_subset_is_a_load_error_of_its_step(tmp_path: Path) -> None:

@@ -72,12 +72,13 @@ def read_iflw(
         earlier = started.get(process_id)
         started[process_id] = (earlier[0] if earlier else target, channel.served or bool(earlier and earlier[1]))
     for process_id, process in processes.items():
-        if dict(properties(process)).get("processType") == "directCall":
+        if _is_local(process):
             continue
         for event in process.iterchildren(q("startEvent")):
             if any(local(child) == "timerEventDefinition" for child in event):
                 channels.append(timer_channel(process_id, process.get("name") or process_id, event.get("id") or ""))
                 started.setdefault(process_id, (event.get("id") or "", False))
+    local_processes = {key: element for key, element in processes.items() if _is_local(element)}
     walked = []
     for process_id, (start, served) in started.items():
         walked.append(
@@ -89,9 +90,14 @@ def read_iflw(
                 namespaces=settings.namespaces,
                 resolver=resolver,
                 report=report,
+                local_processes=local_processes,
             )
         )
     return settings, tuple(channels), tuple(walked)
+
+
+def _is_local(process: etree._Element) -> bool:
+    return dict(properties(process)).get("processType") == "directCall"
 
 
 def _settings(

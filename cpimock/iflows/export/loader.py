@@ -74,7 +74,7 @@ def _load_flow(
         processes=processes,
         settings=settings,
         parameters=resolver.parameters(),
-        report=tuple(report),
+        report=tuple(dict.fromkeys(report)),  # a local process called twice reports once
         script_collections=manifest.script_collections,
         package=package,
         files=files.names(),

@@ -31,6 +31,7 @@ __all__ = ["walk_process"]
 
 _KINDS = {
     "ProcessCallElement": "Process Call (a local integration process)",
+    "LoopingProcessCall": "Looping Process Call",
     "IdempotentProcessCall": "Idempotent Process Call",
     "Mapping": "Mapping",
     "XSLTMapping": "XSLT Mapping",
@@ -71,7 +72,10 @@ def walk_process(
     namespaces: Mapping[str, str],
     resolver: ParameterResolver,
     report: list[ReportLine],
+    local_processes: Mapping[str, etree._Element] | None = None,
+    calls: tuple[str, ...] = (),
 ) -> IntegrationProcess:
+    """The steps of *process* from *start_id*; a call of a local process brings the local steps in place."""
     process_id = process.get("id") or "?"
     name = process.get("name") or process_id
     nodes = {child.get("id"): child for child in process if child.get("id") and local(child) != "sequenceFlow"}
@@ -87,6 +91,7 @@ def walk_process(
     steps: list[Step] = []
     current = start_id or next((key for key, node in nodes.items() if local(node) == "startEvent"), None)
     complete = False
+    nested_complete = True
     visited: set[str] = set()
     where = f"process {name!r}"
     while current is not None:
@@ -113,10 +118,43 @@ def walk_process(
                 report.append(ReportLine("warning", _step_where(end), f"{end.kind}: not run by cpimock"))
             current = following
             continue
-        step = _step(node, served, files, namespaces, resolver, report)
-        steps.append(step)
+        called = _local_call(node, local_processes or {}, (process_id, *calls))
+        if called is not None:
+            inner = walk_process(
+                called,
+                None,
+                served=served,
+                files=files,
+                namespaces=namespaces,
+                resolver=resolver,
+                report=report,
+                local_processes=local_processes,
+                calls=(process_id, *calls),
+            )
+            steps.extend(inner.steps)
+            nested_complete = nested_complete and inner.complete
+            text = f"calls the local process {inner.name!r}: its steps are listed in its place"
+            report.append(ReportLine("info", f"step {node.get('name') or following!r} ({following})", text))
+        else:
+            steps.append(_step(node, served, files, namespaces, resolver, report))
         current = following
-    return IntegrationProcess(process_id, name, tuple(steps), complete)
+    return IntegrationProcess(process_id, name, tuple(steps), complete and nested_complete)
+
+
+_MAX_CALL_DEPTH = 8
+
+
+def _local_call(
+    node: etree._Element, local_processes: Mapping[str, etree._Element], calls: tuple[str, ...]
+) -> etree._Element | None:
+    """The local process a non-looping Process Call step calls, unless the call would recurse."""
+    raw = dict(properties(node))
+    if raw.get("activityType") != "ProcessCallElement" or raw.get("subActivityType") == "LoopingProcess":
+        return None
+    target = raw.get("processId", "")
+    if target in calls or len(calls) > _MAX_CALL_DEPTH:
+        return None
+    return local_processes.get(target)
 
 
 def _step_where(step: Step) -> str:
@@ -156,6 +194,8 @@ def _step(
         return _content_modifier(step_id, name, where, value, raw, namespaces, resolver, served, report)
     if activity == "Script":
         return _script(step_id, name, where, value, raw, files, report)
+    if activity == "ProcessCallElement" and raw.get("subActivityType") == "LoopingProcess":
+        activity = "LoopingProcessCall"
     variant = re.search(r"cname::([^/]*)", raw.get("cmdVariantUri", ""))
     kind = _KINDS.get(raw.get("subActivityType", "")) if activity == "Mapping" else None
     if kind is None and variant:
