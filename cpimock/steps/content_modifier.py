@@ -255,9 +255,26 @@ def _converter(datatype: str, problems: list[Problem], where: str) -> Callable[[
     return lambda value: value
 
 
+_WILDCARD_PREFIX = re.compile(r"\*:([A-Za-z_][\w.-]*)")
+_LITERAL = re.compile(r"('[^']*'|\"[^\"]*\")")
+
+
+def xpath1(expression: str) -> str:
+    """*expression* with XPath 2's any-namespace name tests (``//*:Order``, ``@*:id``) in XPath 1.0 terms.
+
+    SAP's content uses them often (Saxon reads XPath 3.1); ``*[local-name()='Order']`` selects the
+    same nodes, and a positional predicate after it counts the same ones. String literals are
+    left alone.
+    """
+    parts = _LITERAL.split(expression)
+    for index in range(0, len(parts), 2):  # the even parts are outside string literals
+        parts[index] = _WILDCARD_PREFIX.sub(r"*[local-name()='\1']", parts[index])
+    return "".join(parts)
+
+
 def _xpath(row: Row, namespaces: dict[str, str], problems: list[Problem], where: str, what: str) -> Source:
     try:
-        compiled = etree.XPath(row.value, namespaces=namespaces, regexp=False, smart_strings=False)
+        compiled = etree.XPath(xpath1(row.value), namespaces=namespaces, regexp=False, smart_strings=False)
         compiled(etree.fromstring(b"<probe/>"))  # an undefined prefix or function shows only when evaluated
     except etree.XPathError as exc:
         raise ValueError(

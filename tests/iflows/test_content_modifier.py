@@ -73,6 +73,18 @@ def test_header_and_property_rows_of_every_source_type_run_in_order() -> None:
     assert msg.body == ORDER
 
 
+def test_xpath2_any_namespace_name_tests_select_as_saxon_does() -> None:
+    spec = ContentModifierSpec(
+        headers=(
+            create("id", "xpath", "//*:Order[1]/*:Id", "java.lang.String"),
+            create("second", "xpath", "(//*:Item)[2]/@sku", "java.lang.String"),
+            create("literal", "xpath", "concat('*:Id', '')", "java.lang.String"),
+        )
+    )
+    msg = compiled(spec).run(order(), CONTEXT)
+    assert (msg.headers["id"], msg.headers["second"], msg.headers["literal"]) == ("4711", "B", "*:Id")
+
+
 def test_the_body_is_set_last_and_sees_what_the_same_step_set() -> None:
     spec = ContentModifierSpec(
         properties=(create("timestamp", "expression", "${date:now:yyyy-MM-dd HH:mm:ss}"),),
