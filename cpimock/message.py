@@ -23,13 +23,59 @@ from typing import Any
 
 from cpimock.errors import CpimockError
 
-__all__ = ["Attachment", "BodyDecodeError", "Headers", "LogAttachment", "Message", "MessageLog", "messageLogFactory"]
+__all__ = [
+    "Attachment",
+    "BodyDecodeError",
+    "Headers",
+    "LogAttachment",
+    "Message",
+    "MessageLog",
+    "SoapFault",
+    "messageLogFactory",
+]
 
 DEFAULT_CHARSET = "utf-8"
 
 
 class BodyDecodeError(CpimockError, ValueError):
     """The body cannot be read as text in its charset, or as JSON."""
+
+
+@dataclass(eq=False)
+class SoapFault(Exception):
+    """Raise from a step to answer a SOAP, SOAP (SAP RM) or IDoc sender with this fault (CPI's ``SoapFaultFactory``).
+
+    ``raise SoapFault("Order 4711 is locked", faultcode="client")`` answers with a SOAP fault
+    whose code is ``soap:Client`` (SOAP 1.1) or ``soap:Sender`` (SOAP 1.2), and whose string is
+    the text given. *faultcode* is ``"server"`` (the default), ``"client"``, or a qualified name
+    such as ``"app:Locked"`` whose prefix *namespaces* maps to a URI (SOAP 1.2 allows only its
+    own codes: ``Sender``, ``Receiver``, ``MustUnderstand``, ``VersionMismatch``). *detail* is
+    XML text put into the fault's detail as it is, such as ``"<app:Owner>ADA</app:Owner>"``,
+    with its prefixes declared in *namespaces*. *soap_version* ``"1.1"`` or ``"1.2"`` forces a
+    version; ``None`` answers in the version the sender used.
+    """
+
+    faultstring: str
+    faultcode: str = "server"
+    detail: str | None = None
+    namespaces: Mapping[str, str] = field(default_factory=dict)
+    soap_version: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.faultstring)
+        for name in ("faultstring", "faultcode"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"SoapFault {name} must be a str, got {type(getattr(self, name)).__name__}")
+        if self.detail is not None and not isinstance(self.detail, str):
+            raise TypeError(f"SoapFault detail must be XML text (str) or None, got {type(self.detail).__name__}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.namespaces).items()):
+            raise TypeError("SoapFault namespaces maps prefixes (str) to namespace URIs (str)")
+        if self.soap_version not in (None, "1.1", "1.2"):
+            raise ValueError(f"SoapFault soap_version is '1.1', '1.2' or None, got {self.soap_version!r}")
+        self.namespaces = dict(self.namespaces)
+
+    def __reduce__(self) -> tuple[type[SoapFault], tuple[str, str, str | None, dict[str, str], str | None]]:
+        return (type(self), (self.faultstring, self.faultcode, self.detail, dict(self.namespaces), self.soap_version))
 
 
 class Headers(MutableMapping[str, Any]):
