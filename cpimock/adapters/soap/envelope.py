@@ -8,13 +8,9 @@ namespace and must agree with the Content-Type (``text/xml`` for SOAP 1.1,
 (1.1) or the ``action`` parameter (1.2), and everything it refuses is a :class:`SoapError`
 naming the fault to answer with.
 
-CPI supports document/literal messages only. What counts as RPC style here, and is refused:
-an ``encodingStyle`` attribute naming an encoding, elements or attributes of the SOAP
-encoding namespace (``SOAP-ENC:Array``, ``arrayType``, ``itemType``, ``ref``), ``xsi:type``
-values naming SOAP encoding types, and more than one element in the Body (RPC/encoded
-multi-reference values, or two documents). RPC/literal with one wrapper element looks like
-document/literal on the wire; only a WSDL-based channel can tell it by the operation's
-payload element (see :mod:`cpimock.adapters.soap.wsdl`).
+CPI supports document/literal messages only; :mod:`cpimock.adapters.soap.rpc` says what counts
+as RPC style and is refused, and so is more than one element in the Body (RPC/encoded
+multi-reference values, or two documents).
 """
 
 from __future__ import annotations
@@ -26,14 +22,27 @@ from lxml import etree
 
 from cpimock.adapters.encoding import EncodingError, undeclared_to_utf8
 from cpimock.adapters.soap.addressing import Addressing, read_addressing
-from cpimock.adapters.soap.protocol import ContentType, QName, SoapError, SoapVersion, parse_content_type
+from cpimock.adapters.soap.protocol import (
+    ContentType,
+    QName,
+    SoapError,
+    SoapVersion,
+    check_content_type,
+    parse_content_type,
+)
+from cpimock.adapters.soap.rpc import refuse_rpc
 from cpimock.xmlsafe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, XmlError, parse
 
-__all__ = ["Envelope", "HeaderBlock", "check_must_understand", "read_envelope", "unquote_action"]
+__all__ = [
+    "Envelope",
+    "HeaderBlock",
+    "check_must_understand",
+    "envelope_of",
+    "parse_request",
+    "read_envelope",
+    "unquote_action",
+]
 
-_XSI = "http://www.w3.org/2001/XMLSchema-instance"
-# encodingStyle values that name no encoding at all (SOAP 1.2 part 1, 5.1.1)
-_NO_ENCODING = ("", "http://www.w3.org/2003/05/soap-envelope/encoding/none")
 _TRUE = {"1": True, "true": True, "0": False, "false": False}
 # the actors/roles that address the receiving node itself (SOAP 1.1 4.2.2, SOAP 1.2 part 1 2.2)
 _OURS = (
@@ -101,33 +110,6 @@ def unquote_action(value: str | None) -> str | None:
     return value
 
 
-def _version_of_media_type(content_type: ContentType | None) -> SoapVersion | None:
-    if content_type is None:
-        return None
-    return {"text/xml": SoapVersion.V11, "application/soap+xml": SoapVersion.V12}.get(content_type.media_type)
-
-
-def _check_content_type(content_type: ContentType | None, version: SoapVersion) -> None:
-    if content_type is None:
-        raise SoapError(
-            f"the request has no Content-Type; a SOAP {version.value} message is sent as {version.media_type}",
-            version=version,
-        )
-    if content_type.media_type.startswith("multipart/"):
-        raise SoapError(
-            f"the request is {content_type.media_type} (SOAP with attachments or MTOM), which cpimock does not read "
-            "yet; send the SOAP envelope alone",
-            version=version,
-        )
-    if content_type.media_type != version.media_type:
-        other = SoapVersion.V12 if version is SoapVersion.V11 else SoapVersion.V11
-        raise SoapError(
-            f"a SOAP {version.value} envelope came with Content-Type {content_type.media_type or '(unreadable)'}; "
-            f"SOAP {version.value} is sent as {version.media_type}, SOAP {other.value} as {other.media_type}",
-            version=version,
-        )
-
-
 def _elements(parent: etree._Element, version: SoapVersion, where: str) -> list[etree._Element]:
     """The element children of *parent*; text other than whitespace between them is refused."""
     if (parent.text or "").strip():
@@ -187,43 +169,6 @@ def _header_blocks(header: etree._Element | None, version: SoapVersion) -> list[
     return blocks
 
 
-def _refuse_rpc(envelope: etree._Element, body: etree._Element, version: SoapVersion) -> None:
-    style_attr = f"{{{version.envelope_ns}}}encodingStyle"
-    encodings = {version.encoding_ns, *(v.encoding_ns for v in SoapVersion)}
-    for element in (envelope, *body.iter()):
-        if not isinstance(element.tag, str):
-            continue
-        style = element.get(style_attr)
-        if style is not None and style.strip() not in _NO_ENCODING:
-            raise SoapError(
-                f"the message declares encodingStyle {style.strip()!r} (RPC/encoded); CPI's SOAP sender accepts "
-                "document/literal messages only",
-                version=version,
-            )
-        if element is envelope:
-            continue
-        if etree.QName(element).namespace in encodings:
-            raise SoapError(
-                f"the payload uses SOAP encoding ({etree.QName(element).localname}); CPI's SOAP sender accepts "
-                "document/literal messages only",
-                version=version,
-            )
-        for name, value in element.attrib.items():
-            if etree.QName(name).namespace in encodings or (
-                name == f"{{{_XSI}}}type" and _names_encoding_type(element, value, encodings)
-            ):
-                raise SoapError(
-                    f"the payload uses SOAP encoding ({etree.QName(name).localname}={value!r}); CPI's SOAP sender "
-                    "accepts document/literal messages only",
-                    version=version,
-                )
-
-
-def _names_encoding_type(element: etree._Element, value: str, encodings: set[str]) -> bool:
-    prefix = value.split(":", 1)[0] if ":" in value else None
-    return element.nsmap.get(prefix) in encodings
-
-
 def _payload(body: etree._Element, version: SoapVersion, allow_empty: bool) -> etree._Element | None:
     children = _elements(body, version, "Body")
     if len(children) > 1:
@@ -241,6 +186,26 @@ def _payload(body: etree._Element, version: SoapVersion, allow_empty: bool) -> e
     if etree.QName(payload) == etree.QName(version.envelope_ns, "Fault"):
         raise SoapError("the request's Body is a SOAP Fault; a request carries a payload element", version=version)
     return payload
+
+
+def parse_request(
+    data: bytes,
+    content_type: ContentType | None,
+    *,
+    what: str = "the SOAP request",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> etree._Element:
+    """The root element of a request body, read in the Content-Type's charset if it declares none itself.
+
+    Raises :class:`SoapError` (a client fault, in the version the Content-Type suggests) for a
+    body that is not XML cpimock reads.
+    """
+    try:
+        data = undeclared_to_utf8(bytes(data), content_type.charset if content_type else None, what=what)
+        return parse(data, what=what, max_bytes=max_bytes, max_depth=max_depth)
+    except (XmlError, EncodingError) as exc:
+        raise SoapError(str(exc), version=SoapVersion.of_media_type(content_type)) from None
 
 
 def read_envelope(
@@ -264,12 +229,29 @@ def read_envelope(
     Raises :class:`SoapError` for anything else it will not process.
     """
     parsed_type = parse_content_type(content_type)
-    expected = _version_of_media_type(parsed_type)
-    try:
-        data = undeclared_to_utf8(bytes(data), parsed_type.charset if parsed_type else None, what="the SOAP request")
-        root = parse(data, what="the SOAP request", max_bytes=max_bytes, max_depth=max_depth)
-    except (XmlError, EncodingError) as exc:
-        raise SoapError(str(exc), version=expected) from None
+    root = parse_request(data, parsed_type, max_bytes=max_bytes, max_depth=max_depth)
+    envelope, _ = envelope_of(
+        root,
+        parsed_type,
+        soap_action,
+        addressing=addressing,
+        allow_empty_body=allow_empty_body,
+        require_soap_action=require_soap_action,
+    )
+    return envelope
+
+
+def envelope_of(
+    root: etree._Element,
+    parsed_type: ContentType | None,
+    soap_action: str | None = None,
+    *,
+    addressing: bool = False,
+    allow_empty_body: bool = False,
+    require_soap_action: bool = False,
+) -> tuple[Envelope, etree._Element | None]:
+    """The envelope :func:`read_envelope` reads, from an already parsed *root*, with its payload element."""
+    expected = SoapVersion.of_media_type(parsed_type)
     tag = etree.QName(root)
     version = SoapVersion.of_namespace(tag.namespace)
     if tag.localname != "Envelope":
@@ -285,7 +267,7 @@ def read_envelope(
             code="version-mismatch",
             version=expected,
         )
-    _check_content_type(parsed_type, version)
+    check_content_type(parsed_type, version)
     if any(True for _ in root.iter(etree.ProcessingInstruction)):
         raise SoapError("the SOAP envelope holds a processing instruction, which SOAP forbids", version=version)
     if version is SoapVersion.V11:
@@ -296,10 +278,10 @@ def read_envelope(
         action = parsed_type.param("action") if parsed_type else None
     header, body = _structure(root, version)
     blocks = _header_blocks(header, version)
-    _refuse_rpc(root, body, version)
+    refuse_rpc(root, body, version)
     payload = _payload(body, version, allow_empty_body)
     actor_attr = f"{{{version.envelope_ns}}}{version.actor_attribute}"
-    return Envelope(
+    envelope = Envelope(
         version=version,
         payload=b"" if payload is None else etree.tostring(payload, encoding="UTF-8", with_tail=False),
         payload_name=None if payload is None else QName.of(payload),
@@ -315,3 +297,4 @@ def read_envelope(
         action=action,
         addressing=read_addressing(blocks, version=version, soap_action=action) if addressing else None,
     )
+    return envelope, payload

@@ -27,6 +27,7 @@ __all__ = [
     "QName",
     "SoapError",
     "SoapVersion",
+    "check_content_type",
     "parse_content_type",
 ]
 
@@ -71,6 +72,13 @@ class SoapVersion(enum.Enum):
     @classmethod
     def of_namespace(cls, namespace: str | None) -> SoapVersion | None:
         return _BY_NAMESPACE.get(namespace or "")
+
+    @classmethod
+    def of_media_type(cls, content_type: ContentType | None) -> SoapVersion | None:
+        """The version whose messages are sent as *content_type*, ``None`` for any other."""
+        if content_type is None:
+            return None
+        return {"text/xml": cls.V11, "application/soap+xml": cls.V12}.get(content_type.media_type)
 
 
 _FAULT_CODES_11: dict[FaultCode, str] = {
@@ -161,3 +169,25 @@ def parse_content_type(header: str | None) -> ContentType | None:
     for key, value in params[1:]:
         rest.append((key.strip().lower(), collapse_rfc2231_value(value)))
     return ContentType(media_type, tuple(rest))
+
+
+def check_content_type(content_type: ContentType | None, version: SoapVersion) -> None:
+    """Refuse a request whose Content-Type is not the one SOAP *version* is sent with (a client fault)."""
+    if content_type is None:
+        raise SoapError(
+            f"the request has no Content-Type; a SOAP {version.value} message is sent as {version.media_type}",
+            version=version,
+        )
+    if content_type.media_type.startswith("multipart/"):
+        raise SoapError(
+            f"the request is {content_type.media_type} (SOAP with attachments or MTOM), which cpimock does not read "
+            "yet; send the SOAP envelope alone",
+            version=version,
+        )
+    if content_type.media_type != version.media_type:
+        other = SoapVersion.V12 if version is SoapVersion.V11 else SoapVersion.V11
+        raise SoapError(
+            f"a SOAP {version.value} envelope came with Content-Type {content_type.media_type or '(unreadable)'}; "
+            f"SOAP {version.value} is sent as {version.media_type}, SOAP {other.value} as {other.media_type}",
+            version=version,
+        )
