@@ -312,3 +312,12 @@ def test_spliced_envelopes_give_an_envelope_or_a_cpimock_error(
         read_envelope(b"".join(parts), content_type, action, addressing=True)
     except CpimockError:
         pass
+
+
+@FUZZ
+@given(st.text(max_size=120))
+def test_any_content_type_header_is_read_or_refused_as_a_soap_error(header: str) -> None:
+    try:
+        read_envelope(envelope(), header, header)
+    except CpimockError:
+        pass

@@ -6,7 +6,9 @@ SOAP fault. :func:`read_envelope` does the reading: the version comes from the e
 namespace and must agree with the Content-Type (``text/xml`` for SOAP 1.1,
 ``application/soap+xml`` for SOAP 1.2), the SOAP action comes from the ``SOAPAction`` header
 (1.1) or the ``action`` parameter (1.2), and everything it refuses is a :class:`SoapError`
-naming the fault to answer with.
+naming the fault to answer with. The payload keeps every namespace declaration in scope where
+it stood (the envelope's among them), so that prefixes used in values, such as ``xsi:type``,
+still resolve in the steps.
 
 CPI supports document/literal messages only; :mod:`cpimock.adapters.soap.rpc` says what counts
 as RPC style and is refused, and so is more than one element in the Body (RPC/encoded

@@ -27,7 +27,15 @@ from cpimock.adapters.soap.protocol import FaultCode, SoapError, SoapVersion
 from cpimock.message import SoapFault
 from cpimock.xmlsafe import XmlError, parse
 
-__all__ = ["MPL_NAMESPACE", "FaultResponse", "build_fault", "fault_for_error", "fault_from_step", "mpl_detail"]
+__all__ = [
+    "MPL_NAMESPACE",
+    "FaultResponse",
+    "build_fault",
+    "fault_for_error",
+    "fault_from_step",
+    "mpl_detail",
+    "xml_text",
+]
 
 MPL_NAMESPACE = "urn:cpimock:soap:fault"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

@@ -23,7 +23,17 @@ from lxml import etree
 from cpimock.errors import CpimockError
 from cpimock.xmlsafe import XmlError, parse
 
-__all__ = ["WSDL11", "WSDL_SOAP11", "WSDL_SOAP12", "WsdlError", "generic_wsdl", "serve_wsdl"]
+__all__ = [
+    "MAX_WSDL_BYTES",
+    "WSDL11",
+    "WSDL_SOAP11",
+    "WSDL_SOAP12",
+    "WsdlError",
+    "generic_wsdl",
+    "ncname",
+    "read_wsdl",
+    "serve_wsdl",
+]
 
 WSDL11 = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
