@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from cpimock.dn import normalise_dn
+from cpimock.dn import DnKey, parse_dn
 from cpimock.errors import ConfigError
 
 CONFIG_NAME = "cpimock.toml"
@@ -57,10 +57,10 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class SubjectPair:
-    """A certificate subject DN with its issuer DN, both normalised."""
+    """A certificate subject DN with its issuer DN, as the keys they are compared by."""
 
-    subject: str
-    issuer: str
+    subject: DnKey
+    issuer: DnKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,11 +233,17 @@ class _Reader:
             where = f"{prefix}{key}[{i}]"
             if not isinstance(item, dict) or set(item) != {"subject", "issuer"}:
                 raise self.fail(where, 'must be a table with exactly "subject" and "issuer"')
-            try:
-                pairs.append(SubjectPair(normalise_dn(item["subject"]), normalise_dn(item["issuer"])))
-            except ValueError as exc:
-                raise self.fail(where, f"{exc}; write DNs like \"CN=sender, O=ACME, C=DE\"") from None
+            pairs.append(SubjectPair(self.dn(item, "subject", where), self.dn(item, "issuer", where)))
         return tuple(pairs)
+
+    def dn(self, item: dict[str, Any], key: str, where: str) -> DnKey:
+        value = item[key]
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", 'must be a DN string like "CN=sender, O=ACME, C=DE"')
+        try:
+            return parse_dn(value)
+        except ValueError as exc:
+            raise self.fail(f"{where}.{key}", f'{exc}; write DNs like "CN=sender, O=ACME, C=DE"') from None
 
 
 def _tenant(r: _Reader, data: dict[str, Any]) -> TenantConfig:

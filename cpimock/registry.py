@@ -39,8 +39,8 @@ class KeyRecord:
     # of the key's leaf certificate (certificate and certificate_external keys)
     fingerprint: str | None = None
     serial: str | None = None
-    subject: str | None = None  # normalised subject DN
-    issuer: str | None = None  # normalised issuer DN
+    subject: str | None = None  # canonical subject DN (cpimock.dn.normalised_name)
+    issuer: str | None = None  # canonical issuer DN
     not_before: str | None = None
     not_after: str | None = None
     # external certificates: exact match when pinned, else subject + issuer

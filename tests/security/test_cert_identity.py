@@ -16,43 +16,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cpimock.dn import name_to_dn
-from cpimock.pki import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued, Pki, build_certificate, cert_to_pem, now
+from cpimock.pki import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued, Pki, cert_to_pem, now
 from cpimock.registry import Registry
 from cpimock.workspace import ensure_workspace, issue_service_key, load_workspace
 
 from ..serving import Running, serving, write_pem_pair
 from .hostile import DAY, Presented, attempt, client_context, dn, forge, reasons_for, record_of, rsa_key
-
-
-def trust_also(root: Path, *bundles: Path) -> None:
-    """Configure ``[server] trust`` with *bundles* (copied into the workspace)."""
-    names = []
-    for i, bundle in enumerate(bundles):
-        target = root / "certs" / f"extra-{i}.pem"
-        target.write_bytes(bundle.read_bytes())
-        names.append(f'"certs/extra-{i}.pem"')
-    config = root / "cpimock.toml"
-    text = config.read_text().replace("# trust = [", f"trust = [{', '.join(names)}]\n# [", 1)
-    assert "trust = [" in text
-    config.write_text(text)
-
-
-def list_subject(root: Path, subject: x509.Name, issuer: x509.Name) -> None:
-    config = root / "cpimock.toml"
-    pair = f'{{ subject = "{name_to_dn(subject)}", issuer = "{name_to_dn(issuer)}" }}'
-    config.write_text(config.read_text().replace("# subjects = [", f"subjects = [{pair}]\n# [", 1))
-
-
-def _external_ca(tmp: Path) -> tuple[Authority, Path]:
-    key = rsa_key()
-    start = now() - DAY
-    cert = build_certificate(subject=dn("ACME Root CA"), public_key=key.public_key(), issuer=None, issuer_key=key,
-                             not_before=start, not_after=start + 400 * DAY, ca_path_length=None)  # fmt: skip
-    bundle = tmp / "acme-root.pem"
-    bundle.write_bytes(cert_to_pem(cert))
-    return Authority(cert, key), bundle
-
+from .workspace_edits import add_dn_iflow, list_subject, partner_ca, trust_also
 
 # --- right subject, wrong key ------------------------------------------------------------
 
@@ -166,7 +136,7 @@ async def test_a_fake_intermediate_without_crl_checks_fails_on_its_signature(
     workspace: Path, tmp_path: Path
 ) -> None:
     """With an extra bundle OpenSSL's CRL check is off; the look-alike CA then fails on its signature."""
-    _, bundle = _external_ca(tmp_path)
+    _, bundle = partner_ca(tmp_path)
     trust_also(workspace, bundle)
     pki = Pki.load(workspace / "certs")
     fake_key = rsa_key()
@@ -187,17 +157,12 @@ async def test_a_fake_intermediate_without_crl_checks_fails_on_its_signature(
 
 async def test_revocation_holds_when_openssl_does_not_check_crls(workspace: Path, tmp_path: Path) -> None:
     """A revoked workspace certificate listed by DN under an instance stays refused with extra bundles."""
-    _, bundle = _external_ca(tmp_path)
+    _, bundle = partner_ca(tmp_path)
     trust_also(workspace, bundle)
     pki = Pki.load(workspace / "certs")
     listed = pki.issue_client(dn("listed-sender"), 30)
     list_subject(workspace, listed.cert.subject, listed.cert.issuer)
-    pair = f'{{ subject = "{name_to_dn(listed.cert.subject)}", issuer = "{name_to_dn(listed.cert.issuer)}" }}'
-    with (workspace / "cpimock.toml").open("a") as config:  # a DN-mode iFlow that lists the same certificate
-        config.write(
-            '\n[[iflows]]\nid = "dnMode"\naddress = "/dnMode"\nsteps = ["iflows/demo.py:process"]\ncsrf = false\n'
-            f'authorization = "client-certificate"\nclient_certificates = [{pair}]\n'
-        )
+    add_dn_iflow(workspace, "/dnMode", listed.cert.subject, listed.cert.issuer)  # lists the same certificate
     files = write_pem_pair(tmp_path / "listed", listed)
     ctx = client_context(running_ca(workspace), files.cert, files.key)
     async with serving(workspace) as running:
@@ -244,7 +209,7 @@ def _same_names(acme: Authority, original: Presented, *, later: bool = False) ->
 async def test_a_pinned_external_certificate_cannot_be_replaced_by_one_with_the_same_names(
     workspace: Path, tmp_path: Path
 ) -> None:
-    acme, bundle = _external_ca(tmp_path)
+    acme, bundle = partner_ca(tmp_path)
     trust_also(workspace, bundle)
     async with serving(workspace) as running:
         pinned = await _external_key(running, acme, "s4-pinned", pinning=True, tmp=tmp_path)
