@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -48,8 +48,13 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
-class Revoked(Refusal):
-    """The certificate is revoked: final, whatever else (a DN list) would let it in."""
+class FinalRefusal(Refusal):
+    """A certificate refused for what it is: final, whatever else (a DN list) would let it in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked(FinalRefusal):
+    """The certificate is revoked, or its revocation cannot be checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,8 @@ class PeerCertificate:
     serial_number: int
     fingerprint: str
     not_before: datetime
+    # for questions only a CA can answer (did the workspace's client CA sign it?)
+    certificate: x509.Certificate = field(repr=False, compare=False)
 
     @classmethod
     def from_der(cls, der: bytes) -> PeerCertificate:
@@ -87,6 +94,7 @@ class PeerCertificate:
             serial_number=cert.serial_number,
             fingerprint=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
             not_before=cert.not_valid_before_utc,
+            certificate=cert,
         )
 
 
@@ -145,6 +153,12 @@ class IFlowLike(Protocol):
     def client_certificates(self) -> Sequence[PairLike]: ...
 
 
+class RevocationCheck(Protocol):
+    """What the directory asks of the workspace's revocation state (see ``revocation.py``)."""
+
+    def refusal(self, cert: x509.Certificate, fingerprint: str) -> str | None: ...
+
+
 class Directory:
     """Service keys and instances of one workspace, indexed for the questions the server asks."""
 
@@ -152,10 +166,10 @@ class Directory:
         self,
         keys: Iterable[KeyLike],
         instances: Mapping[str, InstanceLike],
-        revoked_serials: Iterable[int] = (),
+        revocation: RevocationCheck | None = None,
     ) -> None:
         self.instances = dict(instances)
-        self.revoked_serials = frozenset(revoked_serials)
+        self._revocation = revocation
         self._by_fingerprint: dict[str, KeyLike] = {}
         # external certificates with pinning off are matched by subject + issuer
         self._by_names: dict[tuple[DnKey, DnKey], list[KeyLike]] = {}
@@ -198,10 +212,12 @@ class Directory:
         key = self._by_fingerprint.get(cert.fingerprint)
         if cert.fingerprint in self._revoked:
             return Revoked(401, f"the certificate of service key {self._revoked[cert.fingerprint]!r} has been revoked")
-        if key is None and cert.serial_number in self.revoked_serials:
+        if self._revocation is not None:
             # OpenSSL checks the workspace CRL only while no extra trust bundle is configured;
-            # certificates listed by DN (instances, DN-mode iFlows) must stay revoked regardless
-            return Revoked(401, f"the certificate {cert.serial} ({cert.subject}) is revoked in the workspace CRL")
+            # certificates of the workspace CA stay revoked regardless, also when listed by DN
+            revoked = self._revocation.refusal(cert.certificate, cert.fingerprint)
+            if revoked is not None:
+                return Revoked(401, revoked)
         if key is None:
             candidates = self._by_names.get((cert.subject_key, cert.issuer_key), [])
             if candidates:
@@ -229,8 +245,6 @@ class Directory:
                     )
                 self._newest_used[key.name] = cert.not_before
         if key is not None:
-            if cert.serial_number in self.revoked_serials and key.key_type != "certificate_external":
-                return Revoked(401, f"the certificate of service key {key.name!r} has been revoked")
             return Identity(
                 key_name=key.name,
                 instance=key.instance,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from cpimock import cpi, csrf, exchange
-from cpimock.auth import Identity, Refusal, Revoked, authorize
+from cpimock.auth import FinalRefusal, Identity, Refusal, authorize
 from cpimock.callers import Peer, TooMany, identify
 from cpimock.config import IFlowConfig
 from cpimock.handlers import Pipeline, StepError
@@ -138,7 +138,7 @@ class Inbound:
         who = identify(authorization, peer, snapshot, self.tenant.authority, self.tenant.limiter)
         if (
             isinstance(who, Refusal)
-            and not isinstance(who, Revoked)
+            and not isinstance(who, FinalRefusal)
             and iflow is not None
             and iflow.authorization == "client-certificate"
             and not authorization

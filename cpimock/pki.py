@@ -465,7 +465,9 @@ class Pki:
                 try:
                     crls.append(x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n"))
                 except ValueError as exc:
-                    raise PkiError(f"{self.crl_path}: a CRL in it is broken ({exc}); delete it to rebuild") from None
+                    raise PkiError(
+                        f"{self.crl_path}: a CRL in it is broken ({exc}); rebuild it with `cpimock certs crl`"
+                    ) from None
         return crls
 
     def revoke(self, cert: x509.Certificate) -> None:

@@ -24,6 +24,7 @@ from cpimock.errors import CpimockError
 from cpimock.handlers import Pipeline, load_pipeline
 from cpimock.pki import Pki
 from cpimock.registry import REGISTRY_FILE, Registry
+from cpimock.revocation import WorkspaceRevocation
 from cpimock.routing import Router
 from cpimock.tls import ClientAuth, TlsMaterial, crl_checked_by_openssl, server_context
 
@@ -48,6 +49,7 @@ class Snapshot:
     client_auth: ClientAuth
     client_auth_reason: str
     crl_by_openssl: bool
+    revocation: WorkspaceRevocation
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
 
 
@@ -105,7 +107,8 @@ def build_snapshot(
         crl_path=pki.crl_path,
     )
     context = server_context(material, mode)
-    directory = Directory(registry.records.values(), config.instances, pki.revoked_serials())
+    revocation = WorkspaceRevocation.load(pki)
+    directory = Directory(registry.records.values(), config.instances, revocation)
     pipelines: dict[str, Pipeline] = {}
     old = previous.pipelines if previous else {}
     for iflow in config.iflows:
@@ -126,6 +129,7 @@ def build_snapshot(
         client_auth=mode,
         client_auth_reason=reason,
         crl_by_openssl=crl_checked_by_openssl(material),
+        revocation=revocation,
         watched=watched,
     )
 
@@ -146,6 +150,8 @@ class Reloader:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self.last_error: str | None = None
+        # the server log says once per (re)load when the CRLs cannot vouch for the workspace's keys
+        snapshot.revocation.problem()
 
     def changed_files(self) -> list[Path]:
         return [path for path, seen in self.current.watched.items() if _stat(path) != seen]
@@ -172,6 +178,7 @@ class Reloader:
             if self._on_swap:
                 self._on_swap(old, new)
             log.info("reloaded the workspace (%s); generation %d", reason, new.generation)
+            new.revocation.problem()
         async with self._changed:
             self._changed.notify_all()
         return True

@@ -69,7 +69,9 @@ def server_context(material: TlsMaterial, client_auth: ClientAuth) -> ssl.SSLCon
         try:
             ctx.load_verify_locations(cafile=material.crl_path)
         except (OSError, ssl.SSLError) as exc:
-            raise PkiError(f"{material.crl_path}: not a usable CRL file ({exc}); delete it to rebuild it") from None
+            raise PkiError(
+                f"{material.crl_path}: not a usable CRL file ({exc}); rebuild it with `cpimock certs crl`"
+            ) from None
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
     ctx.verify_mode = ssl.CERT_REQUIRED if client_auth == "required" else ssl.CERT_OPTIONAL
     # no session tickets: TLS 1.3 resumes only with tickets, so every TLS 1.3 connection is a
@@ -214,6 +216,16 @@ _VERIFY_REASONS = {
     7: ("bad-signature", "a certificate's signature does not verify (forged or corrupted)"),
     8: ("bad-signature", "a CRL's signature does not verify against its issuing CA"),
     9: ("not-yet-valid", "the client certificate is not yet valid"),
+    11: (
+        "crl-invalid",
+        "the CRL of the certificate's CA (certs/crl.pem) is not yet valid, so its revocation cannot be "
+        "checked: run `cpimock certs crl` to sign it anew",
+    ),
+    12: (
+        "crl-invalid",
+        "the CRL of the certificate's CA (certs/crl.pem) has expired, so its revocation cannot be "
+        "checked: run `cpimock certs crl` to sign it anew",
+    ),
     10: ("expired", "the client certificate has expired"),
     18: ("self-signed", "the client certificate is self-signed; use one issued by a trusted CA"),
     19: ("untrusted-root", "the chain ends in a root CA this tenant does not trust"),

@@ -23,6 +23,7 @@ from cpimock.dn import normalised_name
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki import MAX_CLIENT_DAYS, Issued, Pki, fingerprint, load_certs, now, serial_hex, write_file
 from cpimock.registry import KEY_TYPES, KeyRecord, KeyType, Registry, secret_digest
+from cpimock.revocation import rebuild_crl
 from cpimock.servicekey import build_service_key, new_clientid, new_secret
 
 DEMO_KEY = "demo-sender"
@@ -110,6 +111,8 @@ def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
         write_file(demo, resources.files("cpimock").joinpath("templates/iflows/demo.py").read_bytes())
         created.append(demo)
     registry = Registry.load(config.certs_dir)
+    if pki.crl_path in made:  # a lost CRL: the registry still knows which keys were revoked
+        rebuild_crl(pki, registry)
     demo_key = keys_dir(config) / f"{DEMO_KEY}.json"
     if DEMO_KEY not in registry.records and not demo_key.exists() and "default" in config.instances:
         _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default")

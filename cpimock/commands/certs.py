@@ -1,4 +1,5 @@
-"""``cpimock certs inspect FILE``: what a certificate or service key holds and whether it would work."""
+"""``cpimock certs inspect FILE``: what a certificate or service key holds and whether it would work;
+``cpimock certs crl``: the workspace CRL signed anew."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import click
 
 from cpimock.certinfo import inspect_file, render
-from cpimock.commands.options import workspace_option
+from cpimock.commands.options import shown, workspace_option
+from cpimock.revocation import rebuild_crl
+from cpimock.workspace import load_workspace
 
 
 @click.group("certs")
@@ -28,3 +31,14 @@ def inspect(file: Path, password: str | None, workspace: Path) -> None:
             click.secho(line, fg="yellow", err=True)
         else:
             click.echo(line)
+
+
+@command.command("crl")
+@workspace_option()
+def crl(workspace: Path) -> None:
+    """Sign certs/crl.pem anew (when it is missing, expired or broken): every revocation it lists
+    and every revoked service key, valid for another ten years."""
+    _, pki, registry = load_workspace(workspace)
+    count = rebuild_crl(pki, registry)
+    listed = "no revoked certificate" if count == 0 else f"{count} revoked certificate{'s' * (count > 1)}"
+    click.echo(f"Signed {shown(pki.crl_path)} anew, listing {listed}; a running server reloads it.")

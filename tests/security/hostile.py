@@ -56,8 +56,9 @@ def forge(
     eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CLIENT_AUTH,),
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    serial: int | None = None,
 ) -> x509.Certificate:
-    """A certificate with every field under the caller's control (issuer name and AKI included)."""
+    """A certificate with every field under the caller's control (issuer name, AKI, serial included)."""
     start = not_before or now() - BACKDATE
     end = not_after or start + 30 * DAY
     sign_certs = ca if key_cert_sign is None else key_cert_sign
@@ -66,7 +67,7 @@ def forge(
         .subject_name(subject)
         .issuer_name(issuer_name)
         .public_key(public_key)
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -139,14 +140,25 @@ def tamper_signature(cert: x509.Certificate) -> x509.Certificate:
     return x509.load_der_x509_certificate(bytes(der))
 
 
-def crl_pem(issuer: Authority, revoked: Sequence[int] = ()) -> bytes:
-    """A CRL of *issuer* listing *revoked* serials (what `cpimock servicekey revoke` writes, for any CA)."""
-    start = now() - BACKDATE
+def crl_pem(
+    issuer: Authority,
+    revoked: Sequence[int] = (),
+    *,
+    last_update: dt.datetime | None = None,
+    next_update: dt.datetime | None = None,
+    signer: PrivateKey | None = None,
+) -> bytes:
+    """A CRL of *issuer* listing *revoked* serials (what `cpimock servicekey revoke` writes, for any CA).
+
+    *last_update*/*next_update* default to a CRL valid now for 30 days; *signer* signs it in
+    *issuer*'s name with another key (a forgery).
+    """
+    start = last_update or now() - BACKDATE
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
         .last_update(start)
-        .next_update(start + 30 * DAY)
+        .next_update(next_update or start + 30 * DAY)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
@@ -157,7 +169,7 @@ def crl_pem(issuer: Authority, revoked: Sequence[int] = ()) -> bytes:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(start).build()
         )
-    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return builder.sign(signer or issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 # --- presenting them --------------------------------------------------------------------
