@@ -2,7 +2,7 @@
 
 Pure: no aiohttp, no files. The server builds a :class:`Directory` from the key registry and
 ``cpimock.toml`` (again on every reload) and asks it about each connection and request.
-Only :mod:`cpimock.dn` (itself a leaf) is imported from the project.
+Only :mod:`cpimock.dn` and :mod:`cpimock.pki` are imported from the project.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from cpimock.dn import DnKey, name_key, parse_dn
+from cpimock.pki import is_ca_certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class PeerCertificate:
     serial_number: int
     fingerprint: str
     not_before: datetime
+    is_ca: bool  # basicConstraints CA:TRUE
     # for questions only a CA can answer (did the workspace's client CA sign it?)
     certificate: x509.Certificate = field(repr=False, compare=False)
 
@@ -94,6 +96,7 @@ class PeerCertificate:
             serial_number=cert.serial_number,
             fingerprint=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
             not_before=cert.not_valid_before_utc,
+            is_ca=is_ca_certificate(cert),
             certificate=cert,
         )
 
@@ -209,6 +212,15 @@ class Directory:
             "serial": cert.serial,
             "fingerprint": cert.fingerprint,
         }
+        if cert.is_ca:
+            # OpenSSL lets a CA certificate with the clientAuth EKU (or none) through as the leaf;
+            # a CA signs identities, it is not one, and no key or DN list makes it one
+            return FinalRefusal(
+                401,
+                f"the client certificate (subject {cert.subject}) is a CA certificate (basicConstraints "
+                "CA:TRUE); a CA is not a TLS client identity: present a certificate that the CA issued "
+                "to the sender (CA:FALSE)",
+            )
         key = self._by_fingerprint.get(cert.fingerprint)
         if cert.fingerprint in self._revoked:
             return Revoked(401, f"the certificate of service key {self._revoked[cert.fingerprint]!r} has been revoked")

@@ -139,6 +139,14 @@ def load_key(data: bytes, source: str, *, own: bool = False) -> PrivateKey:
     return key
 
 
+def is_ca_certificate(cert: x509.Certificate) -> bool:
+    """basicConstraints CA:TRUE (a certificate without the extension is no CA)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
 def keys_match(key: PrivateKey, cert: x509.Certificate) -> bool:
     return key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
 

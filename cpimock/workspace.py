@@ -21,7 +21,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cpimock.config import CONFIG_NAME, Config, load_config, parse_config
 from cpimock.dn import normalised_name
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
-from cpimock.pki import MAX_CLIENT_DAYS, Issued, Pki, fingerprint, load_certs, now, serial_hex, write_file
+from cpimock.pki import (
+    MAX_CLIENT_DAYS,
+    Issued,
+    Pki,
+    fingerprint,
+    is_ca_certificate,
+    load_certs,
+    now,
+    serial_hex,
+    write_file,
+)
 from cpimock.registry import KEY_TYPES, KeyRecord, KeyType, Registry, secret_digest
 from cpimock.revocation import rebuild_crl
 from cpimock.servicekey import build_service_key, new_clientid, new_secret
@@ -182,6 +192,11 @@ def _external_certificate(path: Path) -> x509.Certificate:
         except ValueError:
             raise PkiError(f"--cert {path}: holds no certificate; export it as PEM (BEGIN CERTIFICATE)") from None
     cert = certs[0]
+    if is_ca_certificate(cert):
+        raise PkiError(
+            f"--cert {path}: {cert.subject.rfc4514_string()} is a CA certificate (basicConstraints CA:TRUE), "
+            "which the server refuses as a client identity; register the sender's own certificate"
+        )
     if cert.not_valid_after_utc < now():
         raise PkiError(f"--cert {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; renew it first")
     return cert

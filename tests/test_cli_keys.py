@@ -80,6 +80,13 @@ def test_create_other_key_types(workspace: Path, pki: Pki, tmp_path: Path) -> No
     assert "key" not in oauth
 
 
+def test_a_ca_certificate_is_not_registered_as_an_external_key(workspace: Path, pki: Pki, tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_bytes(cert_to_pem(pki.client_ca.cert))
+    result = cli("servicekey", "create", "ext", "--cert", tmp_path / "ca.pem", "--workspace", workspace)
+    failed(result, "is a CA certificate (basicConstraints CA:TRUE)", "register the sender's own certificate")
+    assert "ext" not in Registry.load(workspace / "certs").records
+
+
 @pytest.mark.parametrize("days", ["0", "366"])
 def test_validity_outside_the_range_is_refused(workspace: Path, days: str) -> None:
     result = cli("servicekey", "create", "x", "--validity", days, "--workspace", workspace)

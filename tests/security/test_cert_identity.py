@@ -9,6 +9,7 @@ revocation when OpenSSL's CRL check is off (extra trust bundles switch it off).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
@@ -232,3 +233,51 @@ async def test_a_pinned_external_certificate_cannot_be_replaced_by_one_with_the_
         assert status == 401
         assert "older certificate" in (reason or "")
     assert Registry.load(workspace / "certs").records["s4-pinned"].pinning
+
+
+# --- a CA certificate as the client's identity ------------------------------------------------
+
+
+async def test_a_ca_certificate_is_not_a_client_identity(workspace: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """A leaf with basicConstraints CA:TRUE (and the clientAuth EKU) chains fine, but a CA is not a
+    TLS client: refused whether it is listed under an instance, in a DN-mode iFlow or is a
+    partner's root presented with its own key. The twin with the same subject and CA:FALSE is served."""
+    acme, bundle = partner_ca(tmp_path)
+    trust_also(workspace, bundle)
+    pki = Pki.load(workspace / "certs")
+    subject = dn("s4-signing-box")
+    list_subject(workspace, subject, CLIENT_CA_NAME)
+    dn_mode = add_dn_iflow(workspace, "/dnMode", subject, CLIENT_CA_NAME)
+    root = acme.cert.subject.rfc4514_string()
+    with (workspace / "cpimock.toml").open("a") as config:  # the partner's root is listed too
+        config.write(f'\n[instances.partner]\nroles = ["ESBMessaging.send"]\n'
+                     f'subjects = [{{ subject = "{root}", issuer = "{root}" }}]\n')  # fmt: skip
+
+    def leaf(ca: bool) -> Presented:
+        key = rsa_key()
+        cert = forge(subject=subject, public_key=key.public_key(), issuer_name=CLIENT_CA_NAME,
+                     signer=pki.client_ca.key, ca=ca)  # type: ignore[arg-type]  # fmt: skip
+        return Presented((cert, pki.client_ca.cert), key)
+
+    caplog.set_level(logging.INFO, logger="cpimock")
+    async with serving(workspace) as running:
+
+        async def call(presented: Presented, folder: str, path: str) -> tuple[int | None, str | None]:
+            cert, key = presented.write(tmp_path / folder)
+            outcome = await attempt(running.url, client_context(running.ca_path, cert, key), path)
+            rec = await record_of(running.records, outcome.peer)
+            return outcome.status, rec.refusal_reason
+
+        ca_leaf = leaf(ca=True)
+        assert ca_leaf.chain[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        partner_root = Presented((acme.cert,), acme.key)
+        for presented, path in ((ca_leaf, "/http/clientCertAuth"), (ca_leaf, dn_mode),
+                                (partner_root, "/http/clientCertAuth")):  # fmt: skip
+            status, reason = await call(presented, f"ca-{path.rsplit('/', 1)[1]}-{id(presented)}", path)
+            assert status == 401, (path, reason)
+            assert "is a CA certificate (basicConstraints CA:TRUE)" in (reason or ""), reason
+        assert any("is a CA certificate" in r.getMessage() for r in caplog.records)
+        # the twins: the same subject in a leaf with CA:FALSE
+        for path in ("/http/clientCertAuth", dn_mode):
+            assert (await call(leaf(ca=False), f"leaf-{path.rsplit('/', 1)[1]}", path))[0] == 200
