@@ -1,8 +1,9 @@
 """CSRF tokens as CPI's HTTPS sender adapter hands them out and checks them.
 
-A ``GET``/``HEAD`` with ``X-CSRF-Token: Fetch`` gets a token in the ``X-CSRF-Token`` response
-header and the iFlow does not run; a modifying request (POST, PUT, PATCH, DELETE) must send
-it back, with the session cookie of the fetch, or gets ``403`` with ``X-CSRF-Token: Required``.
+A ``GET``/``HEAD`` (or ``OPTIONS``) with ``X-CSRF-Token: Fetch`` gets a token in the
+``X-CSRF-Token`` response header and the iFlow does not run; every other request except a plain
+``GET`` or ``HEAD`` must send it back, with the session cookie of the fetch, or gets ``403`` with
+``X-CSRF-Token: Required``.
 
 Tokens are stateless: each carries its expiry and tags of the caller's identity and session,
 all under an HMAC with the guard's secret. Nothing is stored per token, so memory stays flat
@@ -31,8 +32,13 @@ REQUIRED = "Required"
 # CPI's runtime is a Java servlet container: its session cookie is JSESSIONID (what SAP's
 # cookie-handling advice for CSRF senders round-trips). Exact name on CPI: unconfirmed.
 SESSION_COOKIE = "JSESSIONID"
-MODIFYING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-FETCH_METHODS = frozenset({"GET", "HEAD"})
+# the only methods that run an iFlow without a token. A list of the methods that need one would
+# let through every method it forgets (MERGE, PROPPATCH, TRACE with a body, ...), and the iFlow
+# runs the same steps whatever the method. Method names are case-sensitive (RFC 9110 9.1): "get"
+# is not GET, so it needs a token too.
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+# OPTIONS asks for a token like GET and HEAD do; without X-CSRF-Token: Fetch it needs one
+FETCH_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_LIFETIME_S = 30 * 60
 
 Reason = Literal[
@@ -69,11 +75,12 @@ OK = Verdict(True)
 
 def is_fetch(method: str, header_value: str | None) -> bool:
     """Whether the request asks for a token (and so does not run the iFlow)."""
-    return method.upper() in FETCH_METHODS and (header_value or "").strip().lower() == FETCH
+    return method in FETCH_METHODS and (header_value or "").strip().lower() == FETCH
 
 
 def needs_token(method: str) -> bool:
-    return method.upper() in MODIFYING_METHODS
+    """Whether a request with *method* must carry a token: every method but GET and HEAD."""
+    return method not in SAFE_METHODS
 
 
 class CsrfGuard:
@@ -136,7 +143,7 @@ class CsrfGuard:
         return Fetched(token, sid, new)
 
     def check(self, method: str, identity: str, session: str | None, presented: str | None) -> Verdict:
-        """Whether a request with *method* may pass: always for safe methods, else with a valid token."""
+        """Whether a request with *method* may pass: always for GET and HEAD, else with a valid token."""
         if not needs_token(method):
             return OK
         value = (presented or "").strip()

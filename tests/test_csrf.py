@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cpimock.csrf import HEADER, REQUIRED, SESSION_COOKIE, CsrfGuard, Verdict, is_fetch, needs_token
 
@@ -50,12 +52,19 @@ def test_fetch_keeps_a_session_of_ours_and_replaces_a_foreign_one(guard: CsrfGua
     assert foreign.session != "0123456789ABCDEF"
 
 
-def test_safe_methods_need_no_token(guard: CsrfGuard) -> None:
-    for method in ("GET", "HEAD", "OPTIONS"):
+def test_get_and_head_need_no_token(guard: CsrfGuard) -> None:
+    for method in ("GET", "HEAD"):
         assert guard.check(method, ALICE, None, None).ok
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "post"])
+@given(st.text(min_size=1, max_size=20).filter(lambda m: m not in ("GET", "HEAD")))
+def test_every_other_method_needs_a_token(method: str) -> None:
+    guard = CsrfGuard(b"k" * 32)
+    assert guard.check(method, ALICE, guard.new_session(), None) == Verdict(False, "required")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "post", "MERGE", "PROPPATCH", "OPTIONS",
+                                    "TRACE", "get"])
 def test_modifying_methods_without_token_are_refused_as_required(guard: CsrfGuard, method: str) -> None:
     session = guard.fetch(ALICE, None).session
     assert guard.check(method, ALICE, session, None) == Verdict(False, "required")
@@ -108,10 +117,14 @@ def test_guards_sharing_a_secret_accept_each_others_tokens(clock: Clock, guard: 
 def test_fetch_is_a_get_or_head_asking_for_it() -> None:
     assert is_fetch("GET", "Fetch")
     assert is_fetch("HEAD", " fetch ")
+    assert is_fetch("OPTIONS", "Fetch")
     assert not is_fetch("POST", "Fetch")
+    assert not is_fetch("get", "Fetch")
     assert not is_fetch("GET", None)
     assert not is_fetch("GET", "abc")
     assert needs_token("DELETE")
+    assert needs_token("MERGE")
+    assert needs_token("OPTIONS")
     assert not needs_token("GET")
 
 
