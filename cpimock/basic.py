@@ -55,7 +55,8 @@ def parse_basic(header: str) -> BasicCredentials:
         raise BasicError(f"Authorization header longer than {MAX_HEADER_CHARS} characters")
     scheme, credentials = authorization_scheme(header)
     if scheme != "basic":
-        raise BasicError(f"scheme {scheme!r} is not Basic" if scheme else "empty Authorization header")
+        # the "scheme" may be the whole credential (no space in it): never repeat it
+        raise BasicError("the Authorization header is not Basic credentials" if scheme else "empty Authorization")
     if not credentials:
         raise BasicError("Basic without credentials")
     if not _TOKEN68.fullmatch(credentials):
@@ -112,7 +113,7 @@ def authenticate(credentials: BasicCredentials, records: Iterable[KeyRecord]) ->
             f"service key {candidates[0].name!r} is a {candidates[0].key_type} key without a secret; "
             "call with its certificate"
         )
-    raise BasicError(f"wrong secret for clientid {credentials.userid!r}{secret_hint(credentials.secret)}")
+    raise BasicError(f"wrong secret for service key {candidates[0].name!r}{secret_hint(credentials.secret)}")
 
 
 @dataclass

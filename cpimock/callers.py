@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from cpimock import redaction
 from cpimock.auth import Identity, PeerCertificate, Refusal
 from cpimock.basic import BasicError, FailureLimiter, authenticate, authorization_scheme, parse_basic
 from cpimock.jwt import TokenAuthority, TokenError, token_roles
@@ -44,11 +45,7 @@ def identify(
             return _basic(authorization, peer, snapshot, limiter)
         if scheme == "bearer":
             return _bearer(rest, snapshot, authority)
-        return Refusal(
-            401,
-            f"the Authorization scheme {scheme or authorization.split(' ')[0]!r} is not supported; "
-            "use Basic with a service key's clientid and clientsecret, or Bearer with a token",
-        )
+        return Refusal(401, _unsupported(authorization))
     if peer.identity is None:
         return Refusal(
             401,
@@ -63,6 +60,18 @@ def identify(
     return peer.identity
 
 
+def _unsupported(authorization: str) -> str:
+    """Why an Authorization value is neither Basic nor Bearer, naming no more of it than a
+    registered scheme: whatever else it holds may be the credential itself."""
+    use = "use Basic with a service key's clientid and clientsecret, or Bearer with a token"
+    scheme = redaction.scheme_of(authorization)
+    if scheme in ("Basic", "Bearer"):
+        return f"the Authorization header's scheme {scheme} is not followed by a space; {use}"
+    if scheme is not None:
+        return f"the Authorization scheme {scheme} is not supported; {use}"
+    return f"the Authorization header does not start with a scheme; {use}"
+
+
 def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter) -> Identity | Refusal:
     peer_key = f"peer:{peer.address.rsplit(':', 1)[0]}"
     try:
@@ -74,11 +83,8 @@ def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter)
     key = f"client:{credentials.userid}" if known else peer_key
     wait = limiter.retry_after(key)
     if wait is not None:
-        return TooMany(
-            429,
-            f"too many failed attempts for {key.split(':', 1)[0]} {credentials.userid!r}; retry after {wait} s",
-            wait,
-        )
+        what = "this clientid" if known else "this address"
+        return TooMany(429, f"too many failed attempts for {what}; retry after {wait} s", wait)
     try:
         record = authenticate(credentials, records)
     except BasicError as exc:

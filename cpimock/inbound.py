@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from cpimock import cpi, csrf, exchange
+from cpimock import cpi, csrf, exchange, redaction
 from cpimock.auth import FinalRefusal, Identity, Refusal, authorize
 from cpimock.callers import Peer, TooMany, identify
 from cpimock.config import IFlowConfig
@@ -120,8 +120,9 @@ class Inbound:
             log_start=utcnow(),
             peer=peer.address,
             request_method=request.method,
-            request_path=request.path,
-            request_query=request.query_string or None,
+            # a token in the query (or in a path whose %3F was decoded) is masked before anything is logged
+            request_path=redaction.path(request.path),
+            request_query=redaction.query(request.query_string) or None,
             request_headers=list(request.headers.items()),
         )
         if peer.certificate is not None:
@@ -135,6 +136,10 @@ class Inbound:
         match = snapshot.router.match(address)
         iflow = match[0] if match else None
         authorization = request.headers.get("Authorization")
+        if authorization is not None and len(request.headers.getall("Authorization")) > 1:
+            # which one would count is a guess (the first, the last, a list of both): guess nothing
+            reason = "the request carries more than one Authorization header; send exactly one"
+            return self._refuse(rec, "http", cpi.refused(400, reason), iflow)
         who = identify(authorization, peer, snapshot, self.tenant.authority, self.tenant.limiter)
         if (
             isinstance(who, Refusal)
@@ -157,7 +162,7 @@ class Inbound:
             return self._refuse(rec, "auth", answer, iflow)
         rec.auth_method, rec.service_key, rec.instance = who.method, who.key_name, who.instance
         if iflow is None:
-            return self._refuse(rec, "routing", cpi.not_found(request.path), None)
+            return self._refuse(rec, "routing", cpi.not_found(rec.request_path or ""), None)
         if who.method not in iflow.auth_methods:
             reason = (
                 f"integration flow {iflow.id} does not accept {who.method} callers "
@@ -266,7 +271,7 @@ class Inbound:
         rec.log_end = utcnow()
         await self.tenant.arecord(rec)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s → %d (%s, %s)", request.method, request.path, status, iflow.id, who.label)
+            log.debug("%s %s → %d (%s, %s)", rec.request_method, rec.request_path, status, iflow.id, who.label)
         return web.Response(status=status, body=out, headers=response_headers)
 
     def _refuse(self, rec: MplRecord, stage: str, answer: cpi.Answer, iflow: IFlowConfig | None) -> web.Response:

@@ -38,6 +38,9 @@ MAX_TOKEN_CHARS = 16 * 1024
 # every client-credentials token of XSUAA carries this scope besides the application's
 UAA_RESOURCE = "uaa.resource"
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# the JWS "alg" values of RFC 7518 and 8037, which a refusal may name
+_JWS_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+                             "PS256", "PS384", "PS512", "EdDSA", "ES256K"})  # fmt: skip
 
 Reason = Literal[
     "malformed", "algorithm", "unknown_kid", "signature", "expired", "not_yet_valid", "issuer", "tenant"
@@ -277,20 +280,22 @@ class TokenAuthority:
         header, claims, signing_input, signature = _split(token)
         alg = header.get("alg")
         if alg != ALGORITHM:
-            raise TokenError("algorithm", f"alg {alg!r} is not accepted; tokens are signed {ALGORITHM}")
+            # a reason quotes the token only from a fixed list: the rest of it is the sender's text
+            named = f"alg {alg!r}" if isinstance(alg, str) and alg in _JWS_ALGORITHMS else "the token's alg"
+            raise TokenError("algorithm", f"{named} is not accepted; tokens are signed {ALGORITHM}")
         if "crit" in header:
             raise TokenError("malformed", "critical header extensions are not supported")
         kid = header.get("kid")
         if kid != self.kid:
-            raise TokenError("unknown_kid", f"kid {kid!r} is not this tenant's signing key ({self.kid})")
+            raise TokenError("unknown_kid", f"the token's kid is not this tenant's signing key ({self.kid})")
         try:
             self.key.public_key().verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature:
             raise TokenError("signature", "the signature does not match the token") from None
         if claims.get("zid") != self.zone_id:
-            raise TokenError("tenant", f"zid {claims.get('zid')!r} is another tenant's, not {self.tenant!r}'s")
+            raise TokenError("tenant", f"the token's zid is another tenant's, not {self.tenant!r}'s")
         if claims.get("iss") not in self.issuers:
-            raise TokenError("issuer", f"iss {claims.get('iss')!r} is not one of {', '.join(self.issuers)}")
+            raise TokenError("issuer", f"the token's iss is not one of {', '.join(self.issuers)}")
         moment = time.time() if now is None else now
         expires = _number(claims, "exp")
         if expires is None:
@@ -318,6 +323,12 @@ def _split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
         header = _json_object(_b64decode(parts[0]))
         claims = _json_object(_b64decode(parts[1]))
         signature = _b64decode(parts[2])
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except UnicodeDecodeError:
+        raise TokenError("malformed", "not a JWS (a part is not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise TokenError("malformed", f"not a JWS (a part is not JSON: {exc.msg})") from None
+    except RecursionError:
+        raise TokenError("malformed", "not a JWS (its JSON is nested too deeply)") from None
+    except ValueError as exc:  # the messages of _b64decode and _json_object, none quoting the token
         raise TokenError("malformed", f"not a JWS ({exc})") from None
     return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature

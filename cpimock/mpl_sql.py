@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
+from cpimock import redaction
 from cpimock.mpl_record import Attachment, Headers, MplRecord
 
 SCHEMA_VERSION = 1
@@ -140,38 +141,6 @@ def _headers(text: str) -> Headers:
     return [(str(k), str(v)) for k, v in json.loads(text)]
 
 
-# credentials never reach the log: only the scheme of these headers is kept
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
-# session cookies and CSRF tokens are credentials too: cookie names and CSRF's protocol words stay
-_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
-_CSRF_WORDS = frozenset({"fetch", "required"})
-
-
-def _masked_cookies(value: str) -> str:
-    return "; ".join(f"{part.split('=', 1)[0].strip()}=***" for part in value.split(";") if part.strip())
-
-
-def _redact(name: str, value: str) -> str:
-    lower = name.lower()
-    if lower in _SECRET_HEADERS:
-        return value.split(" ", 1)[0] + " ***"
-    if lower in _COOKIE_HEADERS:
-        return _masked_cookies(value.split(";", 1)[0] if lower == "set-cookie" else value)
-    if lower == "x-csrf-token" and value.strip().lower() not in _CSRF_WORDS:
-        return "***"
-    return value
-
-
-_SENSITIVE = _SECRET_HEADERS | _COOKIE_HEADERS | {"x-csrf-token"}
-
-
-def _redacted(headers: Headers) -> Headers:
-    for name, _ in headers:
-        if name.lower() in _SENSITIVE:
-            return [(k, _redact(k, v)) for k, v in headers]
-    return headers
-
-
 def _capped(data: bytes, cap: int) -> bytes:
     """*data* as immutable bytes of at most *cap* bytes (no copy when it already is)."""
     return data if type(data) is bytes and len(data) <= cap else bytes(data[:cap])
@@ -179,8 +148,12 @@ def _capped(data: bytes, cap: int) -> bytes:
 
 def capped(rec: MplRecord, cap: int) -> MplRecord:
     """Cut bodies and attachments to *cap* bytes, keeping their original sizes; hide credentials."""
-    rec.request_headers = _redacted(rec.request_headers)
-    rec.response_headers = _redacted(rec.response_headers)
+    rec.request_headers = redaction.headers(rec.request_headers)
+    rec.response_headers = redaction.headers(rec.response_headers)
+    if rec.request_path:
+        rec.request_path = redaction.path(rec.request_path)
+    if rec.request_query:
+        rec.request_query = redaction.query(rec.request_query)
     if rec.request_body_size is None:
         rec.request_body_size = len(rec.request_body)
     if rec.response_body_size is None:

@@ -61,7 +61,7 @@ def test_secret_with_trailing_newline_is_kept_as_sent_so_it_is_a_wrong_secret() 
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
-        ("", "empty Authorization header"),
+        ("", "empty Authorization"),
         ("Bearer abc", "not Basic"),
         ("Basic", "without credentials"),
         ("Basic    ", "without credentials"),

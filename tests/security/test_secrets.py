@@ -12,10 +12,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from click.testing import CliRunner
+from multidict import CIMultiDict
+from yarl import URL
 
 from cpimock.auth import Identity
 from cpimock.callers import Peer
+from cpimock.cli import main
 from cpimock.commands.serve import _check_exposure
+from cpimock.cpi import MPL_ID_HEADER
 from cpimock.errors import CpimockError
 from cpimock.workspace import issue_service_key, load_workspace
 
@@ -92,6 +97,78 @@ async def test_no_secret_reaches_the_log_or_the_mpl(workspace: Path, caplog: pyt
         assert value not in logged, f"the {what} is in the log"
         assert value.encode() not in stored, f"the {what} is in the MPL database"
     assert b"Basic ***" in stored  # the scheme is kept: what the sender tried is still visible
+
+
+def _credential_shapes(creds: str, token: str) -> dict[str, list[tuple[str, str]]]:
+    """Authorization headers as senders get them wrong (or right, in odd ways)."""
+    return {
+        "a tab after the scheme": [("Authorization", f"Basic\t{creds}")],
+        "several spaces": [("Authorization", f"Basic    {creds}")],
+        "a lower-case scheme": [("Authorization", f"basic {creds}")],
+        "no scheme": [("Authorization", creds)],
+        "a malformed Base64": [("Authorization", f"Basic {creds[:12]}*{creds[12:]}")],
+        "the header twice": [("Authorization", f"Basic {creds}"), ("Authorization", f"Bearer {token}")],
+        "a bearer token after a tab": [("Authorization", f"Bearer\t{token}")],
+        "a lower-case bearer": [("authorization", f"bearer {token}")],
+        "a proxy credential": [("Proxy-Authorization", f"Basic {creds}")],
+    }
+
+
+async def test_no_credential_in_any_shape_reaches_the_log_or_the_mpl(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with serving(workspace) as running:
+        clientid, secret = _secret_key(running)
+        await running.reload()
+        creds = base64.b64encode(f"{clientid}:{secret}".encode()).decode()
+        url = f"{running.url}/http/clientCertAuth"
+        async with running.session() as http:
+            async with http.post(f"{running.url}/oauth/token", data={"grant_type": "client_credentials"},
+                                 headers={"Authorization": f"Basic {creds}"}) as answer:  # fmt: skip
+                token = (await answer.json())["access_token"]
+            calls: dict[str, tuple[str, list[tuple[str, str]]]] = {
+                shape: (url, headers) for shape, headers in _credential_shapes(creds, token).items()
+            }
+            calls["a token in the query"] = (f"{url}?access_token={token}", [])
+            calls["a token in the path"] = (f"{url}%3Faccess_token={token}", [])
+            calls["secrets in the query"] = (f"{url}?client_secret={secret}&password={secret}&sap-client=100",
+                                             [("Authorization", f"Basic {creds}")])  # fmt: skip
+            guids = {}
+            for shape, (target, headers) in calls.items():
+                async with http.post(URL(target, encoded=True), data=b"{}", headers=CIMultiDict(headers)) as answer:
+                    assert answer.status in (200, 400, 401), (shape, answer.status, await answer.text())
+                    assert secret not in await answer.text()
+                    guids[shape] = answer.headers.get("Cpimock-Message-Id") or answer.headers[MPL_ID_HEADER]
+            await running.records()
+            shown_by_api = []
+            for guid in guids.values():
+                for path in (f"/monitor/api/messages/{guid}", f"/api/v1/MessageProcessingLogs('{guid}')",
+                             f"/api/v1/MessageProcessingLogs('{guid}')/ErrorInformation/$value"):  # fmt: skip
+                    async with http.get(running.url + path) as answer:
+                        shown_by_api.append(await answer.text())
+        records = {r.message_guid: r for r in await running.records()}
+    by_shape = {shape: records[guid] for shape, guid in guids.items()}
+    assert dict(by_shape["a tab after the scheme"].request_headers)["Authorization"] == "Basic ***"
+    assert dict(by_shape["no scheme"].request_headers)["Authorization"] == "***"
+    assert by_shape["the header twice"].response_status == 400
+    assert by_shape["a token in the query"].request_query == "access_token=***"
+    assert by_shape["a token in the path"].request_path == "/http/clientCertAuth?access_token=***"
+    assert by_shape["secrets in the query"].request_query == "client_secret=***&password=***&sap-client=100"
+    assert by_shape["several spaces"].response_status == by_shape["a lower-case scheme"].response_status == 200
+    shown_by_cli = [CliRunner().invoke(main, ["messages", "show", guid, *extra, "--workspace", str(workspace)]).output
+                    for guid in guids.values() for extra in ((), ("--json",))]  # fmt: skip
+    places = {
+        "the log": "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+        "the MPL database": b"".join(p.read_bytes() for p in workspace.glob("cpimock.db*")).decode("latin-1"),
+        "the monitor and OData API": "\n".join(shown_by_api),
+        "cpimock messages show": "\n".join(shown_by_cli),
+    }
+    secrets = {"the client secret": secret, "the Basic credentials": creds, "the Base64 after the break": creds[13:],
+               "the token": token, "the token's signature": token.rsplit(".", 1)[1]}  # fmt: skip
+    for place, text in places.items():
+        for what, value in secrets.items():
+            assert value not in text, f"{what} is in {place}"
 
 
 # --- who may read the MPL -----------------------------------------------------------------
