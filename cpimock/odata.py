@@ -60,6 +60,9 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    # an attachment's name: the body is the sender's bytes under the step's media type, which the
+    # web layer serves so that no browser runs them
+    attachment: str | None = None
 
     @classmethod
     def json(cls, data: object, status: int = 200) -> Answer:
@@ -278,7 +281,7 @@ def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Ans
             raise ODataError("Requested entity could not be found.", 404)
         guid, att = found
         if nav == "$value":
-            return Answer(200, att.content_type or "application/octet-stream", att.data)
+            return Answer(200, att.content_type or "application/octet-stream", att.data, attachment=att.name)
         return Answer.json({"d": shaper.attachment(guid, att)})
     raise ODataError(f"Resource not found for the segment {path!r}", 404)
 

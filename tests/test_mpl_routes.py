@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from cpimock.journal import Journal, MplRecord
+from cpimock.mpl_record import Attachment
 from cpimock.mpl_routes import add_mpl_routes
 from tests.mpl_samples import scripted_mix
 
@@ -156,7 +157,11 @@ async def test_the_monitor_page_and_its_json(client: Any, mix: dict[str, MplReco
     resp = await client.get("/monitor")
     assert resp.status == 200
     assert resp.content_type == "text/html"
-    assert "script-src 'unsafe-inline'" in resp.headers["Content-Security-Policy"]
+    policy = resp.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy
+    assert "script-src 'sha256-" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
     page = await resp.text()
     assert '<option value="clientCertAuth">clientCertAuth</option>' in page
     assert '<option value="REFUSED">REFUSED</option>' in page
@@ -176,6 +181,19 @@ async def test_the_monitor_page_and_its_json(client: Any, mix: dict[str, MplReco
     assert (await client.get("/monitor/api/attachments/999")).status == 404
 
 
+# adds an inline script to the page; resolves with the directive that refused it, or "ran"
+INJECT = """() => new Promise((resolve) => {
+  document.addEventListener("securitypolicyviolation", (e) => resolve(e.violatedDirective), { once: true });
+  document.addEventListener("injected", () => resolve("ran"), { once: true });
+  const script = document.createElement("script");
+  try {
+    script.textContent = "document.documentElement.dataset.injected = 'yes';"
+      + "document.dispatchEvent(new Event('injected'))";
+  } catch (refused) { /* a Trusted Types refusal also fires the violation event */ }
+  document.body.append(script);
+})"""
+
+
 async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Journal, mix: dict[str, MplRecord],
                                                 tmp_path: Path) -> None:  # fmt: skip
     playwright_api = pytest.importorskip("playwright.async_api", reason="the PyPI package playwright is not installed")
@@ -192,6 +210,8 @@ async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Jo
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # the page works under its strict policy: nothing of its own is refused
+            page.on("console", lambda msg: errors.append(msg.text) if "Refused" in msg.text else None)
             await page.goto(url)
             rows = page.locator("#rows tr")
             await expect(rows).to_have_count(6)
@@ -216,6 +236,10 @@ async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Jo
             await expect(rows).to_have_count(7, timeout=10_000)
             await page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
             assert errors == []
+            # the rejecting twin: a script that is not the page's own (as an injection would add) is refused
+            outcome = await page.evaluate(INJECT)
+            assert outcome in ("require-trusted-types-for", "script-src-elem"), outcome
+            assert await page.evaluate("document.documentElement.dataset.injected") is None
         finally:
             await browser.close()
     assert (tmp_path / "monitor.png").stat().st_size > 10_000
@@ -223,3 +247,105 @@ async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Jo
     if keep:
         for name in ("monitor.png", "monitor-refused.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+# --- attachments from senders are never run by a browser ------------------------------------------
+
+# what a sender's payload, logged as an attachment by a step, may hold: each one marks its document
+# and reads the whole log through the OData API, on the tenant's origin (document.title would not
+# do: XML documents have none)
+MARK = ("const root=document.documentElement;root.setAttribute('data-xss','RAN');"
+        "fetch('/api/v1/MessageProcessingLogs').then(()=>root.setAttribute('data-xss','READ'))")  # fmt: skip
+MARKED = "document.documentElement && document.documentElement.getAttribute('data-xss')"
+ACTIVE = {
+    "xhtml": ("application/xhtml+xml",
+              f'<html xmlns="http://www.w3.org/1999/xhtml"><body><script>{MARK}</script></body></html>'),
+    "svg": ("image/svg+xml", f'<svg xmlns="http://www.w3.org/2000/svg"><script>{MARK}</script></svg>'),
+    "html": ("text/html", f"<html><body><script>{MARK}</script></body></html>"),
+    # the common "log the payload" step, with XHTML inside the XML
+    "xml": ("text/xml", f'<order><h:script xmlns:h="http://www.w3.org/1999/xhtml">{MARK}</h:script></order>'),
+    "html in upper case, with a parameter": ("TEXT/HTML; charset=utf-8", f"<script>{MARK}</script>"),
+    "a broken media type": ("text/html\r\nX-Injected: 1", f"<script>{MARK}</script>"),
+}  # fmt: skip
+# types served inline: shown as text, even when the content is HTML
+PASSIVE = {"text": ("text/plain", f"<html><body><script>{MARK}</script></body></html>")}
+
+
+@pytest.fixture
+def hostile(journal: Journal) -> dict[str, int]:
+    """One message with an attachment per payload; the attachment ids by payload name."""
+    payloads = {**ACTIVE, **PASSIVE}
+    rec = MplRecord(integration_flow_name="orders", request_path="/http/orders",
+                    attachments=[Attachment(name, media, body.encode()) for name, (media, body) in payloads.items()])
+    journal.record(rec)
+    journal.flush()
+    return {a.name: int(a.id or 0) for a in journal.attachments(rec.message_guid)}
+
+
+def value_path(att_id: int) -> str:
+    return f"/api/v1/MessageProcessingLogAttachments('{att_id}')/$value"
+
+
+async def test_attachments_are_served_so_that_no_browser_runs_them(client: Any, hostile: dict[str, int]) -> None:
+    for name, att_id in hostile.items():
+        resp = await client.get(value_path(att_id))
+        assert resp.status == 200
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", name
+        assert "sandbox" in resp.headers["Content-Security-Policy"], name
+        assert "X-Injected" not in resp.headers
+        if name in ACTIVE:
+            assert resp.headers["Content-Disposition"].startswith("attachment;"), name
+        else:
+            assert "Content-Disposition" not in resp.headers
+    assert (await client.get(value_path(hostile["html"]))).content_type == "text/html"
+    assert (await client.get(value_path(hostile["a broken media type"]))).content_type == "application/octet-stream"
+    listing = await client.get("/api/v1/MessageProcessingLogs")
+    assert listing.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_hostile_attachments_run_no_script_in_headless_chromium(
+    aiohttp_server: Any, journal: Journal, hostile: dict[str, int]
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api", reason="the PyPI package playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}; install Debian's chromium package")
+
+    async def unprotected(request: web.Request) -> web.Response:
+        # the twin: the same bytes under their own media type, as the attachment API served them
+        found = journal.attachment(int(request.match_info["id"]))
+        assert found is not None
+        return web.Response(body=found[1].data, headers={"Content-Type": found[1].content_type})
+
+    app = web.Application()
+    add_mpl_routes(app, journal, None)
+    app.router.add_get("/unprotected/{id}", unprotected)
+    server = await aiohttp_server(app)
+    base = f"http://127.0.0.1:{server.port}"
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name in ("xhtml", "svg", "html", "xml"):
+                page = await browser.new_page()
+                await page.goto(f"{base}/unprotected/{hostile[name]}")
+                await page.wait_for_function(f"{MARKED} === 'READ'")  # the payload does run, unprotected
+                await page.close()
+            for name in ACTIVE:
+                page = await browser.new_page()
+                async with page.expect_download() as download:
+                    with pytest.raises(playwright_api.Error, match="Download is starting"):
+                        await page.goto(base + value_path(hostile[name]))
+                assert (await download.value).suggested_filename == name
+                assert page.url == "about:blank"
+                assert await page.evaluate(MARKED) is None
+                await page.close()
+            reads: list[str] = []
+            for name in PASSIVE:
+                page = await browser.new_page()
+                page.on("request", lambda req: reads.append(req.url) if "MessageProcessingLogs" in req.url else None)
+                await page.goto(base + value_path(hostile[name]))
+                assert MARK in (await page.text_content("body") or "")  # shown as text ...
+                assert await page.evaluate(MARKED) is None  # ... and not run
+                await page.close()
+            assert reads == []
+        finally:
+            await browser.close()
