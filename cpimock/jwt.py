@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -43,7 +44,7 @@ _JWS_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512", "RS256", "RS384"
                              "PS256", "PS384", "PS512", "EdDSA", "ES256K"})  # fmt: skip
 
 Reason = Literal[
-    "malformed", "algorithm", "unknown_kid", "signature", "expired", "not_yet_valid", "issuer", "tenant"
+    "malformed", "algorithm", "unknown_kid", "signature", "expired", "not_yet_valid", "issuer", "tenant", "audience"
 ]
 
 
@@ -74,6 +75,11 @@ def xsappname(clientid: str, tenant: str) -> str:
     """
     _, bar, app = clientid.partition("|")
     return app if bar and app else f"it-rt-{tenant}"
+
+
+def is_runtime_app(app: str, tenant: str) -> bool:
+    """Whether *app* is the xsappname of *tenant*'s runtime: ``it-rt-<tenant>``, optionally ``!b<n>``."""
+    return re.fullmatch(rf"it-rt-{re.escape(tenant)}(?:!b\d+)?", app) is not None
 
 
 def scopes_for(clientid: str, tenant: str, roles: Iterable[str]) -> list[str]:
@@ -112,7 +118,12 @@ def _json_object(data: bytes) -> dict[str, Any]:
             raise ValueError("duplicate member")
         return dict(pairs)
 
-    value = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates)
+    def no_constant(name: str) -> Any:
+        # Python's json reads NaN and Infinity, which no JSON number is (RFC 8259): an exp of NaN
+        # would never expire
+        raise ValueError(f"{name} is not a JSON number")
+
+    value = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constant)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
@@ -124,7 +135,13 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenError("malformed", f"claim {name!r} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: no time at all
+        number = math.inf
+    if not math.isfinite(number):
+        raise TokenError("malformed", f"claim {name!r} is not a finite number")
+    return number
 
 
 def load_signing_key(certs_dir: Path) -> rsa.RSAPrivateKey:
@@ -275,7 +292,7 @@ class TokenAuthority:
         """The claims of *token* if this workspace signed it for this tenant and it is valid at *now*.
 
         Raises :class:`TokenError` with the first reason found, in the order: malformed, algorithm,
-        unknown_kid, signature, tenant, issuer, expired, not_yet_valid.
+        unknown_kid, signature, tenant, issuer, audience, expired, not_yet_valid.
         """
         header, claims, signing_input, signature = _split(token)
         alg = header.get("alg")
@@ -296,6 +313,7 @@ class TokenAuthority:
             raise TokenError("tenant", f"the token's zid is another tenant's, not {self.tenant!r}'s")
         if claims.get("iss") not in self.issuers:
             raise TokenError("issuer", f"the token's iss is not one of {', '.join(self.issuers)}")
+        self._check_audience(claims)
         moment = time.time() if now is None else now
         expires = _number(claims, "exp")
         if expires is None:
@@ -307,6 +325,22 @@ class TokenAuthority:
             if start is not None and moment + LEEWAY_S < start:
                 raise TokenError("not_yet_valid", f"{name} is {int(start - moment)} s in the future")
         return claims
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        """The token must be meant for this tenant's runtime: its ``aud`` names the xsappname that
+        prefixes its scopes (the part of its ``client_id`` after ``|``), and that is this tenant's."""
+        clientid = claims.get("client_id")
+        if not isinstance(clientid, str):
+            raise TokenError("malformed", "the token has no client_id claim")
+        audience = claims.get("aud")
+        names = [audience] if isinstance(audience, str) else audience
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise TokenError("audience", "the token has no aud claim (a string or a list of strings)")
+        app = xsappname(clientid, self.tenant)
+        if not is_runtime_app(app, self.tenant):
+            raise TokenError("audience", f"the token's client belongs to another runtime than it-rt-{self.tenant}")
+        if app not in names:
+            raise TokenError("audience", f"the token's aud does not name {app}, the runtime of {self.tenant!r}")
 
 
 def _compact(value: dict[str, Any]) -> bytes:

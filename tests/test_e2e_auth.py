@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
 
 from cpimock.jwt import TokenAuthority, load_signing_key
 from tests.e2e_support import add_iflow, add_instance, issue_secret_key, service_key, set_toml
@@ -198,6 +200,27 @@ async def test_a_token_of_another_tenant_gets_401(running: Running) -> None:
     assert "another tenant" in text
     same, _ = ours.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
                                key_name="basic-sender")  # fmt: skip
+    assert (await post(running, headers={"Authorization": f"Bearer {same}"}))[0] == 200
+
+
+def resigned(authority: TokenAuthority, token: str, payload: str) -> str:
+    """*token*'s header with the raw JSON *payload*, signed with the tenant's own key."""
+    head = token.split(".")[0]
+    signing_input = f"{head}.{b64url(payload.encode())}"
+    return f"{signing_input}.{b64url(authority.key.sign(signing_input.encode(), PKCS1v15(), SHA256()))}"
+
+
+async def test_a_token_for_another_audience_or_with_a_nan_exp_gets_401(running: Running) -> None:
+    token = (await token_with_secret(running, "basic-sender"))["access_token"]
+    claims = json.loads(unb64url(token.split(".")[1]))
+    authority = running.server.authority
+    elsewhere = resigned(authority, token, json.dumps(claims | {"aud": ["uaa", "it-rt-othertenant!b1"]}))
+    never_expires = resigned(authority, token, json.dumps(claims).replace(f'"exp": {claims["exp"]}', '"exp": NaN'))
+    for forged, reason in ((elsewhere, "aud does not name"), (never_expires, "not a JSON number")):
+        status, _, text = await post(running, headers={"Authorization": f"Bearer {forged}"})
+        assert (status, reason in text) == (401, True), text
+    # the twin: the same claims signed the same way pass
+    same = resigned(authority, token, json.dumps(claims))
     assert (await post(running, headers={"Authorization": f"Bearer {same}"}))[0] == 200
 
 

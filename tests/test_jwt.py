@@ -242,6 +242,83 @@ def test_token_without_exp_is_refused(authority: TokenAuthority, issued: tuple[s
     expect("malformed", authority, compact(header, claims, rs256(authority.key)))
 
 
+# --- claims of a token this workspace signed: aud and the times ------------------------------------
+
+
+def signed(authority: TokenAuthority, issued: tuple[str, dict[str, Any]], **changes: Any) -> str:
+    """The issued token with *changes* to its claims (None removes one), signed with the tenant's key."""
+    header, claims = parts(issued[0])
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return compact(header, claims, rs256(authority.key))
+
+
+@pytest.mark.parametrize(
+    "aud",
+    [
+        None,  # no aud at all
+        "uaa",
+        ["uaa", CLIENTID],  # the client, but not the runtime
+        ["it-rt-othertenant!b117"],
+        ["it-rt-mytenant!b118"],  # this tenant's runtime, but not the one of the token's scopes
+        [1, 2],
+        {"it-rt-mytenant!b117": True},
+    ],
+)
+def test_a_token_whose_aud_does_not_name_this_runtime_is_refused(
+    authority: TokenAuthority, issued: tuple[str, dict[str, Any]], aud: Any
+) -> None:
+    expect("audience", authority, signed(authority, issued, aud=aud))
+
+
+def test_a_token_of_a_client_of_another_runtime_is_refused(
+    authority: TokenAuthority, issued: tuple[str, dict[str, Any]]
+) -> None:
+    other = "sb-1b2c3d4e-0000-4000-8000-000000000001!b42|it-rt-othertenant!b117"
+    expect("audience", authority, signed(authority, issued, client_id=other, aud=["uaa", "it-rt-othertenant!b117"]))
+    expect("malformed", authority, signed(authority, issued, client_id=None))
+
+
+@pytest.mark.parametrize("aud", ["it-rt-mytenant!b117", ["it-rt-mytenant!b117"], ["uaa", "it-rt-mytenant!b117"]])
+def test_a_token_whose_aud_names_this_runtime_is_accepted(
+    authority: TokenAuthority, issued: tuple[str, dict[str, Any]], aud: Any
+) -> None:
+    assert authority.verify_token(signed(authority, issued, aud=aud), NOW)["aud"] == aud
+
+
+def with_raw_claim(authority: TokenAuthority, issued: tuple[str, dict[str, Any]], name: str, raw: str) -> str:
+    """The issued token with claim *name* written as the raw JSON text *raw* (NaN, 1e400, ...)."""
+    header, claims = parts(issued[0])
+    claims[name] = "@@RAW@@"
+    body = json.dumps(claims).replace('"@@RAW@@"', raw).encode()
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(body)}"
+    return f"{signing_input}.{b64(rs256(authority.key)(signing_input.encode()))}"
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, '"1750000000"', "true",
+                                 "null"])  # fmt: skip
+def test_a_time_claim_that_is_not_a_finite_number_is_refused(
+    authority: TokenAuthority, issued: tuple[str, dict[str, Any]], name: str, raw: str
+) -> None:
+    token = with_raw_claim(authority, issued, name, raw)
+    if raw == "null" and name != "exp":
+        authority.verify_token(token, NOW)  # an absent nbf or iat is no claim to check
+        return
+    expect("malformed", authority, token)
+    # far in the future it would have been valid: a NaN exp never expired
+    with pytest.raises(TokenError):
+        authority.verify_token(token, NOW + 10 * 365 * 86400)
+
+
+def test_the_twin_a_finite_time_claim_passes(authority: TokenAuthority, issued: tuple[str, dict[str, Any]]) -> None:
+    token = with_raw_claim(authority, issued, "exp", str(int(NOW) + 60))
+    assert authority.verify_token(token, NOW)["exp"] == int(NOW) + 60
+
+
 @given(st.text(max_size=300) | st.from_regex(r"[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}"))
 def test_random_text_never_verifies_and_only_raises_token_error(signing_key: rsa.RSAPrivateKey, text: str) -> None:
     authority = TokenAuthority(signing_key, "mytenant", (TOKEN_URL,))
