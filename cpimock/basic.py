@@ -116,6 +116,18 @@ def authenticate(credentials: BasicCredentials, records: Iterable[KeyRecord]) ->
     raise BasicError(f"wrong secret for service key {candidates[0].name!r}{secret_hint(credentials.secret)}")
 
 
+def limiter_key(host: str, clientid: str | None) -> str:
+    """The :class:`FailureLimiter` key of a Basic attempt from *host* (an IP address, no port).
+
+    Failures count per clientid *and* address, so that wrong secrets sent from elsewhere never
+    lock a client out at its own address, and alike for known and unknown clientids, so that
+    a 429 tells nobody whether a clientid exists. Credentials that name no clientid at all
+    (malformed ones) count against the address alone.
+    """
+    address = host.strip("[]")
+    return f"peer:{address}" if clientid is None else f"client:{address} {clientid}"
+
+
 @dataclass
 class _Bucket:
     failures: deque[float]
@@ -125,8 +137,8 @@ class _Bucket:
 class FailureLimiter:
     """Refuses a client for a cool-down after too many failed attempts within a window.
 
-    Keys are strings the caller chooses, e.g. ``"client:<clientid>"`` for a known clientid with
-    a wrong secret and ``"peer:<address>"`` for garbage that names no known client. Only keys
+    Keys are strings the caller chooses, e.g. :func:`limiter_key`'s ``"client:<address> <clientid>"``
+    for a wrong secret and ``"peer:<address>"`` for garbage that names no client. Only keys
     that failed are remembered, at most *max_entries* of them (the least recently failing are
     forgotten first); checking is a dictionary lookup, so callers that never fail are not slowed.
     """

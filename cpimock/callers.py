@@ -3,7 +3,7 @@
 An ``Authorization`` header wins over a certificate (as on CPI, where the load balancer passes
 both on and the runtime's security layer looks at the credentials first). Every failure is a
 :class:`~cpimock.auth.Refusal` with the status and the reason in plain words; repeated wrong
-secrets of one client are slowed down with 429 without touching anyone else.
+secrets for one client from one address are slowed down with 429 without touching anyone else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from cpimock import redaction
 from cpimock.auth import Identity, PeerCertificate, Refusal
-from cpimock.basic import BasicError, FailureLimiter, authenticate, authorization_scheme, parse_basic
+from cpimock.basic import BasicError, FailureLimiter, authenticate, authorization_scheme, limiter_key, parse_basic
 from cpimock.jwt import TokenAuthority, TokenError, token_roles
 from cpimock.tenant import Snapshot
 
@@ -73,18 +73,16 @@ def _unsupported(authorization: str) -> str:
 
 
 def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter) -> Identity | Refusal:
-    peer_key = f"peer:{peer.address.rsplit(':', 1)[0]}"
+    host = peer.address.rsplit(":", 1)[0]
     try:
         credentials = parse_basic(header)
     except BasicError as exc:
-        return _failed(limiter, peer_key, f"malformed Basic credentials: {exc.reason}")
-    records = snapshot.registry.records.values()
-    known = any(r.clientid == credentials.userid for r in records)
-    key = f"client:{credentials.userid}" if known else peer_key
+        return _failed(limiter, limiter_key(host, None), f"malformed Basic credentials: {exc.reason}")
+    key = limiter_key(host, credentials.userid)
     wait = limiter.retry_after(key)
     if wait is not None:
-        what = "this clientid" if known else "this address"
-        return TooMany(429, f"too many failed attempts for {what}; retry after {wait} s", wait)
+        return TooMany(429, f"too many failed attempts for this clientid from {host}; retry after {wait} s", wait)
+    records = snapshot.registry.records.values()
     try:
         record = authenticate(credentials, records)
     except BasicError as exc:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 
-from cpimock.basic import BasicCredentials, BasicError, FailureLimiter, authenticate, parse_basic
+from cpimock.basic import BasicCredentials, BasicError, FailureLimiter, authenticate, limiter_key, parse_basic
 from cpimock.jwt import TokenAuthority
 from cpimock.registry import KeyRecord
 
@@ -93,10 +93,10 @@ class _TokenEndpoint:
         self.peer_identity = peer_identity
 
     async def token(self, request: web.Request) -> web.Response:
-        peer = f"peer:{request.remote or 'unknown'}"
+        host = request.remote or "unknown"
         try:
             params = await _params(request)
-            record = self._client(request, params, peer)
+            record = self._client(request, params, host)
             grant = params.get("grant_type")
             if not grant:
                 raise _Refusal(_json_error(400, "invalid_request", "Missing grant type"), "no grant_type")
@@ -132,7 +132,7 @@ class _TokenEndpoint:
         }
         return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    def _client(self, request: web.Request, params: dict[str, str], peer: str) -> KeyRecord:
+    def _client(self, request: web.Request, params: dict[str, str], host: str) -> KeyRecord:
         header = request.headers.get("Authorization")
         body_id, body_secret = params.get("client_id"), params.get("client_secret")
         if header is not None and body_secret is not None:
@@ -144,10 +144,10 @@ class _TokenEndpoint:
             try:
                 credentials = parse_basic(header)
             except BasicError as exc:
-                self._failed(peer, exc.reason)
-            return self._secret(credentials, peer)
+                self._failed(limiter_key(host, None), exc.reason)
+            return self._secret(credentials, host)
         if body_id and body_secret is not None:
-            return self._secret(BasicCredentials(body_id, body_secret), peer)
+            return self._secret(BasicCredentials(body_id, body_secret), host)
         identity = self.peer_identity(request) if self.peer_identity is not None else None
         if body_id and identity is not None:
             if identity.clientid != body_id:
@@ -163,11 +163,9 @@ class _TokenEndpoint:
             raise _unauthorized(f"client_id {body_id!r} without secret or client certificate")
         raise _unauthorized("no client authentication", "Full authentication is required to access this resource")
 
-    def _secret(self, credentials: BasicCredentials, peer: str) -> KeyRecord:
+    def _secret(self, credentials: BasicCredentials, host: str) -> KeyRecord:
         records = list(self.records())
-        known = any(r.clientid == credentials.userid for r in records)
-        # a wrong secret for a known clientid counts against that client; garbage against the address
-        key = f"client:{credentials.userid}" if known else peer
+        key = limiter_key(host, credentials.userid)
         wait = self.limiter.retry_after(key)
         if wait is not None:
             raise _too_many(wait, f"{key} is cooling down after repeated failures")
