@@ -81,6 +81,21 @@ def parse_basic(header: str) -> BasicCredentials:
     return BasicCredentials(userid, secret)
 
 
+# what the caller is told for any clientid and secret that make no live key: an unknown clientid
+# and a wrong secret get the same words (CPI does not tell them apart either), or a 401 would
+# tell anyone which clientids exist; authenticate()'s reason, for the server's DEBUG log, says which
+NOT_ACCEPTED = (
+    "the Basic credentials are not those of a valid service key (unknown clientid, wrong secret, revoked key "
+    "or a key without a secret); copy clientid and clientsecret from the service key"
+)
+
+
+def not_accepted(credentials: BasicCredentials) -> str:
+    """The one reason a caller gets for credentials :func:`authenticate` refused, with a hint drawn
+    from what the caller sent alone (a line break after the secret), never from the keys."""
+    return NOT_ACCEPTED + secret_hint(credentials.secret)
+
+
 def secret_hint(secret: str) -> str:
     """A note for the server log on why a secret may be wrong, without revealing it."""
     if secret != secret.rstrip("\r\n"):

@@ -8,13 +8,24 @@ secrets for one client from one address are slowed down with 429 without touchin
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from cpimock import redaction
 from cpimock.auth import Identity, PeerCertificate, Refusal
-from cpimock.basic import BasicError, FailureLimiter, authenticate, authorization_scheme, limiter_key, parse_basic
+from cpimock.basic import (
+    BasicError,
+    FailureLimiter,
+    authenticate,
+    authorization_scheme,
+    limiter_key,
+    not_accepted,
+    parse_basic,
+)
 from cpimock.jwt import TokenAuthority, TokenError, token_roles
 from cpimock.tenant import Snapshot
+
+log = logging.getLogger("cpimock.callers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,8 @@ def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter)
     try:
         record = authenticate(credentials, records)
     except BasicError as exc:
-        return _failed(limiter, key, exc.reason)
+        log.debug("Basic credentials from %s refused: %s", host, exc.reason)
+        return _failed(limiter, key, not_accepted(credentials))
     limiter.success(key)
     return Identity(
         method="basic",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from cpimock.basic import NOT_ACCEPTED
 from cpimock.jwt import TokenAuthority, load_signing_key
+from cpimock.workspace import load_workspace, revoke_record
 from tests.e2e_support import add_iflow, add_instance, issue_secret_key, service_key, set_toml
 from tests.serving import Running, serving
 
@@ -162,6 +165,37 @@ async def test_a_secret_with_a_trailing_newline_gets_401(running: Running) -> No
     assert headers["WWW-Authenticate"] == 'Basic realm="SAP Cloud Integration"'
     assert "line break" in text
     # its twin: the same secret without the newline
+    assert (await post(running, headers={"Authorization": basic(clientid, secret)}))[0] == 200
+
+
+async def test_an_unknown_clientid_and_a_wrong_secret_get_the_same_401(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="cpimock.callers")
+    clientid, secret = secret_of(running, "basic-sender")
+    revoked_id, revoked_secret = secret_of(running, "other-sender")
+    _, pki, registry = load_workspace(running.root)
+    revoke_record(pki, registry, registry.get("other-sender"))
+    await running.reload()
+    cases = {
+        "no service key has this clientid": basic("sb-nobody|it-rt-mytenant!b1", secret),
+        "wrong secret for service key 'basic-sender'": basic(clientid, "not-the-secret"),
+        "service key 'other-sender' is revoked": basic(revoked_id, revoked_secret),
+        "service key 'demo-sender' is a certificate key without a secret": basic(
+            service_key(running.root, "demo-sender")["oauth"]["clientid"], "anything"),
+    }  # fmt: skip
+    answers = [await post(running, headers={"Authorization": header}) for header in cases.values()]
+    assert {(status, headers.get("WWW-Authenticate"), text) for status, headers, text in answers} == {
+        (401, 'Basic realm="SAP Cloud Integration"', f"401 Unauthorized: {NOT_ACCEPTED}\n")
+    }
+    records = await records_by_guid(running)
+    assert {records[headers["Cpimock-Message-Id"]].refusal_reason for _, headers, _ in answers} == {NOT_ACCEPTED}
+    # the server's DEBUG log says which, without the secret
+    logged = [r.getMessage() for r in caplog.records if r.name == "cpimock.callers"]
+    for why, line in zip(cases, logged, strict=True):
+        assert why in line
+    assert not any(value in line for line in logged for value in (secret, revoked_secret, "not-the-secret"))
+    # the twin: the right secret
     assert (await post(running, headers={"Authorization": basic(clientid, secret)}))[0] == 200
 
 
