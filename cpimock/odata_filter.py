@@ -59,7 +59,12 @@ FIELDS: dict[str, tuple[str, str]] = {
 _OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "lt": "<", "ge": ">=", "le": "<="}
 _FUNCS = ("substringof", "startswith", "endswith")
 MAX_FILTER_CHARS = 8000
-MAX_DEPTH = 40
+# bounds that keep every filter the parser accepts within what SQLite compiles: its parser's stack
+# ran out at about 31 nested groups (each "x or (...)" is one), and a filter beyond that came back
+# as a 503 "parser stack overflow". Now it is a 400 naming the bound, with room to spare below
+# SQLite's limit; no monitoring query nests 20 deep or compares 100 times.
+MAX_DEPTH = 20
+MAX_TERMS = 100
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -124,6 +129,7 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.depth = 0
+        self.terms = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -154,17 +160,22 @@ class _Parser:
         return where
 
     def or_expr(self) -> Where:
-        left = self.and_expr()
+        operands = [self.and_expr()]
         while self.keyword("or"):
-            right = self.and_expr()
-            left = Where(f"({left.sql}) OR ({right.sql})", left.params + right.params)
-        return left
+            operands.append(self.and_expr())
+        return _joined(operands, "OR")
 
     def and_expr(self) -> Where:
-        left = self.unary()
+        operands = [self.unary()]
         while self.keyword("and"):
-            left = left & self.unary()
-        return left
+            operands.append(self.unary())
+        return _joined(operands, "AND")
+
+    def term(self) -> None:
+        """Count one comparison or function call against :data:`MAX_TERMS`."""
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise ODataError(f"Invalid $filter: more than {MAX_TERMS} comparisons; split it into several requests")
 
     def unary(self) -> Where:
         self.depth += 1
@@ -202,6 +213,7 @@ class _Parser:
 
     def comparison(self) -> Where:
         tok = self.peek()
+        self.term()
         if tok.kind == "word" and tok.text in _FUNCS and self.toks[self.i + 1].text == "(":
             return self.function()
         if tok.kind == "word" and self.toks[self.i + 1].text == "(":
@@ -250,6 +262,14 @@ class _Parser:
             if value == "false":
                 where = Where(f"NOT ({where.sql})", where.params)
         return where
+
+
+def _joined(operands: list[Where], operator: str) -> Where:
+    """``(a) OR (b) OR (c)``: one level of parentheses however many operands (a left-nested
+    ``((a) OR (b)) OR (c)`` took one level per operand, and SQLite's parser ran out of stack)."""
+    if len(operands) == 1:
+        return operands[0]
+    return Where(f" {operator} ".join(f"({w.sql})" for w in operands), tuple(p for w in operands for p in w.params))
 
 
 def parse_filter(text: str) -> Where:

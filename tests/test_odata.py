@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import urllib.parse
 import xml.dom.minidom
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from cpimock.journal import Journal, MplRecord, Where, refusal
 from cpimock.mpl_record import Attachment
 from cpimock.odata import PAGE_SIZE, answer, parse_options
-from cpimock.odata_filter import ODataError, parse_filter, parse_orderby
+from cpimock.odata_filter import MAX_DEPTH, MAX_FILTER_CHARS, MAX_TERMS, ODataError, parse_filter, parse_orderby
 
 BASE = "https://mytenant.example/api/v1"
 
@@ -120,6 +121,69 @@ def test_bad_filters_are_a_400_naming_the_problem(text: str, message: str) -> No
     with pytest.raises(ODataError, match=re.escape(message)) as info:
         parse_filter(text)
     assert info.value.status == 400
+
+
+# each shape nests one group per level, as deep as the parser allows (MAX_DEPTH levels of unary())
+NESTINGS = {
+    "or": lambda inner: f"Status eq 'B' or ({inner})",
+    "not-or": lambda inner: f"not (Status eq 'B' or {inner})",
+    "and-or": lambda inner: f"Status eq 'B' and (Status eq 'C' or ({inner}))",
+    "function-or": lambda inner: f"startswith(Status, 'x') or ({inner})",
+}
+
+
+def nested(shape: str, levels: int) -> str:
+    text = "Status eq 'A'"
+    for _ in range(levels):
+        text = NESTINGS[shape](text)
+    return text
+
+
+def deepest(shape: str) -> str:
+    """The deepest filter of *shape* that the parser accepts."""
+    levels = 0
+    while True:
+        try:
+            parse_filter(nested(shape, levels + 1))
+        except ODataError:
+            return nested(shape, levels)
+        levels += 1
+
+
+@pytest.mark.parametrize("shape", NESTINGS)
+def test_every_filter_the_parser_accepts_runs_on_the_database(journal: Journal, shape: str) -> None:
+    text = deepest(shape)
+    assert text.count("(") >= MAX_DEPTH // 2 - 1  # each level of a shape takes one or two of MAX_DEPTH
+    status, body = get(journal, "MessageProcessingLogs", **{"$filter": text})
+    assert status == 200, body
+    # one level deeper is a 400 naming the bound, in CPI's error shape
+    status, body = get(journal, "MessageProcessingLogs", **{"$filter": NESTINGS[shape](text)})
+    assert status == 400
+    assert "nested deeper than" in body["error"]["message"]["value"]
+
+
+def test_a_filter_of_450_comparisons_is_a_400_not_a_503(journal: Journal) -> None:
+    many = " or ".join(f"Status eq '{chr(65 + n % 26)}'" for n in range(450))
+    assert len(many) <= MAX_FILTER_CHARS
+    status, body = get(journal, "MessageProcessingLogs", **{"$filter": many})
+    assert status == 400
+    assert body == {"error": {"code": "Bad Request", "message": {
+        "lang": "en", "value": f"Invalid $filter: more than {MAX_TERMS} comparisons; split it into several requests"}}}
+    # the twin: as many comparisons as allowed are one flat SQL condition that SQLite runs
+    allowed = " or ".join(f"MessageGuid eq 'AG{n}'" for n in range(MAX_TERMS))
+    assert parse_filter(allowed).sql.count("(") == MAX_TERMS
+    assert get(journal, "MessageProcessingLogs", **{"$filter": allowed})[0] == 200
+
+
+def test_a_query_too_complex_for_sqlite_is_a_400(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    # should a build of SQLite have lower limits than the parser's bounds assume
+    def overflow(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("parser stack overflow")
+
+    monkeypatch.setattr(journal, "query", overflow)
+    status, body = get(journal, "MessageProcessingLogs", **{"$filter": "Status eq 'A'"})
+    assert status == 400
+    assert "too complex" in body["error"]["message"]["value"]
 
 
 def test_orderby_and_its_errors() -> None:
