@@ -21,6 +21,7 @@ from cpimock.callers import Peer, TooMany, identify
 from cpimock.config import IFlowConfig
 from cpimock.handlers import Pipeline, StepError
 from cpimock.mpl_record import MplRecord, new_message_guid, utcnow
+from cpimock.routing import unsafe_path
 
 if TYPE_CHECKING:
     from cpimock.server import Server
@@ -133,6 +134,10 @@ class Inbound:
                 c.serial,
                 c.fingerprint,
             )
+        unsafe = unsafe_path(request.raw_path)
+        if unsafe is not None:
+            reason = f"the request path holds {unsafe}, which would change its meaning once decoded; leave it out"
+            return self._refuse(rec, "http", cpi.refused(400, reason), None)
         match = snapshot.router.match(address)
         iflow = match[0] if match else None
         authorization = request.headers.get("Authorization")

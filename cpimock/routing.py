@@ -2,8 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
+from urllib.parse import unquote
+
+_ENCODED_CONTROL = re.compile(r"%(?:[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def unsafe_path(raw_path: str) -> str | None:
+    """What in a request path *as sent* (still percent-encoded) would change its meaning once
+    decoded, or None: the router and ``CamelHttpPath`` see the decoded path, so ``/a/..%2fb``
+    reached ``/a/*`` with ``CamelHttpPath`` ``../b``.
+
+    Refused, as Tomcat (CPI's servlet container) refuses an encoded slash: an encoded slash or
+    backslash (``%2F``, ``%5C``), a backslash, an encoded NUL or other control character, and a
+    dot segment (``.`` or ``..``, encoded or not, also as ``..;param``), which Tomcat would
+    resolve and cpimock refuses rather than guess at. Clients resolve dot segments before they
+    send a path, so only a hand-made request holds one.
+    """
+    path = raw_path.partition("?")[0]
+    if "%" not in path and "." not in path and "\\" not in path:
+        return None
+    lower = path.lower()
+    if "%2f" in lower:
+        return "an encoded slash (%2F)"
+    if "%5c" in lower or "\\" in path:
+        return "a backslash"
+    if _ENCODED_CONTROL.search(path):
+        return "an encoded control character"
+    for segment in path.split("/"):
+        if unquote(segment.split(";", 1)[0]) in (".", ".."):
+            return "a dot segment (. or ..)"
+    return None
 
 
 class _Addressed(Protocol):

@@ -1,0 +1,128 @@
+"""Request paths that would change their meaning once decoded are refused before routing.
+
+``/http/a/..%2fab`` reached the ``/a/*`` iFlow with ``CamelHttpPath`` ``../ab``. Real requests
+over mTLS with paths sent exactly as written (aiohttp with an encoded URL, curl --path-as-is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from cpimock.routing import unsafe_path
+from tests.e2e_support import add_iflow, write_step
+from tests.serving import Running, serving
+
+STEP = """
+from pathlib import Path
+
+def process(message):
+    with Path(__file__).with_name("paths.txt").open("a") as out:
+        out.write(repr(message.headers.get("CamelHttpPath")) + "\\n")
+    return message
+"""
+
+REFUSED = {
+    "/http/a/..%2fab": "an encoded slash (%2F)",
+    "/http/a%2Fab": "an encoded slash (%2F)",
+    "/http/a/%2e%2e/ab": "a dot segment",
+    "/http/a/%2E%2e%2Fab": "an encoded slash (%2F)",
+    "/http/a/.%2e/ab": "a dot segment",
+    "/http/a/../ab": "a dot segment",
+    "/http/a/./ab": "a dot segment",
+    "/http/a/..;x=1/ab": "a dot segment",
+    "/http/a/b%5c..%5cc": "a backslash",
+    "/http/a/b%00c": "an encoded control character",
+    "/http/a/b%0d%0ac": "an encoded control character",
+}
+# the twins: encoded characters that change nothing, and dots that are no dot segment
+SERVED = {"/http/a/ab": "'ab'", "/http/a/%61b": "'ab'", "/http/a/b.c..d": "'b.c..d'", "/http/a/...": "'...'",
+          "/http/a/b%20c": "'b c'", "/http/a/b?next=..%2Fx": "'b'"}  # fmt: skip
+
+
+@pytest.fixture
+async def running(workspace: Path) -> AsyncIterator[Running]:
+    add_iflow(workspace, "wild", "/a/*", [write_step(workspace, "paths.py", STEP) + ":process"])
+    async with serving(workspace) as r:
+        yield r
+
+
+def seen(running: Running) -> list[str]:
+    log = running.root / "iflows" / "paths.txt"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize(("path", "what"), REFUSED.items())
+async def test_a_path_that_decodes_to_another_meaning_gets_400(
+    running: Running, path: str, what: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cpimock.inbound")
+    async with running.session(running.extract("demo-sender")) as http:
+        async with http.post(URL(running.url + path, encoded=True), data=b"x") as answer:
+            assert answer.status == 400
+            text = await answer.text()
+    assert text.startswith(f"400 Bad Request: the request path holds {what}")
+    assert seen(running) == []
+    [rec] = await running.records()
+    assert (rec.refusal_stage, rec.response_status, rec.integration_flow_name) == ("http", 400, None)
+    assert rec.refusal_reason is not None
+    assert what in rec.refusal_reason
+    assert any("refused with 400" in r.getMessage() and what in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("path", "camel_path"), SERVED.items())
+async def test_a_path_whose_encoding_changes_nothing_is_served(running: Running, path: str, camel_path: str) -> None:
+    async with running.session(running.extract("demo-sender")) as http:
+        async with http.post(URL(running.url + path, encoded=True), data=b"x") as answer:
+            assert answer.status == 200
+    assert seen(running) == [camel_path]
+
+
+@pytest.mark.clients
+async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(running: Running) -> None:
+    files = running.extract("demo-sender")
+    curl = ["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", "--cert", str(files.cert),
+            "--key", str(files.key), "--cacert", str(running.ca_path), "--data-binary", "x"]  # fmt: skip
+
+    async def status(path: str) -> str:
+        done = await asyncio.to_thread(subprocess.run, [*curl, running.url + path], capture_output=True, text=True,
+                                       timeout=60, check=True)  # fmt: skip
+        return done.stdout
+
+    assert await status("/http/a/..%2fab") == "400"
+    assert await status("/http/a/../ab") == "400"
+    assert seen(running) == []
+    assert await status("/http/a/ab") == "200"  # the twin
+    assert seen(running) == ["'ab'"]
+
+
+PIECES = ["/", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "\\", "%00", "%0a", "%1F", "%7f", "%7E", ";", "a",
+          "%61", "%25", "%", "%zz", "%c0%af", "?", "=", "%3F"]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join))
+def test_a_path_let_through_decodes_to_the_same_segments_and_no_dot_segment(tail: str) -> None:
+    raw = "/http/" + tail
+    if unsafe_path(raw) is not None:
+        return
+    path = raw.partition("?")[0]
+    decoded = unquote(path)
+    assert decoded.count("/") == path.count("/")  # no segment split or joined by decoding
+    assert not any(unquote(segment.split(";", 1)[0]) in (".", "..") for segment in path.split("/"))
+    assert "\\" not in decoded
+    assert all(ord(c) >= 0x20 and c != "\x7f" for c in decoded)
+
+
+@given(st.text(max_size=200))
+def test_the_path_check_takes_any_text(text: str) -> None:
+    assert unsafe_path(text) is None or isinstance(unsafe_path(text), str)
