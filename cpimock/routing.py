@@ -15,11 +15,11 @@ def unsafe_path(raw_path: str) -> str | None:
     decoded, or None: the router and ``CamelHttpPath`` see the decoded path, so ``/a/..%2fb``
     reached ``/a/*`` with ``CamelHttpPath`` ``../b``.
 
-    Refused, as Tomcat (CPI's servlet container) refuses an encoded slash: an encoded slash or
-    backslash (``%2F``, ``%5C``), a backslash, an encoded NUL or other control character, and a
-    dot segment (``.`` or ``..``, encoded or not, also as ``..;param``), which Tomcat would
-    resolve and cpimock refuses rather than guess at. Clients resolve dot segments before they
-    send a path, so only a hand-made request holds one.
+    Refused, as Tomcat refuses an encoded slash by default: an encoded slash or backslash
+    (``%2F``, ``%5C``), a backslash, an encoded NUL or other control character, and a dot
+    segment (``.`` or ``..``, encoded or not, also as ``..;param``), which Tomcat would resolve
+    and cpimock refuses rather than guess at. Clients resolve dot segments before they send a
+    path, so only a hand-made request holds one.
     """
     path = raw_path.partition("?")[0]
     if "%" not in path and "." not in path and "\\" not in path:
