@@ -39,6 +39,8 @@ from typing import Any
 from cpimock.deadlines import deadlines
 from cpimock.errors import CpimockError, HandlerLoadError
 from cpimock.message import Message
+from cpimock.steps.groovy.step import GroovyStep
+from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 
 __all__ = ["Pipeline", "StepError", "StepTimeout", "load_pipeline"]
 
@@ -46,7 +48,10 @@ log = logging.getLogger("cpimock.handlers")
 
 StepFunc = Callable[[Message], "Message | Awaitable[Message | None] | None"]
 
-_EXPECTED = "expected 'path/to/file.py:function' (relative to the workspace) or 'package.module:function'"
+_EXPECTED = (
+    "expected 'path/to/file.py:function' (relative to the workspace), 'package.module:function' "
+    "or 'path/to/script.groovy[:function]'"
+)
 _MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -271,7 +276,14 @@ def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = 
     for ref in steps:
         step = _parse(ref, base_dir, sources)
         loaded.append(step)
-        if step.source is None:
+        if isinstance(step.func, GroovyStep):
+            try:
+                step.func.check()
+            except HandlerLoadError as exc:
+                if not defer_errors:
+                    raise
+                log.warning("%s", exc)  # the JVM picks the script up once it is there
+        elif step.source is None:
             try:
                 step.func = _import_step(ref, step.attr)
             except HandlerLoadError as exc:
@@ -291,6 +303,9 @@ def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = 
 
 
 def _parse(ref: str, base_dir: Path, sources: dict[Path, _Source]) -> _Step:
+    groovy = parse_groovy_reference(ref)
+    if groovy is not None:  # "script.groovy" or "script.groovy:function": runs on the JVM
+        return _Step(ref, groovy[1], func=GroovyStep(ref, groovy[0], groovy[1], base_dir))
     target, colon, attr = ref.strip().rpartition(":")
     if not colon or not target or not attr:
         raise HandlerLoadError(f"steps entry {ref!r}: {_EXPECTED}")

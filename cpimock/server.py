@@ -31,6 +31,7 @@ from cpimock.jwt import TokenAuthority, load_signing_key
 from cpimock.message import LogAttachment
 from cpimock.mpl_record import Attachment, MplRecord, new_message_guid, refusal, utcnow
 from cpimock.mpl_routes import add_mpl_routes
+from cpimock.steps.groovy import runner as groovy_runner
 from cpimock.tenant import ClientAuthSetting, Reloader, Snapshot, build_snapshot
 from cpimock.tls import HANDSHAKE_SOCKET, classify_handshake_error
 from cpimock.token_routes import add_token_routes
@@ -87,6 +88,7 @@ class Server:
         self._listening: socket.socket | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
         self._handler_kwargs: dict[str, Any] = {}
+        self._counted = False
         self.host = "127.0.0.1"
         self.port = 0
         # the event loop the server runs on (set by start); the request path passes it on, as
@@ -150,6 +152,8 @@ class Server:
         }
         sock.setblocking(False)
         self._listening = sock
+        groovy_runner.server_started()
+        self._counted = True
         self._start_accepting()
         if self._watch:
             self.reloader.start()
@@ -186,6 +190,9 @@ class Server:
         if self.journal is not None:
             await self.journal.aclose()
             self.journal = None
+        if self._counted:  # the last server of the process takes the Groovy steps' JVM with it
+            self._counted = False
+            await groovy_runner.server_stopped()
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -48,6 +48,7 @@ from cpimock.message import Message
 from cpimock.mpl_record import MplRecord
 from cpimock.mpl_sql import Where
 from cpimock.server import Server, bind
+from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 from cpimock.tenant import ClientAuthSetting, build_snapshot
 from cpimock.testing_config import IFlowSpec, render_config
 from cpimock.testing_keys import TenantKey, existing_key, issue_key
@@ -204,6 +205,9 @@ class _TenantBase:
 
     def _step_ref(self, step: Step) -> str:
         if isinstance(step, str):
+            groovy = parse_groovy_reference(step)
+            if groovy is not None:  # a script file: relative to the caller too
+                return f"{Path(groovy[0]).resolve()}:{groovy[1]}"
             target, _, attr = step.rpartition(":")
             if target.endswith(".py") or "/" in target:
                 return f"{Path(target).resolve()}:{attr}"  # relative to the caller, not the temporary workspace

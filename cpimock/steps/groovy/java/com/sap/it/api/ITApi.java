@@ -1,0 +1,5 @@
+package com.sap.it.api;
+
+/** The marker of the APIs {@link ITApiFactory#getApi} hands out. */
+public interface ITApi {
+}
