@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,8 @@ def test_example_sender_passes_with_the_installed_wheel(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO)
     [wheel] = wheels.glob("cpimock-*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # the Groovy runner compiles these on the user's machine
+        assert "cpimock/steps/groovy/java/cpimock/jvm/Worker.java" in archive.namelist()
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
