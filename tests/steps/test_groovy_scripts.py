@@ -399,6 +399,14 @@ async def test_a_script_that_cannot_be_stopped_costs_the_jvm_and_the_next_call_g
     assert worker.pid != pid
 
 
+async def test_a_crashed_jvm_fails_its_call_cleanly_and_the_next_call_gets_a_new_one(tmp_path: Path) -> None:
+    write(tmp_path, "crash.groovy", "def processData(message) { Runtime.getRuntime().halt(7) }")
+    write(tmp_path, "ok.groovy", "def processData(m) { m.setBody('served'); m }")
+    with pytest.raises(StepError, match=r"raised WorkerStopped: the Groovy worker \(JVM\) stopped with status 7"):
+        await run(tmp_path, "crash.groovy", Message(b""))
+    assert (await run(tmp_path, "ok.groovy", Message(b""))).body == b"served"
+
+
 async def test_calls_run_at_the_same_time(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -107,7 +107,9 @@ class Worker:
         assert proc.stderr is not None
         hello: concurrent.futures.Future[Answer] = concurrent.futures.Future()
         self._stderr.clear()
-        with self._lock:
+        outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        with self._lock:  # a call submitted once the process is visible must reach its writer
+            self._outbox = outbox
             self._proc = proc
             self.pid = proc.pid
             self.generation += 1
@@ -115,7 +117,6 @@ class Worker:
             self.released = []
             self._stop_reason = ""
             self._pending[0] = hello
-        self._outbox = queue.SimpleQueue()
         stderr_done = threading.Event()
         threading.Thread(
             target=self._read, args=(proc, proc.stdout, stderr_done), name="cpimock-groovy-reader", daemon=True
@@ -124,7 +125,7 @@ class Worker:
             target=self._drain, args=(proc.stderr, stderr_done), name="cpimock-groovy-stderr", daemon=True
         ).start()
         threading.Thread(
-            target=self._write, args=(proc, proc.stdin, self._outbox), name="cpimock-groovy-writer", daemon=True
+            target=self._write, args=(proc, proc.stdin, outbox), name="cpimock-groovy-writer", daemon=True
         ).start()
         try:
             kind, _payload = hello.result(START_TIMEOUT_S)
