@@ -6,6 +6,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpimock.handlers import StepError
 from cpimock.message import Message
@@ -227,3 +229,39 @@ def test_a_value_mapping_export_with_a_dtd_or_without_its_xml_is_refused(tmp_pat
     good = tmp_path / "value_mapping.xml"
     good.write_text(VALUE_MAPPING_XML)
     assert len(read_value_mapping_export(good)) == 2
+
+
+toml_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=12,
+)
+toml_tables = st.dictionaries(st.text(max_size=8), toml_values, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(toml_tables)
+def test_any_table_parses_or_is_refused_with_a_settings_error(data: dict[str, object]) -> None:
+    for parse in (parse_secure_store, parse_value_mappings):
+        try:
+            parse(data)  # type: ignore[operator]
+        except SettingsError:
+            pass
+    try:
+        parse_partner_directory(data, Path("/nonexistent"))
+    except SettingsError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_value_mapping_file_parses_or_is_refused_with_a_settings_error(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "value_mapping.xml"
+        path.write_bytes(b"<vm><group id='1'><entry>" + data + b"</entry></group></vm>")
+        try:
+            read_value_mapping_export(path)
+        except SettingsError:
+            pass

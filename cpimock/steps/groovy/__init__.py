@@ -8,7 +8,7 @@ such a step runs; see docs/handlers.md.
 from cpimock.steps.groovy.bridge import ScriptCompileError, ScriptException, ScriptLoadError, SoapHeader
 from cpimock.steps.groovy.step import GroovyStep, parse_reference
 from cpimock.steps.groovy.toolchain import GroovyUnavailable
-from cpimock.steps.groovy.wire import (
+from cpimock.steps.groovy.values import (
     JavaBigInteger,
     JavaByte,
     JavaChar,
