@@ -182,7 +182,8 @@ def _api_section(api: dict[str, Any] | None) -> list[str]:
 
     if api.get("exit"):
         lines[-2:-2] = [f"Note: {api['exit']}.", ""]
-    row("`cpimock.workspace.issue_service_key` (RSA 2048 key, certificate, JSON, registry)", api["issue_service_key"])
+    row("`cpimock.workspace.keys.issue_service_key` (RSA 2048 key, certificate, JSON, registry)",
+        api["issue_service_key"])
     row("`cpimock servicekey create` at the CLI (includes interpreter start)", api["cli_servicekey_create"])
     tenant = api.get("tenant", {})
     if "missing" in tenant:

@@ -16,8 +16,8 @@ from typing import Any
 
 
 def issue_keys(workspace: Path, rounds: int) -> list[float]:
-    """``cpimock.workspace.issue_service_key``: a new RSA 2048 key, certificate, JSON and registry entry."""
-    from cpimock.workspace import issue_service_key, load_workspace
+    """``cpimock.workspace.keys.issue_service_key``: a new RSA 2048 key, certificate, JSON and registry entry."""
+    from cpimock.workspace.keys import issue_service_key, load_workspace
 
     config, pki, registry = load_workspace(workspace)
     times = []

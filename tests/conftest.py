@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.pki import Pki
-from cpimock.workspace import ensure_workspace
+from cpimock.pki.store import Pki
+from cpimock.workspace.keys import ensure_workspace
 
 
 @pytest.fixture

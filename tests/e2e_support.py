@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from cpimock.config import load_config
-from cpimock.pki import Pki
-from cpimock.registry import Registry
-from cpimock.workspace import issue_service_key, keys_dir
+from cpimock.pki.store import Pki
+from cpimock.workspace.keys import issue_service_key, keys_dir
+from cpimock.workspace.registry import Registry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "iflows"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cpimock.journal import MplRecord, refusal
-from cpimock.mpl_record import Attachment
+from cpimock.mpl.journal import MplRecord, refusal
+from cpimock.mpl.record import Attachment
 
 SUBJECT = "CN=demo-sender,OU=cpimock Clients,O=cpimock,L=local,C=DE"
 ISSUER = "CN=cpimock Client CA,OU=cpimock Clients,O=cpimock,L=local,C=DE"

@@ -13,12 +13,12 @@ from typing import Any
 import aiohttp
 
 from cpimock.config import load_config
-from cpimock.journal import Journal, MplRecord
-from cpimock.pki import Issued, Pki, cert_to_pem, key_to_pem, now
-from cpimock.registry import Registry
-from cpimock.server import Server
-from cpimock.servicekey import export_files, read_service_key, write_files
-from cpimock.workspace import issue_service_key
+from cpimock.http.server import Server
+from cpimock.mpl.journal import Journal, MplRecord
+from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.store import Issued, Pki, cert_to_pem, key_to_pem, now
+from cpimock.workspace.keys import issue_service_key
+from cpimock.workspace.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from click.testing import CliRunner, Result
 
 from cpimock.cli import main
 from cpimock.message import Message
-from cpimock.pki import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
-from cpimock.servicekey import certificate_details
+from cpimock.pki.servicekey import certificate_details
+from cpimock.pki.store import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
 from cpimock.testing import ThreadedTenant
-from cpimock.workspace import ensure_workspace
+from cpimock.workspace.keys import ensure_workspace
 
 
 def answer(message: Message) -> Message:
@@ -129,7 +129,7 @@ def test_expired_certificate(tenant: ThreadedTenant, tmp_path: Path) -> None:
     assert result.exit_code == 1
     until = (now() - dt.timedelta(days=20)).strftime("%Y-%m-%d")
     assert f"the key's certificate expired on {until}" in result.stderr
-    assert f"the server refused the client certificate: it expired on {until}" in result.stderr
+    assert f"the server refused the client certificate: it expired on {until}" in result.stderr, result.stderr
     assert "create a new service key" in result.stderr
 
 

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from cpimock.cli import main
-from cpimock.pki import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
-from cpimock.registry import Registry
-from cpimock.servicekey import build_service_key
+from cpimock.pki.servicekey import build_service_key
+from cpimock.pki.store import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
+from cpimock.workspace.registry import Registry
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:

@@ -9,7 +9,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpimock.csrf import HEADER, REQUIRED, SESSION_COOKIE, CsrfGuard, Verdict, is_fetch, needs_token
+from cpimock.identity.csrf import HEADER, REQUIRED, SESSION_COOKIE, CsrfGuard, Verdict, is_fetch, needs_token
 
 ALICE = "basic:sb-alice|it-rt-mytenant!b1"
 BOB = "certificate:bob"

@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from cpimock.basic import NOT_ACCEPTED
-from cpimock.jwt import TokenAuthority, load_signing_key
-from cpimock.workspace import load_workspace, revoke_record
+from cpimock.identity.basic import NOT_ACCEPTED
+from cpimock.identity.tokens import TokenAuthority, load_signing_key
+from cpimock.workspace.keys import load_workspace, revoke_record
 from tests.e2e_support import add_iflow, add_instance, issue_secret_key, service_key, set_toml
 from tests.serving import Running, serving
 
@@ -171,7 +171,7 @@ async def test_a_secret_with_a_trailing_newline_gets_401(running: Running) -> No
 async def test_an_unknown_clientid_and_a_wrong_secret_get_the_same_401(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="cpimock.callers")
+    caplog.set_level(logging.DEBUG, logger="cpimock.identity.callers")
     clientid, secret = secret_of(running, "basic-sender")
     revoked_id, revoked_secret = secret_of(running, "other-sender")
     _, pki, registry = load_workspace(running.root)
@@ -191,7 +191,7 @@ async def test_an_unknown_clientid_and_a_wrong_secret_get_the_same_401(
     records = await records_by_guid(running)
     assert {records[headers["Cpimock-Message-Id"]].refusal_reason for _, headers, _ in answers} == {NOT_ACCEPTED}
     # the server's DEBUG log says which, without the secret
-    logged = [r.getMessage() for r in caplog.records if r.name == "cpimock.callers"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "cpimock.identity.callers"]
     for why, line in zip(cases, logged, strict=True):
         assert why in line
     assert not any(value in line for line in logged for value in (secret, revoked_secret, "not-the-secret"))

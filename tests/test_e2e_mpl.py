@@ -24,7 +24,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from cpimock.pki import Pki, now
+from cpimock.pki.store import Pki, now
 from tests.e2e_support import add_iflow, copy_example
 from tests.serving import Running, serving, write_pem_pair
 
@@ -394,7 +394,7 @@ async def test_20000_calls_over_64_connections_are_all_recorded(workspace: Path)
 
 @pytest.mark.slow
 async def test_a_server_killed_mid_run_loses_at_most_one_batch(workspace: Path) -> None:
-    from cpimock.journal import Journal
+    from cpimock.mpl.journal import Journal
 
     proc, url = await _serve_process(workspace)
     kill_at = TOTAL // 2

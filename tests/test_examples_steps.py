@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from cpimock.adapters.exchange import build_message, mpl_fields, response_parts
 from cpimock.config import parse_config
-from cpimock.exchange import build_message, mpl_fields, response_parts
-from cpimock.handlers import StepError, load_pipeline
 from cpimock.message import Message
+from cpimock.steps.pipeline import StepError, load_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-DEMO = REPO / "cpimock" / "templates" / "iflows" / "demo.py"
+DEMO = REPO / "cpimock" / "workspace" / "templates" / "iflows" / "demo.py"
 
 
 class Identity:

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cpimock.exchange import (
+from cpimock.adapters.exchange import (
     CERT_FINGERPRINT,
     CERT_SUBJECT,
     ROLES,
@@ -15,8 +15,8 @@ from cpimock.exchange import (
     mpl_fields,
     response_parts,
 )
-from cpimock.handlers import StepError
 from cpimock.message import Message
+from cpimock.steps.pipeline import StepError
 
 
 @dataclass(frozen=True)

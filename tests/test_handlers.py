@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cpimock.errors import HandlerLoadError
-from cpimock.handlers import Pipeline, StepError, StepTimeout, _DaemonThreads, load_pipeline
 from cpimock.message import Message
+from cpimock.steps.pipeline import Pipeline, StepError, StepTimeout, _DaemonThreads, load_pipeline
 
 
 def write(path: Path, source: str) -> None:
@@ -333,10 +333,10 @@ async def test_broken_file_keeps_the_old_code_and_logs_once(workspace: Path, cap
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     write(step, "def p(m):\n    m.body = b'bad' +\n")
-    with caplog.at_level(logging.WARNING, logger="cpimock.handlers"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
         assert (await pipeline.run(msg(), 5)).body == b"good"
-    records = [r for r in caplog.records if r.name == "cpimock.handlers"]
+    records = [r for r in caplog.records if r.name == "cpimock.steps.pipeline"]
     assert len(records) == 1
     assert "iflows/r.py: importing the file failed: SyntaxError" in records[0].getMessage()
     assert "keeping the code loaded before" in records[0].getMessage()
@@ -352,7 +352,7 @@ async def test_reload_that_loses_the_function_keeps_the_old_code(
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     write(step, "def renamed(m):\n    m.body = b'new'\n")
-    with caplog.at_level(logging.WARNING, logger="cpimock.handlers"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
     assert "no function 'p'" in caplog.text
 
@@ -362,7 +362,7 @@ async def test_deleted_file_keeps_the_old_code(workspace: Path, caplog: pytest.L
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     step.unlink()
-    with caplog.at_level(logging.WARNING, logger="cpimock.handlers"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
         assert (await pipeline.run(msg(), 5)).body == b"good"
     assert caplog.text.count("the file is gone") == 1
@@ -371,7 +371,7 @@ async def test_deleted_file_keeps_the_old_code(workspace: Path, caplog: pytest.L
 async def test_deferred_errors_fail_the_run_until_the_file_is_fixed(
     workspace: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="cpimock.handlers"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
         pipeline = load_pipeline(["iflows/later.py:p"], workspace, defer_errors=True)
     assert "step file not found" in caplog.text
     assert len(pipeline.load_errors) == 1

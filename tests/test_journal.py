@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from cpimock import mpl_sql
 from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
-from cpimock.journal import Journal, MplRecord, Where, new_message_guid, refusal
-from cpimock.mpl_record import Attachment
+from cpimock.mpl import sql as mpl_sql
+from cpimock.mpl.journal import Journal, MplRecord, Where, new_message_guid, refusal
+from cpimock.mpl.record import Attachment
 
 
 @pytest.fixture
@@ -212,7 +212,7 @@ def test_a_locked_database_never_blocks_the_caller_and_catches_up(db: Path, capl
     j = Journal.open(db, busy_timeout_s=0.02)
     blocker = sqlite3.connect(db, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
-    caplog.set_level(logging.WARNING, "cpimock.journal")
+    caplog.set_level(logging.WARNING, "cpimock.mpl.journal")
     started = time.perf_counter()
     for _ in range(200):
         j.record(MplRecord())

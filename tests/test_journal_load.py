@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.journal import Journal, MplRecord
+from cpimock.mpl.journal import Journal, MplRecord
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from cpimock.journal import Journal, MplRecord
+    from cpimock.mpl.journal import Journal, MplRecord
 
     journal = Journal.open(Path(sys.argv[1]), batch_size={batch})
     done = 0

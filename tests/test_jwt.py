@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpimock.basic import FailureLimiter
 from cpimock.errors import PkiError
-from cpimock.jwt import (
+from cpimock.http.oauth import add_token_routes
+from cpimock.identity.basic import FailureLimiter
+from cpimock.identity.tokens import (
     SIGNING_KEY_FILE,
     TokenAuthority,
     TokenError,
@@ -28,8 +29,7 @@ from cpimock.jwt import (
     token_roles,
     xsappname,
 )
-from cpimock.registry import KeyRecord, secret_digest
-from cpimock.token_routes import add_token_routes
+from cpimock.workspace.registry import KeyRecord, secret_digest
 
 TOKEN_URL = "https://mytenant.authentication.eu10.hana.ondemand.com/oauth/token"
 CERT_TOKEN_URL = "https://mytenant.authentication.cert.eu10.hana.ondemand.com/oauth/token"

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cpimock.cli import main
-from cpimock.commands.messages import parse_since
-from cpimock.journal import Journal, MplRecord
-from cpimock.mpl_record import Attachment
+from cpimock.cli.messages import parse_since
+from cpimock.mpl.journal import Journal, MplRecord
+from cpimock.mpl.record import Attachment
 from tests.mpl_samples import scripted_mix
 
 

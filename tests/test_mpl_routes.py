@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cpimock.journal import Journal, MplRecord
-from cpimock.mpl_record import Attachment
-from cpimock.mpl_routes import add_mpl_routes
+from cpimock.mpl.journal import Journal, MplRecord
+from cpimock.mpl.record import Attachment
+from cpimock.mpl.routes import add_mpl_routes
 from tests.mpl_samples import scripted_mix
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -145,7 +145,7 @@ async def test_without_a_callback_only_loopback_may_read(client: Any) -> None:
 def test_the_loopback_check_refuses_remote_peers() -> None:
     from aiohttp.test_utils import make_mocked_request
 
-    from cpimock.mpl_routes import _is_loopback
+    from cpimock.mpl.routes import _is_loopback
 
     remote = make_mocked_request("GET", "/monitor")
     remote._transport_peername = ("192.0.2.7", 40000)  # type: ignore[attr-defined]

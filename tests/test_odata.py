@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from cpimock.journal import Journal, MplRecord, Where, refusal
-from cpimock.mpl_record import Attachment
-from cpimock.odata import PAGE_SIZE, answer, parse_options
-from cpimock.odata_filter import MAX_DEPTH, MAX_FILTER_CHARS, MAX_TERMS, ODataError, parse_filter, parse_orderby
+from cpimock.mpl.journal import Journal, MplRecord, Where, refusal
+from cpimock.mpl.odata import PAGE_SIZE, answer, parse_options
+from cpimock.mpl.odata_filter import MAX_DEPTH, MAX_FILTER_CHARS, MAX_TERMS, ODataError, parse_filter, parse_orderby
+from cpimock.mpl.record import Attachment
 
 BASE = "https://mytenant.example/api/v1"
 

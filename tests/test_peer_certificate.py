@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from cpimock.auth import PeerCertificate
-from cpimock.pki import Pki
+from cpimock.identity.directory import PeerCertificate
+from cpimock.pki.store import Pki
 
 
 def name(cn: str) -> x509.Name:

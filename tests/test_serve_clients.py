@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.pki import Pki, now
+from cpimock.pki.store import Pki, now
 from tests.serving import KeyFiles, Running, serving, write_pem_pair
 from tests.test_serve_matrix import name
 

@@ -13,8 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from cpimock.errors import PkiError, ServiceKeyError
-from cpimock.pki import Issued, Pki, generate_key, key_to_pem, now
-from cpimock.servicekey import (
+from cpimock.pki.servicekey import (
     build_service_key,
     export_files,
     new_clientid,
@@ -23,6 +22,7 @@ from cpimock.servicekey import (
     parse_service_key,
     write_files,
 )
+from cpimock.pki.store import Issued, Pki, generate_key, key_to_pem, now
 
 CLIENTID_RE = re.compile(r"^sb-[0-9a-f-]{36}!b\d+\|it-rt-mytenant!b\d+$")
 STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

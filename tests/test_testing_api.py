@@ -16,8 +16,8 @@ import requests
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from cpimock.errors import CpimockError, HandlerLoadError
+from cpimock.http.server import SHUTDOWN_GRACE_S
 from cpimock.message import Message
-from cpimock.server import SHUTDOWN_GRACE_S
 from cpimock.testing import StepFailed, Tenant, ThreadedTenant
 
 

@@ -14,9 +14,9 @@ from cryptography.x509.oid import NameOID
 
 from cpimock.config import load_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
-from cpimock.pki import Pki, generate_key
-from cpimock.registry import Registry
-from cpimock.workspace import add_instance, ensure_workspace, issue_service_key, revoke_record
+from cpimock.pki.store import Pki, generate_key
+from cpimock.workspace.keys import add_instance, ensure_workspace, issue_service_key, revoke_record
+from cpimock.workspace.registry import Registry
 
 PRIVATE = ["certs/root-ca.key", "certs/client-ca.key", "certs/server.key", "certs/keys/demo-sender.json"]
 

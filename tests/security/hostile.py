@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cpimock.journal import MplRecord
-from cpimock.pki import BACKDATE, Authority, PrivateKey, cert_to_pem, key_to_pem, now
-from cpimock.tls import _SSL_REASONS, _VERIFY_REASONS
+from cpimock.mpl.journal import MplRecord
+from cpimock.pki.store import BACKDATE, Authority, PrivateKey, cert_to_pem, key_to_pem, now
+from cpimock.tenant.tls import _SSL_REASONS, _VERIFY_REASONS
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)

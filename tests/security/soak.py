@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cpimock.journal import Journal
-from cpimock.pki import Issued, Pki, now
-from cpimock.workspace import ensure_workspace
+from cpimock.mpl.journal import Journal
+from cpimock.pki.store import Issued, Pki, now
+from cpimock.workspace.keys import ensure_workspace
 from tests.security.hostile import attempt, client_context, dn
 from tests.security.proc import ServerProcess, set_option
 from tests.serving import write_pem_pair
@@ -129,7 +129,7 @@ async def soak(minutes: float, concurrency: int) -> int:
 
 
 def _demo(root: Path) -> Issued:
-    from cpimock.servicekey import read_service_key
+    from cpimock.pki.servicekey import read_service_key
 
     key = read_service_key(root / "certs" / "keys" / "demo-sender.json")
     return Issued(key.certificates[0], key.key, tuple(key.certificates[1:]))

@@ -17,9 +17,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cpimock.pki import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued, Pki, cert_to_pem, now
-from cpimock.registry import Registry
-from cpimock.workspace import ensure_workspace, issue_service_key, load_workspace
+from cpimock.pki.store import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued, Pki, cert_to_pem, now
+from cpimock.workspace.keys import ensure_workspace, issue_service_key, load_workspace
+from cpimock.workspace.registry import Registry
 
 from ..serving import Running, serving, write_pem_pair
 from .hostile import DAY, Presented, attempt, client_context, dn, forge, reasons_for, record_of, rsa_key
@@ -127,7 +127,7 @@ async def test_another_tenants_certificate_does_not_map_onto_our_keys(
 
 
 def _issued_of(root: Path) -> Issued:
-    from cpimock.servicekey import read_service_key
+    from cpimock.pki.servicekey import read_service_key
 
     key = read_service_key(root / "certs" / "keys" / "demo-sender.json")
     return Issued(key.certificates[0], key.key, tuple(key.certificates[1:]))

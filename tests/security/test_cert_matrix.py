@@ -18,8 +18,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from cpimock.dn import name_to_dn
-from cpimock.pki import (
+from cpimock.pki.dn import name_to_dn
+from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.store import (
     BACKDATE,
     CLIENT_CA_NAME,
     ROOT_CA_NAME,
@@ -30,8 +31,7 @@ from cpimock.pki import (
     cert_to_pem,
     now,
 )
-from cpimock.servicekey import export_files, read_service_key, write_files
-from cpimock.workspace import ensure_workspace
+from cpimock.workspace.keys import ensure_workspace
 
 from ..serving import serving
 from .hostile import (
@@ -162,7 +162,7 @@ def _build(root: Path) -> Matrix:
 
 
 def _demo_key(folder: Path) -> PrivateKey:
-    from cpimock.pki import load_key
+    from cpimock.pki.store import load_key
 
     return load_key((folder / "key.key").read_bytes(), "demo key")
 

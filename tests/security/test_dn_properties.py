@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cpimock.config import load_config
-from cpimock.dn import DnError, name_key, parse_dn
 from cpimock.errors import ConfigError
+from cpimock.pki.dn import DnError, name_key, parse_dn
 
 PROPS = settings(max_examples=400, deadline=None)
 

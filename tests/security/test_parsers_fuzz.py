@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpimock.config import load_config, parse_config
-from cpimock.dn import DnError, parse_dn
 from cpimock.errors import ConfigError, ServiceKeyError
-from cpimock.journal import Journal
-from cpimock.jwt import TokenAuthority, TokenError
-from cpimock.odata_filter import ODataError, parse_filter, parse_orderby
-from cpimock.pki import generate_key
-from cpimock.servicekey import parse_service_key
+from cpimock.identity.tokens import TokenAuthority, TokenError
+from cpimock.mpl.journal import Journal
+from cpimock.mpl.odata_filter import ODataError, parse_filter, parse_orderby
+from cpimock.pki.dn import DnError, parse_dn
+from cpimock.pki.servicekey import parse_service_key
+from cpimock.pki.store import generate_key
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

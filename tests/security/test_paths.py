@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from cpimock.routing import unsafe_path
+from cpimock.iflows.routing import unsafe_path
 from tests.e2e_support import add_iflow, write_step
 from tests.serving import Running, serving
 
@@ -65,7 +65,7 @@ def seen(running: Running) -> list[str]:
 async def test_a_path_that_decodes_to_another_meaning_gets_400(
     running: Running, path: str, what: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cpimock.inbound")
+    caplog.set_level(logging.INFO, logger="cpimock.adapters.endpoint")
     async with running.session(running.extract("demo-sender")) as http:
         async with http.post(URL(running.url + path, encoded=True), data=b"x") as answer:
             assert answer.status == 400

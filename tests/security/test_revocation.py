@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from cpimock.cli import main
-from cpimock.pki import Authority, Pki, now
-from cpimock.registry import Registry
-from cpimock.revocation import WorkspaceRevocation
-from cpimock.servicekey import read_service_key
-from cpimock.workspace import revoke_record
+from cpimock.pki.servicekey import read_service_key
+from cpimock.pki.store import Authority, Pki, now
+from cpimock.workspace.keys import revoke_record
+from cpimock.workspace.registry import Registry
+from cpimock.workspace.revocation import WorkspaceRevocation
 
 from ..serving import KeyFiles, Running, serving
 from .hostile import DAY, Presented, attempt, client_context, crl_pem, dn, forge, reasons_for, record_of, rsa_key
@@ -89,7 +89,7 @@ async def test_workspace_certificates_are_refused_while_the_crl_cannot_vouch_for
     demo_cert = read_service_key(workspace / "certs" / "keys" / "demo-sender.json").certificates[0]
     dn_mode = add_dn_iflow(workspace, "/dnMode", demo_cert.subject, demo_cert.issuer)
     pki = Pki.load(workspace / "certs")
-    caplog.set_level(logging.WARNING, logger="cpimock.revocation")
+    caplog.set_level(logging.WARNING, logger="cpimock.workspace.revocation")
     async with serving(workspace) as running:
         assert not running.server.snapshot.crl_by_openssl
         demo = running.extract("demo-sender")
@@ -107,7 +107,7 @@ async def test_workspace_certificates_are_refused_while_the_crl_cannot_vouch_for
             assert "`cpimock certs crl`" in (reason or "")
         # a partner's certificate is none of the workspace CRL's business
         assert (await _call(running, tmp_path, partner, folder="partner"))[0] == 200
-        warnings = [r.getMessage() for r in caplog.records if r.name == "cpimock.revocation"]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "cpimock.workspace.revocation"]
         assert len(warnings) == 1, warnings  # once per reload, not once per refusal
         assert problem in warnings[0]
         assert "`cpimock certs crl`" in warnings[0]
@@ -117,7 +117,7 @@ async def test_workspace_certificates_are_refused_while_the_crl_cannot_vouch_for
         assert "crl.pem anew" in result.output
         await running.reload()
         assert (await _call(running, tmp_path, demo))[0] == 200
-    assert len([r for r in caplog.records if r.name == "cpimock.revocation"]) == 1
+    assert len([r for r in caplog.records if r.name == "cpimock.workspace.revocation"]) == 1
 
 
 async def test_a_second_reload_with_the_crl_still_broken_says_so_again(
@@ -128,15 +128,15 @@ async def test_a_second_reload_with_the_crl_still_broken_says_so_again(
     pki = Pki.load(workspace / "certs")
     _write_crls(pki, [crl_pem(pki.client_ca, last_update=now() - 60 * DAY, next_update=now() - DAY),
                       crl_pem(pki.root)])  # fmt: skip
-    caplog.set_level(logging.WARNING, logger="cpimock.revocation")
+    caplog.set_level(logging.WARNING, logger="cpimock.workspace.revocation")
     async with serving(workspace) as running:
         demo = running.extract("demo-sender")
         for _ in range(3):
             assert (await _call(running, tmp_path, demo))[0] == 401
-        assert len([r for r in caplog.records if r.name == "cpimock.revocation"]) == 1  # at start
+        assert len([r for r in caplog.records if r.name == "cpimock.workspace.revocation"]) == 1  # at start
         await running.reload()
         assert (await _call(running, tmp_path, demo))[0] == 401
-        assert len([r for r in caplog.records if r.name == "cpimock.revocation"]) == 2
+        assert len([r for r in caplog.records if r.name == "cpimock.workspace.revocation"]) == 2
 
 
 async def test_a_partner_certificate_with_a_revoked_workspace_serial_is_served(workspace: Path, tmp_path: Path) -> None:

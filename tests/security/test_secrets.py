@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from multidict import CIMultiDict
 from yarl import URL
 
-from cpimock.auth import Identity
-from cpimock.callers import Peer
+from cpimock.adapters.answers import MPL_ID_HEADER
 from cpimock.cli import main
-from cpimock.commands.serve import _check_exposure
-from cpimock.cpi import MPL_ID_HEADER
+from cpimock.cli.serve import _check_exposure
 from cpimock.errors import CpimockError
-from cpimock.workspace import issue_service_key, load_workspace
+from cpimock.identity.callers import Peer
+from cpimock.identity.directory import Identity
+from cpimock.workspace.keys import issue_service_key, load_workspace
 
 from ..serving import Running, serving
 from .proc import free_port

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.handlers import load_pipeline
 from cpimock.message import Message
 from cpimock.steps.groovy.toolchain import GroovyUnavailable, find_toolchain
+from cpimock.steps.pipeline import load_pipeline
 
 
 def _missing() -> str | None:

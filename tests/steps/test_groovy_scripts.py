@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from cpimock.errors import HandlerLoadError
-from cpimock.handlers import StepError, StepTimeout, load_pipeline
 from cpimock.message import Attachment, Message
 from cpimock.steps.groovy import JavaLong, JavaObject, ScriptCompileError, ScriptException, ScriptLoadError, runner
 from cpimock.steps.groovy.step import GroovyStep
+from cpimock.steps.pipeline import StepError, StepTimeout, load_pipeline
 
 from .groovy_support import requires_groovy, run, write
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpimock.handlers import StepError
 from cpimock.message import Message
 from cpimock.steps.groovy.settings import (
     SettingsError,
@@ -19,6 +18,7 @@ from cpimock.steps.groovy.settings import (
     parse_value_mappings,
     read_value_mapping_export,
 )
+from cpimock.steps.pipeline import StepError
 
 from .groovy_support import requires_groovy, run, write
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.handlers import StepError, load_pipeline
 from cpimock.message import Message
 from cpimock.steps.groovy import GroovyUnavailable
 from cpimock.steps.groovy.toolchain import find_toolchain
+from cpimock.steps.pipeline import StepError, load_pipeline
 
 from .groovy_support import write
 

@@ -28,7 +28,7 @@ from cpimock.steps.groovy.wire import Decoder, Encoder, JavaObject, WireError
 
 __all__ = ["ScriptCompileError", "ScriptException", "ScriptLoadError", "SoapHeader"]
 
-log = logging.getLogger("cpimock.steps.groovy")
+log = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">iBi")  # length, kind, call id
 CALL, CANCEL, SETTINGS, HELLO, ANSWER, ERROR = b"C", b"X", b"S", b"H", b"A", b"E"

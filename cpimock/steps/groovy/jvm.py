@@ -28,7 +28,7 @@ from cpimock.steps.groovy.toolchain import GroovyUnavailable, Toolchain, compile
 
 __all__ = ["KILL_AFTER_S", "Worker", "WorkerStopped"]
 
-log = logging.getLogger("cpimock.steps.groovy")
+log = logging.getLogger(__name__)
 
 KILL_AFTER_S = 2.0
 START_TIMEOUT_S = 60.0

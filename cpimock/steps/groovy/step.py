@@ -28,7 +28,7 @@ from cpimock.steps.groovy.wire import Encoder, JavaObject, WireError
 
 __all__ = ["DEFAULT_FUNCTION", "GroovyStep", "parse_reference"]
 
-log = logging.getLogger("cpimock.steps.groovy")
+log = logging.getLogger(__name__)
 
 DEFAULT_FUNCTION = "processData"
 _PYTHON_IDS = itertools.count(1)

@@ -1,0 +1,305 @@
+"""Between the HTTP request and the iFlow steps: the ``Message`` a request becomes, and what is read back.
+
+Three pure functions, no aiohttp: :func:`build_message` turns a request (already authenticated and
+routed) into the :class:`~cpimock.message.Message` the steps receive, with CPI's Camel headers and
+the caller's identity as exchange properties; :func:`response_parts` reads the answer (status from
+``CamelHttpResponseCode``, headers, body); :func:`mpl_fields` reads what CPI puts into the message
+processing log (``SAP_ApplicationID``, ``SAP_MessageType``, ``SAP_Sender``, ``SAP_Receiver``,
+``SAP_MessageProcessingLogCustomStatus``, and the step's ``message.log``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple, Protocol, cast
+
+from cpimock.message import LogAttachment, Message
+from cpimock.steps.pipeline import StepError
+
+__all__ = [
+    "IDENTITY_PROPERTIES",
+    "NO_MPL_FIELDS",
+    "CallerIdentity",
+    "MplFields",
+    "ResponseError",
+    "ResponseParts",
+    "build_message",
+    "mpl_fields",
+    "response_parts",
+]
+
+# the exchange properties that tell a step who called (cpimock's own; not present on a real tenant)
+AUTH_METHOD = "CpimockAuthMethod"
+SERVICE_KEY = "CpimockServiceKey"
+SERVICE_INSTANCE = "CpimockServiceInstance"
+ROLES = "CpimockRoles"
+CLIENT_ID = "CpimockClientId"
+CERT_SUBJECT = "CpimockCertificateSubject"
+CERT_ISSUER = "CpimockCertificateIssuer"
+CERT_SERIAL = "CpimockCertificateSerial"
+CERT_FINGERPRINT = "CpimockCertificateFingerprint"
+IDENTITY_PROPERTIES = (
+    AUTH_METHOD,
+    SERVICE_KEY,
+    SERVICE_INSTANCE,
+    ROLES,
+    CLIENT_ID,
+    CERT_SUBJECT,
+    CERT_ISSUER,
+    CERT_SERIAL,
+    CERT_FINGERPRINT,
+)
+
+MPL_ID = "SAP_MessageProcessingLogID"
+
+_HOP_BY_HOP = (
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+)
+# request headers that never reach a step: transport, credentials, and what the body decoding consumed
+_NOT_INBOUND = frozenset(
+    (*_HOP_BY_HOP, "authorization", "content-encoding", "content-length", "cookie", "expect", "host")
+)
+# exchange headers that never go back to the sender: transport headers the server sets itself
+_NOT_OUTBOUND = frozenset((*_HOP_BY_HOP, "authorization", "content-length", "cookie", "host", "proxy-authenticate"))
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+class CallerIdentity(Protocol):
+    """What :func:`build_message` reads from the authenticated caller (``auth.Identity`` fits)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def key_name(self) -> str | None: ...
+    @property
+    def instance(self) -> str | None: ...
+    @property
+    def roles(self) -> frozenset[str]: ...
+    @property
+    def clientid(self) -> str | None: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def issuer(self) -> str | None: ...
+    @property
+    def serial(self) -> str | None: ...
+    @property
+    def fingerprint(self) -> str | None: ...
+
+
+class ResponseError(StepError):
+    """The steps left an answer that cannot be sent (bad ``CamelHttpResponseCode`` or header)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("response", message)
+
+
+class ResponseParts(NamedTuple):
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MplFields:
+    """What the steps contributed to the MPL entry; ``None`` where they set nothing."""
+
+    application_message_id: str | None
+    application_message_type: str | None
+    sender: str | None
+    receiver: str | None
+    custom_status: str | None
+    custom_header_properties: tuple[tuple[str, str], ...]
+    log_properties: Mapping[str, str | int | float | bool | date]
+    attachments: tuple[LogAttachment, ...]
+
+
+def build_message(
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    method: str,
+    url: str,
+    query: str | None,
+    context_path: str,
+    path: str,
+    mpl_id: str,
+    identity: CallerIdentity | None = None,
+    authenticated_user: str | None = None,
+    correlation_id: str | None = None,
+    charset: str | None = None,
+) -> Message:
+    """The Message for one request, as CPI's HTTPS sender adapter prepares the exchange.
+
+    ``headers`` are the request headers the iFlow lets through (its *Allowed Header(s)* plus
+    ``Content-Type``); transport and credential headers and names starting with ``camel`` are
+    dropped here. ``url`` is the full URL without the query, ``query`` the raw query string (None
+    when there is none), ``context_path`` the configured address, ``path`` the part matched by a
+    trailing ``/*`` (empty otherwise).
+    """
+    inbound: dict[str, Any] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower not in _NOT_INBOUND and not lower.startswith("camel"):
+            inbound[name] = value
+    inbound["CamelHttpMethod"] = method.upper()
+    inbound["CamelHttpUrl"] = url
+    inbound["CamelHttpQuery"] = query
+    inbound["CamelHttpPath"] = path
+    inbound["CamelServletContextPath"] = context_path
+    inbound[MPL_ID] = mpl_id
+    if correlation_id:
+        inbound["SAP_MplCorrelationId"] = correlation_id
+    if authenticated_user:
+        inbound["SapAuthenticatedUserName"] = authenticated_user
+    properties: dict[str, Any] = {MPL_ID: mpl_id}
+    if identity is not None:
+        try:
+            pairs = _identity_pairs(cast(Hashable, identity))
+        except TypeError:  # an identity that cannot be hashed (not auth.Identity)
+            pairs = tuple(identity_properties(identity).items())
+        properties.update(pairs)
+        if ROLES in properties:
+            properties[ROLES] = list(properties[ROLES])  # the step's own list to change
+    return Message(body, inbound, properties, charset=charset)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity_pairs(identity: Any) -> tuple[tuple[str, Any], ...]:
+    """:func:`identity_properties` once per caller: a connection's requests share one identity."""
+    return tuple(identity_properties(identity).items())
+
+
+def identity_properties(identity: CallerIdentity) -> dict[str, Any]:
+    """The caller as exchange properties; values that do not apply (a subject for Basic) are left out."""
+    values: dict[str, Any] = {
+        AUTH_METHOD: identity.method,
+        SERVICE_KEY: identity.key_name,
+        SERVICE_INSTANCE: identity.instance,
+        ROLES: sorted(identity.roles),
+        CLIENT_ID: identity.clientid,
+        CERT_SUBJECT: identity.subject,
+        CERT_ISSUER: identity.issuer,
+        CERT_SERIAL: identity.serial,
+        CERT_FINGERPRINT: identity.fingerprint,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def response_parts(message: Message) -> ResponseParts:
+    """Status, headers and body to send back. Raises :class:`ResponseError` if they cannot be sent.
+
+    The status is ``CamelHttpResponseCode`` when set, else 200, or 204 for an empty body (CPI's
+    Camel 3 runtime). Every exchange header goes back, as on CPI, except ``Camel*`` headers and
+    the transport headers the server sets itself; ``None`` values are left out, lists give one
+    header line per item, booleans are ``true``/``false``.
+    """
+    code = message.headers.get("CamelHttpResponseCode")
+    status = _status(code) if code is not None and code != "" else (200 if message.body else 204)
+    headers: list[tuple[str, str]] = []
+    for name, value in message.headers.pairs():
+        if value is None:
+            continue
+        send = _OUTBOUND_NAMES.get(name)
+        if send is None:
+            send = _outbound(name)
+        if not send:
+            continue
+        if type(value) is str:
+            text = value
+        elif isinstance(value, list | tuple):
+            for item in value:
+                headers.append((name, _checked(name, _header_text(item))))
+            continue
+        else:
+            text = _header_text(value)
+        headers.append((name, _checked(name, text)))
+    return ResponseParts(status, headers, message.body)
+
+
+# header names seen before: whether they go back to the sender (checked once per name)
+_OUTBOUND_NAMES: dict[str, bool] = {}
+
+
+def _outbound(name: str) -> bool:
+    lower = name.lower()
+    send = not (lower.startswith("camel") or lower in _NOT_OUTBOUND)
+    if send and not _TOKEN_RE.match(name):
+        raise ResponseError(f"header name {name!r} cannot be sent: use letters, digits and -_.")
+    if len(_OUTBOUND_NAMES) < 4096:
+        _OUTBOUND_NAMES[name] = send
+    return send
+
+
+def _checked(name: str, text: str) -> str:
+    if "\r" in text or "\n" in text or "\0" in text:
+        raise ResponseError(f"header {name!r} cannot be sent: its value contains a line break or NUL")
+    return text
+
+
+# what mpl_fields returns for a message that brings nothing for the MPL (shared: do not change)
+NO_MPL_FIELDS = MplFields(None, None, None, None, None, (), types.MappingProxyType({}), ())
+# the headers and properties mpl_fields reads (lower case for headers)
+_MPL_HEADERS = frozenset({"sap_applicationid", "sap_messagetype", "sap_sender", "sap_receiver"})
+_MPL_PROPERTIES = frozenset({"SAP_ReceiverOverwrite", "SAP_MessageProcessingLogCustomStatus"})
+
+
+def mpl_fields(message: Message) -> MplFields:
+    """What CPI shows in the MPL entry for this message (values cut to CPI's display lengths)."""
+    h = message.headers
+    log = message.log
+    if (
+        h._lacks(_MPL_HEADERS)
+        and _MPL_PROPERTIES.isdisjoint(message.properties)
+        and not (h.receivers or log.custom_headers or log.properties or log.attachments)
+    ):
+        return NO_MPL_FIELDS  # what most steps leave: nothing for the MPL
+    overwrite = str(message.properties.get("SAP_ReceiverOverwrite", "")).strip().lower() == "true"
+    receivers = list(dict.fromkeys(h.receivers))
+    receiver = _text(h.get("SAP_Receiver")) if overwrite or not receivers else ",".join(receivers)
+    return MplFields(
+        application_message_id=_text(h.get("SAP_ApplicationID"), 120),
+        application_message_type=_text(h.get("SAP_MessageType"), 100),
+        sender=_text(h.get("SAP_Sender")),
+        receiver=receiver,
+        custom_status=_text(message.properties.get("SAP_MessageProcessingLogCustomStatus"), 40),
+        custom_header_properties=tuple(message.log.custom_headers),
+        log_properties=dict(sorted(message.log.properties.items())),
+        attachments=tuple(message.log.attachments),
+    )
+
+
+def _status(code: object) -> int:
+    if isinstance(code, bool) or not isinstance(code, int | str):
+        raise ResponseError(f"CamelHttpResponseCode must be a number from 200 to 599, got {code!r}")
+    text = str(code).strip()
+    if not text.isdigit() or not 200 <= int(text) <= 599:
+        raise ResponseError(f"CamelHttpResponseCode must be a number from 200 to 599, got {code!r}")
+    return int(text)
+
+
+def _header_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _text(value: object, limit: int | None = None) -> str | None:
+    if value is None or value == "":
+        return None
+    text = _header_text(value)
+    return text[:limit] if limit else text

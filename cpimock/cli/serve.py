@@ -1,0 +1,245 @@
+"""``cpimock serve``: run the tenant's HTTPS endpoint until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cpimock import __version__
+from cpimock.cli.options import shown, workspace_option
+from cpimock.config import CONFIG_NAME
+from cpimock.errors import CpimockError
+from cpimock.http.server import Server, bind
+from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.tenant.snapshot import ClientAuthSetting, Snapshot, build_snapshot
+from cpimock.workspace.keys import DEMO_KEY, ensure_workspace, keys_dir
+
+log = logging.getLogger(__name__)
+SWITCH_INTERVAL_S = 0.0005
+
+
+@click.command("serve")
+@workspace_option("Workspace folder; created with a demo iFlow and service key if it has no cpimock.toml.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Path of cpimock.toml (its folder is the workspace).",
+)
+@click.option("--host", help="Address to listen on [default: server.host of cpimock.toml, 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port [default: server.port, 8443]; 0 = any free port.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes sharing the port [default: 1].")
+@click.option(
+    "--client-auth",
+    type=click.Choice(["required", "optional", "auto"]),
+    help="required: no certificate, no handshake; optional: let callers without one get a 401 "
+    "or use Basic/OAuth; auto: required unless an iFlow accepts Basic/OAuth [default: auto].",
+)
+@click.option("--expose", is_flag=True, help="Allow a non-loopback --host with the workspace's own CA.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+def command(
+    workspace: Path,
+    config_file: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    client_auth: ClientAuthSetting | None,
+    expose: bool,
+    log_level: str,
+) -> None:
+    """Serve the workspace's integration flows at https://HOST:PORT/http/<address>.
+
+    Every sender must present a client certificate of a service key (or, where an iFlow accepts
+    them, Basic credentials or an OAuth token). Ctrl-C stops accepting, lets requests in flight
+    finish, and exits.
+    """
+    _setup_logging(log_level)
+    root = (config_file.parent if config_file else workspace).resolve()
+    if config_file and config_file.name != CONFIG_NAME:
+        raise CpimockError(f"--config {config_file}: the file must be named {CONFIG_NAME}; rename it")
+    if not (root / CONFIG_NAME).exists():
+        click.echo(f"No {CONFIG_NAME} in {root}: creating a workspace there (as `cpimock init` would).")
+        _, created = ensure_workspace(root)
+        for path in created:
+            click.echo(f"  created {shown(path)}")
+    snapshot = build_snapshot(root, client_auth)
+    config = snapshot.config
+    host = host or config.server.host
+    _check_exposure(host, expose or config.server.expose)
+    workers = workers or config.server.workers
+    sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
+    demo = _demo_files(snapshot)
+    _banner(snapshot, host, sock.getsockname()[1], workers, demo)
+    if workers == 1:
+        sys.exit(_run(root, host, sock, client_auth))
+    sys.exit(_supervise(workers, lambda: _run(root, host, sock, client_auth)))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # aiohttp reports malformed requests from clients at ERROR with a traceback; a client's
+    # bytes are not the server's error, so only their one-line summary is kept
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+
+
+def _check_exposure(host: str, expose: bool) -> None:
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not expose:
+        raise CpimockError(
+            f"--host {host} would expose the tenant beyond this machine while its CA keys lie unencrypted "
+            "in certs/; add --expose if that is what you want (a test network, a container)"
+        )
+
+
+def _demo_files(snapshot: Snapshot) -> dict[str, Path] | None:
+    """cert.pem, key.key and ca.pem of the demo key next to it, written once, for the printed curl line."""
+    config = snapshot.config
+    record = snapshot.registry.records.get(DEMO_KEY)
+    key_file = keys_dir(config) / f"{DEMO_KEY}.json"
+    if record is None or record.revoked or not key_file.exists():
+        return None
+    folder = keys_dir(config) / DEMO_KEY
+    names = {"cert.pem": folder / "cert.pem", "key.key": folder / "key.key", "ca.pem": folder / "ca.pem"}
+    if not all(p.exists() for p in names.values()):
+        try:
+            files, _ = export_files(read_service_key(key_file), pfx_password=None, alias=DEMO_KEY)
+            write_files(folder, files)
+        except CpimockError as exc:
+            log.warning("cannot write the demo key's PEM files: %s", exc)
+            return None
+    return names
+
+
+def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[str, Path] | None) -> None:
+    config = snapshot.config
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"https://{shown_host}:{port}"
+    echo = click.echo
+    echo(f"cpimock {__version__}: tenant {config.tenant.name}, workspace {config.root}")
+    echo(f"Client certificates: {snapshot.client_auth} ({snapshot.client_auth_reason})")
+    if workers > 1:
+        echo(f"Workers: {workers} processes on one port")
+    echo("Integration flows:")
+    width = max((len(f.address) for f in config.iflows), default=0) + len(url) + 5
+    for iflow in config.iflows:
+        rule = iflow.role if iflow.authorization == "user-role" else "client certificate subject/issuer list"
+        state = "" if iflow.state == "started" else f" [{iflow.state}]"
+        echo(f"  {url + '/http' + iflow.address:<{width}}  {iflow.id} ({rule}){state}")
+    if not config.iflows:
+        echo("  none yet: add [[iflows]] to cpimock.toml (it is reloaded while the server runs)")
+    if config.journal.enabled:
+        echo(f"Message monitor: {url}/monitor   (or `cpimock messages`)")
+    demo_flow = next((f for f in config.iflows if f.address.lower() == "/clientcertauth"), None)
+    if demo and demo_flow:
+        echo("Call the demo iFlow with its service key's certificate:")
+        echo(
+            f"  curl --cert {shown(demo['cert.pem'])} --key {shown(demo['key.key'])} "
+            f"--cacert {shown(demo['ca.pem'])} -H 'Content-Type: application/json' "
+            f'-d \'{{"name": "Ada"}}\' {url}/http{demo_flow.address}'
+        )
+    echo("Press Ctrl-C to stop.")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _run(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(root, host, sock, client_auth))
+
+
+async def _serve(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+    loop = asyncio.get_running_loop()
+    # the MPL writer thread needs the GIL back after each SQLite statement; with the default
+    # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    server = Server(root, host=host, sock=sock, client_auth=client_auth)
+    try:
+        await server.start()
+    except CpimockError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 1
+    # what start-up loaded (modules, the workspace and its certificates) lives as long as the
+    # process: out of the collector's sight, a full collection under load no longer walks it
+    # (20-40 ms during which no request is answered). Only the cycles of the first snapshot,
+    # once a reload has replaced it, stay behind.
+    gc.collect()
+    gc.freeze()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    reloading: set[asyncio.Task[bool]] = set()
+
+    def hup() -> None:
+        # a storm of SIGHUPs costs one reload at a time; the file watcher catches later changes
+        if not reloading:
+            task = loop.create_task(server.reloader.reload("SIGHUP"))
+            reloading.add(task)
+            task.add_done_callback(reloading.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
+    log.info("listening on %s", server.url)
+    await stop.wait()
+    log.info("stopping: no new connections; waiting for requests in flight")
+    await server.stop()
+    log.info("stopped")
+    return 0
+
+
+def _supervise(workers: int, child: Callable[[], int]) -> int:
+    """Fork *workers* processes that share the listening socket; forward signals; wait for them."""
+    pids: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                code = child()
+            finally:
+                os._exit(code)
+        pids.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    worst = 0
+    for pid in pids:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries, old kernels aside
+                continue
+        worst = max(worst, os.waitstatus_to_exitcode(status))
+    return worst

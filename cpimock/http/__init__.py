@@ -1,0 +1,3 @@
+"""The server: accepting connections and their TLS handshakes, the aiohttp application and its
+routes, start and graceful stop.
+"""

@@ -1,0 +1,156 @@
+"""Service keys of a test tenant, with the files and contexts a sender's test needs.
+
+Keys are issued by :func:`cpimock.workspace.issue_service_key`, as ``cpimock servicekey create``
+issues them, from RSA keys generated ahead of need (:mod:`cpimock.keypool`): a key costs the
+signature and a few small files, not a key generation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cpimock.config import load_config
+from cpimock.errors import CpimockError
+from cpimock.http.server import Server
+from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.store import Issued, Pki, PrivateKey
+from cpimock.testing.keypool import POOL
+from cpimock.workspace.keys import issue_service_key, key_path
+from cpimock.workspace.registry import KeyType, Registry
+
+# PKCS#12 files need a password for keytool and STRUST; a test's files need no secrecy
+PFX_PASSWORD = "cpimock"
+
+
+class _PooledPki(Pki):
+    """The tenant's PKI, certifying keys from the pool instead of generating one per certificate."""
+
+    def issue_client(
+        self,
+        subject: Any,
+        days: int,
+        *,
+        key: PrivateKey | None = None,
+        public_key: object = None,
+        not_before: dt.datetime | None = None,
+    ) -> Issued:
+        if key is None and public_key is None:
+            key = POOL.take()
+        return super().issue_client(subject, days, key=key, public_key=public_key, not_before=not_before)
+
+
+class TenantKey:
+    """One service key: its JSON, the files a sender uses, and ready client contexts."""
+
+    def __init__(self, name: str, instance: str, roles: frozenset[str], key_type: KeyType, days: int,
+                 json_path: Path, data: dict[str, Any], ca_path: Path) -> None:  # fmt: skip
+        self.name = name
+        self.instance = instance
+        self.roles = roles
+        self.key_type = key_type
+        self.days = days
+        self.json_path = json_path
+        self.data = data
+        self.ca_root_path = ca_path  # the tenant's root CA: what verifies the server
+        self.folder = json_path.parent / name
+
+    def __repr__(self) -> str:
+        return f"<TenantKey {self.name} ({self.key_type}, instance {self.instance}: {', '.join(sorted(self.roles))})>"
+
+    @property
+    def clientid(self) -> str:
+        return str(self.data["oauth"]["clientid"])
+
+    @property
+    def clientsecret(self) -> str:
+        secret = self.data["oauth"].get("clientsecret")
+        if not secret:
+            raise CpimockError(f"service key {self.name} is a {self.key_type} key: it has no clientsecret")
+        return str(secret)
+
+    @property
+    def basic(self) -> tuple[str, str]:
+        """``(clientid, clientsecret)`` for Basic authentication (``requests``' ``auth=``)."""
+        return self.clientid, self.clientsecret
+
+    @cached_property
+    def _files(self) -> dict[str, Path]:
+        if self.key_type != "certificate":
+            raise CpimockError(
+                f"service key {self.name} is a {self.key_type} key: it has no certificate and key; use key.basic"
+            )
+        files, _ = export_files(read_service_key(self.json_path), pfx_password=None, alias=self.name)
+        return {p.name: p for p in write_files(self.folder, files)}
+
+    @property
+    def cert_path(self) -> Path:
+        """``cert.pem``: the certificate chain, leaf first (curl's ``--cert``)."""
+        return self._files["cert.pem"]
+
+    @property
+    def key_path(self) -> Path:
+        """``key.key``: the private key, PKCS#1 (curl's ``--key``)."""
+        return self._files["key.key"]
+
+    @property
+    def ca_path(self) -> Path:
+        """``ca.pem``: the CA certificates of the key's chain (for truststores and STRUST)."""
+        return self._files["ca.pem"]
+
+    @property
+    def cert(self) -> tuple[str, str]:
+        """``(cert.pem, key.key)`` as strings, for ``requests``' ``cert=``."""
+        return str(self.cert_path), str(self.key_path)
+
+    @cached_property
+    def pfx_path(self) -> Path:
+        """``cert.pfx`` (PKCS#12 with the chain), password :data:`PFX_PASSWORD`; made on first use."""
+        self._files  # noqa: B018 - raises for keys without a certificate
+        files, _ = export_files(read_service_key(self.json_path), pfx_password=PFX_PASSWORD, alias=self.name)
+        [written] = write_files(self.folder, [f for f in files if f.name == "cert.pfx"])
+        return written
+
+    @property
+    def pfx_password(self) -> str:
+        return PFX_PASSWORD
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting the tenant and presenting this key's certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_root_path))
+        ctx.load_cert_chain(self.cert_path, self.key_path)
+        return ctx
+
+
+def issue_key(
+    server: Server, name: str, instance: str, roles: frozenset[str], key_type: KeyType, days: int, *, replace: bool
+) -> TenantKey:
+    """Issue a key into the running tenant's workspace (the caller reloads the server afterwards)."""
+    snapshot = server.reloader.current
+    config = load_config(snapshot.config.path)  # the instances the test just added
+    pki = _PooledPki(snapshot.pki.folder, snapshot.pki.root, snapshot.pki.client_ca)
+    registry = Registry.load(config.certs_dir)
+    data, record = issue_service_key(config, pki, registry, name, instance, days, key_type, replace=replace)
+    key = TenantKey(name, instance, roles, key_type, days, key_path(config, record), data, pki.root_cert_path)
+    if replace:
+        key.folder.mkdir(exist_ok=True)
+        for old in key.folder.iterdir():
+            old.unlink()
+    return key
+
+
+def existing_key(server: Server, name: str) -> TenantKey:
+    """A key the workspace already holds (the demo key)."""
+    snapshot = server.reloader.current
+    record = snapshot.registry.get(name)
+    path = key_path(snapshot.config, record)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    roles = snapshot.config.instances[record.instance].roles
+    return TenantKey(name, record.instance, roles, record.key_type, 365, path, data, snapshot.pki.root_cert_path)
+
+
+__all__ = ["PFX_PASSWORD", "TenantKey", "existing_key", "issue_key"]

@@ -1,0 +1,334 @@
+"""A workspace on disk: ``cpimock.toml``, the PKI under ``certs/``, ``iflows/`` and service keys.
+
+:func:`ensure_workspace` creates whatever is missing and never overwrites a key;
+:func:`issue_service_key` is the one way service keys come into being (CLI, server, tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tomllib
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cpimock.config import CONFIG_NAME, Config, load_config, parse_config
+from cpimock.errors import ConfigError, PkiError, ServiceKeyError
+from cpimock.pki.dn import normalised_name
+from cpimock.pki.servicekey import build_service_key, new_clientid, new_secret
+from cpimock.pki.store import (
+    MAX_CLIENT_DAYS,
+    Issued,
+    Pki,
+    fingerprint,
+    is_ca_certificate,
+    load_certs,
+    now,
+    serial_hex,
+    write_file,
+)
+from cpimock.workspace.registry import KEY_TYPES, KeyRecord, KeyType, Registry, secret_digest
+from cpimock.workspace.revocation import rebuild_crl
+
+DEMO_KEY = "demo-sender"
+DEMO_STEP = "iflows/demo.py"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+DEFAULT_CONFIG = """\
+# cpimock workspace: a local stand-in for one SAP Cloud Integration tenant.
+# Reference of every key: see the README; the server reads this file at start.
+
+[tenant]
+name = "mytenant"
+# the runtime host of the real tenant; the server certificate also carries it, so a line
+# "127.0.0.1 <host>" in /etc/hosts lets senders keep their production URL
+host = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
+region = "eu10"
+
+[server]
+host = "127.0.0.1"
+port = 8443
+# client_auth = "auto"          # "required" | "optional" | "auto"
+# trust = ["certs/extra-roots.pem"]   # more CA bundles whose client certificates are accepted
+# workers = 1
+
+# A service instance of Process Integration Runtime (plan integration-flow): its roles are
+# what every service key of the instance may do.
+[instances.default]
+roles = ["ESBMessaging.send"]
+# subjects = [{ subject = "CN=s4-client, O=ACME, C=DE", issuer = "CN=ACME CA, O=ACME, C=DE" }]
+
+# One integration flow with an HTTPS sender channel, called at https://127.0.0.1:8443/http/clientCertAuth
+[[iflows]]
+id = "clientCertAuth"
+address = "/clientCertAuth"
+steps = ["iflows/demo.py:process"]
+csrf = false
+# authorization = "user-role"     # or "client-certificate" (then list client_certificates)
+# role = "ESBMessaging.send"      # the role the sender's instance must hold
+# client_certificates = [{ subject = "CN=demo-sender, ...", issuer = "CN=cpimock Client CA, ..." }]
+# allowed_headers = ["SAP_ApplicationID", "X-Custom-.*"]   # names or regular expressions; "*" = all
+# max_body_mb = 40
+# return_exception_to_sender = false
+# state = "started"               # or "stopped" (answers 503 like an undeployed flow)
+# timeout_s = 60
+# auth_methods = ["certificate", "basic", "oauth"]
+"""
+
+
+def server_hosts(config: Config) -> list[str]:
+    """The names the server certificate carries besides localhost: runtime and token hosts."""
+    tenant = config.tenant
+    return [
+        tenant.host,
+        f"{tenant.name}.authentication.{tenant.region}.hana.ondemand.com",
+        f"{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com",
+    ]
+
+
+def keys_dir(config: Config) -> Path:
+    return config.certs_dir / "keys"
+
+
+def load_workspace(root: Path) -> tuple[Config, Pki, Registry]:
+    """An existing workspace; ConfigError/PkiError tell the user to run ``cpimock init``."""
+    config = load_config(root / CONFIG_NAME)
+    return config, Pki.load(config.certs_dir), Registry.load(config.certs_dir)
+
+
+def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
+    """Create what is missing of the workspace in *root* and return its config and the new files."""
+    created: list[Path] = []
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{root}: cannot create the workspace folder ({exc.strerror}); choose another") from None
+    config_path = root / CONFIG_NAME
+    if not config_path.exists():
+        write_file(config_path, DEFAULT_CONFIG.encode())
+        created.append(config_path)
+    config = load_config(config_path)
+    pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
+    created += made
+    demo = root / DEMO_STEP
+    if not demo.exists():
+        write_file(demo, resources.files("cpimock.workspace").joinpath("templates/iflows/demo.py").read_bytes())
+        created.append(demo)
+    registry = Registry.load(config.certs_dir)
+    if pki.crl_path in made:  # a lost CRL: the registry still knows which keys were revoked
+        rebuild_crl(pki, registry)
+    demo_key = keys_dir(config) / f"{DEMO_KEY}.json"
+    if DEMO_KEY not in registry.records and not demo_key.exists() and "default" in config.instances:
+        _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default")
+        created.append(config.root / str(record.file))
+    return config, created
+
+
+def add_instance(config: Config, name: str, roles: Sequence[str]) -> Config:
+    """Append ``[instances.NAME]`` with *roles* to ``cpimock.toml`` and return the reloaded config."""
+    text = config.path.read_text(encoding="utf-8")
+    table = f"\n[instances.{name}]\nroles = [{', '.join(json.dumps(r) for r in roles)}]\n"
+    new = text.rstrip("\n") + "\n" + table
+    parse_config(tomllib.loads(new), config.root, source=f"--roles for [instances.{name}]")
+    write_file(config.path, new.encode())
+    return load_config(config.path)
+
+
+def instance_with_roles(config: Config, roles: Sequence[str]) -> str | None:
+    wanted = frozenset(roles)
+    return next((name for name, inst in sorted(config.instances.items()) if inst.roles == wanted), None)
+
+
+def check_key_name(name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise ServiceKeyError(
+            f"service key name {name!r}: use up to 64 letters, digits, '_', '-' and '.', starting with a letter "
+            "or digit"
+        )
+
+
+def _relative(config: Config, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(config.root.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def key_path(config: Config, record: KeyRecord) -> Path:
+    """Where the JSON of *record* was written."""
+    return config.root / (record.file or f"certs/keys/{record.name}.json")
+
+
+def _client_subject(name: str, config: Config, instance: str) -> x509.Name:
+    # shaped like SAP's: CN=<guid>,L=sap-uaa,OU=<subaccount>,OU=SAP Cloud Platform Clients,O=SAP SE,C=DE
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "cpimock Clients"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, config.tenant.name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, instance),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, "sap-uaa"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+
+
+def _external_certificate(path: Path) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PkiError(f"--cert {path}: cannot read it ({exc.strerror}); give the path of a PEM certificate") from None
+    certs = load_certs(data, f"--cert {path}") if b"-----BEGIN" in data else []
+    if not certs:
+        try:
+            certs = [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            raise PkiError(f"--cert {path}: holds no certificate; export it as PEM (BEGIN CERTIFICATE)") from None
+    cert = certs[0]
+    if is_ca_certificate(cert):
+        raise PkiError(
+            f"--cert {path}: {cert.subject.rfc4514_string()} is a CA certificate (basicConstraints CA:TRUE), "
+            "which the server refuses as a client identity; register the sender's own certificate"
+        )
+    if cert.not_valid_after_utc < now():
+        raise PkiError(f"--cert {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; renew it first")
+    return cert
+
+
+def has_client_auth(cert: x509.Certificate) -> bool:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in eku
+
+
+def issue_service_key(
+    config: Config,
+    pki: Pki,
+    registry: Registry,
+    name: str,
+    instance: str,
+    days: int = MAX_CLIENT_DAYS,
+    key_type: KeyType = "certificate",
+    *,
+    csr: Path | None = None,
+    cert: Path | None = None,
+    pinning: bool = True,
+    out: Path | None = None,
+    replace: bool = False,
+) -> tuple[dict[str, Any], KeyRecord]:
+    """Issue a service key, write its JSON (0600) and record it in the registry.
+
+    *csr* signs a request made elsewhere (the JSON then holds no ``key``); *cert* registers an
+    external certificate. With *replace* an existing record of the same name is superseded
+    (renewal); otherwise the name must be new. Nothing is written unless everything is valid.
+    """
+    check_key_name(name)
+    if key_type not in KEY_TYPES:
+        raise ServiceKeyError(f"--key-type {key_type!r}: choose one of {', '.join(KEY_TYPES)}")
+    if instance not in config.instances:
+        known = ", ".join(sorted(config.instances)) or "none"
+        raise ConfigError(
+            f"--instance {instance!r}: no [instances.{instance}] in {config.path} (known: {known}); add it or "
+            "pass --roles to create one"
+        )
+    if not 1 <= days <= MAX_CLIENT_DAYS:
+        raise ServiceKeyError(f"--validity {days}: SAP issues keys for 1..{MAX_CLIENT_DAYS} days; choose a value in it")
+    if name in registry.records and not replace:
+        registry.add(KeyRecord(name, instance, key_type, "", ""))  # raises with the fix
+    if key_type == "certificate_external" and cert is None:
+        raise ServiceKeyError("--key-type certificate_external needs --cert FILE (the sender's PEM certificate)")
+    if cert is not None and key_type != "certificate_external":
+        raise ServiceKeyError("--cert FILE makes an external-certificate key; use --key-type certificate_external")
+    if csr is not None and key_type != "certificate":
+        raise ServiceKeyError("--csr FILE makes a certificate key; drop --key-type or use --key-type certificate")
+    issued: Issued | None = None
+    secret: str | None = None
+    if key_type == "clientid-secret":
+        secret = new_secret()
+    elif cert is not None:
+        issued = Issued(_external_certificate(cert), None, ())
+    elif csr is not None:
+        try:
+            request = csr.read_bytes()
+        except OSError as exc:
+            raise PkiError(f"--csr {csr}: cannot read it ({exc.strerror}); give the path of the request") from None
+        issued = pki.sign_csr(request, days, f"--csr {csr}")
+    else:
+        issued = pki.issue_client(_client_subject(name, config, instance), days)
+    port = config.server.port
+    clientid = new_clientid(config.tenant.name)
+    created = now()
+    data = build_service_key(
+        key_type=key_type,
+        clientid=clientid,
+        url=f"https://localhost:{port}",
+        tokenurl=f"https://localhost:{port}/oauth/token",
+        issued=issued,
+        clientsecret=secret,
+        pinning=pinning,
+        created=created,
+    )
+    target = out or keys_dir(config) / f"{name}.json"
+    leaf = issued.cert if issued else None
+    record = KeyRecord(
+        name=name,
+        instance=instance,
+        key_type=key_type,
+        clientid=clientid,
+        created=created.isoformat(timespec="seconds"),
+        secret_sha256=secret_digest(secret) if secret else None,
+        fingerprint=fingerprint(leaf) if leaf else None,
+        serial=serial_hex(leaf) if leaf else None,
+        subject=normalised_name(leaf.subject) if leaf else None,
+        issuer=normalised_name(leaf.issuer) if leaf else None,
+        not_before=leaf.not_valid_before_utc.isoformat() if leaf else None,
+        not_after=leaf.not_valid_after_utc.isoformat() if leaf else None,
+        pinning=pinning,
+        file=_relative(config, target),
+    )
+    write_json(target, data, "--out")
+    registry.records[name] = record
+    try:
+        registry.save()
+    except OSError:
+        target.unlink(missing_ok=True)
+        raise
+    return data, record
+
+
+def write_json(path: Path, data: dict[str, Any], flag: str) -> None:
+    try:
+        write_file(path, (json.dumps(data, indent=2) + "\n").encode(), private=True)
+    except OSError as exc:
+        raise ServiceKeyError(
+            f"{flag} {path}: cannot write it ({exc.strerror}); choose a folder you can write to"
+        ) from None
+
+
+def revoke_in_crl(pki: Pki, record: KeyRecord, when: dt.datetime | None = None) -> bool:
+    """List *record*'s certificate in ``certs/crl.pem`` if the workspace CA issued it; True if added."""
+    if not record.serial or record.issuer != normalised_name(pki.client_ca.cert.subject):
+        return False
+    revoked = pki.revoked_serials()
+    serial = int(record.serial, 16)
+    added = serial not in revoked
+    revoked.setdefault(serial, when or now())
+    pki.write_crl(revoked.items())
+    return added
+
+
+def revoke_record(pki: Pki, registry: Registry, record: KeyRecord) -> bool:
+    """Mark *record* revoked and update the CRL the server reads; True if the CRL gained an entry."""
+    added = revoke_in_crl(pki, record)
+    registry.update(record.name, revoked=True)
+    registry.save()
+    return added

@@ -1,0 +1,114 @@
+"""The workspace's record of issued service keys: which instance, which certificate, which secret.
+
+Kept in ``certs/registry.json`` (0600). The server maps a presented certificate or a Basic
+``clientid:clientsecret`` to its service key, and so to the key's service instance and roles,
+with this record; secrets are stored only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from cpimock.errors import ServiceKeyError
+from cpimock.pki.store import write_file
+
+REGISTRY_FILE = "registry.json"
+KeyType = Literal["certificate", "clientid-secret", "certificate_external"]
+KEY_TYPES: tuple[KeyType, ...] = ("certificate", "clientid-secret", "certificate_external")
+
+
+def secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One issued service key."""
+
+    name: str
+    instance: str
+    key_type: KeyType
+    clientid: str
+    created: str
+    secret_sha256: str | None = None
+    # of the key's leaf certificate (certificate and certificate_external keys)
+    fingerprint: str | None = None
+    serial: str | None = None
+    subject: str | None = None  # canonical subject DN (cpimock.dn.normalised_name)
+    issuer: str | None = None  # canonical issuer DN
+    not_before: str | None = None
+    not_after: str | None = None
+    # external certificates: exact match when pinned, else subject + issuer
+    pinning: bool = True
+    revoked: bool = False
+    file: str | None = None
+
+    def secret_matches(self, secret: str) -> bool:
+        return self.secret_sha256 is not None and hmac.compare_digest(self.secret_sha256, secret_digest(secret))
+
+
+class Registry:
+    """The issued keys of one workspace, by name."""
+
+    def __init__(self, path: Path, records: dict[str, KeyRecord] | None = None) -> None:
+        self.path = path
+        self.records: dict[str, KeyRecord] = records or {}
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.path} keys={len(self.records)}>"
+
+    @classmethod
+    def load(cls, certs_dir: Path) -> Registry:
+        path = certs_dir / REGISTRY_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls(path)
+        except (OSError, ValueError) as exc:
+            raise ServiceKeyError(f"{path}: unreadable key registry ({exc}); restore it from a backup") from None
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
+            raise ServiceKeyError(f"{path}: not a cpimock key registry (no \"keys\" object)")
+        names = {f.name for f in fields(KeyRecord)}
+        records = {}
+        for name, raw in data["keys"].items():
+            if not isinstance(raw, dict) or not {"name", "instance", "key_type", "clientid", "created"} <= set(raw):
+                raise ServiceKeyError(f"{path}: entry {name!r} is incomplete; restore the file")
+            records[name] = KeyRecord(**{k: v for k, v in raw.items() if k in names})
+        return cls(path, records)
+
+    def save(self) -> None:
+        data: dict[str, Any] = {"keys": {name: asdict(r) for name, r in sorted(self.records.items())}}
+        write_file(self.path, (json.dumps(data, indent=2) + "\n").encode(), private=True)
+
+    def add(self, record: KeyRecord) -> None:
+        if record.name in self.records:
+            raise ServiceKeyError(
+                f"a service key named {record.name!r} exists already; choose another name or "
+                f"`cpimock servicekey renew {record.name}`"
+            )
+        self.records[record.name] = record
+
+    def get(self, name: str) -> KeyRecord:
+        try:
+            return self.records[name]
+        except KeyError:
+            known = ", ".join(sorted(self.records)) or "none yet"
+            raise ServiceKeyError(
+                f"no service key named {name!r} (known: {known}); see `cpimock servicekey list`"
+            ) from None
+
+    def update(self, name: str, **changes: Any) -> KeyRecord:
+        record = replace(self.get(name), **changes)
+        self.records[name] = record
+        return record
+
+    def by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
+        for record in self.records.values():
+            if record.fingerprint == fingerprint:
+                return record
+        return None
