@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cpimock.identity.basic import BasicCredentials, BasicError, FailureLimiter, authenticate, parse_basic, secret_hint
-from cpimock.workspace.registry import KeyRecord, secret_digest
+from cpimock.pki.servicekey import secret_digest
+from cpimock.workspace.registry import KeyRecord
 
 CLIENTID = "sb-0a1b2c3d-0000-4000-8000-000000000001!b42|it-rt-mytenant!b117"
 SECRET = "0a1b2c3d-0000-4000-8000-000000000002$Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5="

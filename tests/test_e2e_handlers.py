@@ -70,6 +70,15 @@ def wrong_type(message):
 
 def bad_code(message):
     message.headers["CamelHttpResponseCode"] = "OK"
+
+
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text for this value")
+
+
+def unprintable_header(message):
+    message.headers["X-Order"] = Unprintable()
 '''
 
 
@@ -96,6 +105,7 @@ async def running(workspace: Path) -> AsyncIterator[Running]:
     add_iflow(workspace, "hangLoud", "/hangLoud", [f"{slow}:ahang"], timeout_s=0.3, return_exception_to_sender=True)
     add_iflow(workspace, "wrongType", "/wrongType", [f"{slow}:wrong_type"])
     add_iflow(workspace, "badCode", "/badCode", [f"{slow}:bad_code"])
+    add_iflow(workspace, "unprintable", "/unprintable", [f"{slow}:unprintable_header"])
     async with serving(workspace) as r:
         yield r
 
@@ -291,6 +301,7 @@ async def test_an_async_timeout_is_returned_to_the_sender_when_configured(runnin
 @pytest.mark.parametrize(("path", "error"), [
     ("/wrongType", "step 'iflows/slow.py:wrong_type' returned dict; return the Message or None"),
     ("/badCode", "CamelHttpResponseCode must be a number from 200 to 599, got 'OK'"),
+    ("/unprintable", "the answer the steps left cannot be sent: no text for this value"),
 ])  # fmt: skip
 async def test_a_step_leaving_no_valid_answer_fails_the_message(running: Running, session: Session,
                                                                 path: str, error: str) -> None:  # fmt: skip

@@ -29,7 +29,8 @@ from cpimock.identity.tokens import (
     token_roles,
     xsappname,
 )
-from cpimock.workspace.registry import KeyRecord, secret_digest
+from cpimock.pki.servicekey import secret_digest
+from cpimock.workspace.registry import KeyRecord
 
 TOKEN_URL = "https://mytenant.authentication.eu10.hana.ondemand.com/oauth/token"
 CERT_TOKEN_URL = "https://mytenant.authentication.cert.eu10.hana.ondemand.com/oauth/token"

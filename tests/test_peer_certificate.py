@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from cpimock.identity.directory import PeerCertificate
+from cpimock.identity.model import PeerCertificate
 from cpimock.pki.store import Pki
 
 

@@ -355,14 +355,14 @@ async def test_running_out_of_descriptors_pauses_accepting_then_serves_who_waite
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = running.server
-    real = server._listening
+    real = server.running.listening
     assert real is not None
     flaky = _OutOfDescriptors(real, failing=1)
-    server._listening = flaky  # type: ignore[assignment]
+    server.running.listening = flaky  # type: ignore[assignment]
     try:
         status, _ = await post(running, running.extract("demo-sender"))
     finally:
-        server._listening = real
+        server.running.listening = real
     assert status == 200
     assert flaky.failures == 1
     warnings = [r.getMessage() for r in caplog.records if "cannot accept" in r.getMessage()]
@@ -375,10 +375,10 @@ async def test_the_twin_stopping_while_accepting_is_paused_leaves_no_retry_behin
     monkeypatch.setattr(server_module, "ACCEPT_BACKOFF_S", 30.0)  # the pause outlasts the test
     async with serving(workspace, client_auth="required") as running:
         server = running.server
-        real = server._listening
+        real = server.running.listening
         assert real is not None
         flaky = _OutOfDescriptors(real, failing=1_000_000)
-        server._listening = flaky  # type: ignore[assignment]
+        server.running.listening = flaky  # type: ignore[assignment]
         _, writer = await asyncio.open_connection(server.host, server.port)
 
         async def tried() -> bool:

@@ -13,7 +13,8 @@ from aiohttp import web
 from cpimock.http.oauth import add_token_routes
 from cpimock.identity.basic import FailureLimiter
 from cpimock.identity.tokens import TokenAuthority, load_signing_key, token_roles
-from cpimock.workspace.registry import KeyRecord, secret_digest
+from cpimock.pki.servicekey import secret_digest
+from cpimock.workspace.registry import KeyRecord
 
 TOKEN_URL = "https://mytenant.authentication.eu10.hana.ondemand.com/oauth/token"
 S4_ID = "sb-00000000-0000-4000-8000-0000000000a1!b42|it-rt-mytenant!b117"

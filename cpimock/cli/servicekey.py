@@ -16,7 +16,7 @@ from cpimock.cli.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME, Config
 from cpimock.errors import ConfigError, ServiceKeyError
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.servicekey import KEY_TYPES, export_files, read_service_key, write_files
 from cpimock.pki.store import MAX_CLIENT_DAYS, Pki, now
 from cpimock.workspace.keys import (
     add_instance,
@@ -27,7 +27,7 @@ from cpimock.workspace.keys import (
     revoke_in_crl,
     revoke_record,
 )
-from cpimock.workspace.registry import KEY_TYPES, KeyRecord
+from cpimock.workspace.registry import KeyRecord
 
 validity_option = click.option(
     "--validity",

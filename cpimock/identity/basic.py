@@ -15,13 +15,33 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
-from cpimock.workspace.registry import KeyRecord, secret_digest
+from cpimock.pki.servicekey import secret_digest
 
 # longer headers than this are not Basic credentials anyone typed; refuse before decoding
 MAX_HEADER_CHARS = 4096
 _TOKEN68 = re.compile(r"[A-Za-z0-9+/]+=*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SecretHolder(Protocol):
+    """What Basic authentication needs of a service key (``workspace.registry.KeyRecord`` fits)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def clientid(self) -> str: ...
+    @property
+    def key_type(self) -> str: ...
+    @property
+    def revoked(self) -> bool: ...
+    @property
+    def secret_sha256(self) -> str | None: ...
+    def secret_matches(self, secret: str) -> bool: ...
+
+
+K = TypeVar("K", bound=SecretHolder)
 
 
 class BasicError(Exception):
@@ -105,7 +125,7 @@ def secret_hint(secret: str) -> str:
     return ""
 
 
-def authenticate(credentials: BasicCredentials, records: Iterable[KeyRecord]) -> KeyRecord:
+def authenticate(credentials: BasicCredentials, records: Iterable[K]) -> K:
     """The service key whose ``clientid`` and secret these are.
 
     Several keys of one instance may share a clientid; any of them whose secret matches will

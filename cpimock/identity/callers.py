@@ -1,9 +1,15 @@
 """Who is calling an iFlow: the connection's certificate, Basic credentials, or a bearer token.
 
+This is the one place that decides it. The handshake only establishes what the connection's
+certificate is (:class:`Peer`); :func:`identify` takes that, the request's ``Authorization``
+header and the channel the request was routed to, and gives the caller or the refusal.
+
 An ``Authorization`` header wins over a certificate (as on CPI, where the load balancer passes
-both on and the runtime's security layer looks at the credentials first). Every failure is a
-:class:`~cpimock.auth.Refusal` with the status and the reason in plain words; repeated wrong
-secrets for one client from one address are slowed down with 429 without touching anyone else.
+both on and the runtime's security layer looks at the credentials first). A channel in
+client-certificate (DN) mode needs no service key: the certificate's subject and issuer are the
+caller, and its DN list decides later. Every failure is a :class:`~cpimock.identity.model.Refusal`
+with the status and the reason in plain words; repeated wrong secrets for one client from one
+address are slowed down with 429 without touching anyone else.
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from cpimock.identity.basic import (
     not_accepted,
     parse_basic,
 )
-from cpimock.identity.directory import Identity, PeerCertificate, Refusal
+from cpimock.identity.directory import Directory
+from cpimock.identity.model import FinalRefusal, Identity, PeerCertificate, Refusal
 from cpimock.identity.tokens import TokenAuthority, TokenError, token_roles
-from cpimock.tenant.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +51,42 @@ class TooMany(Refusal):
 def identify(
     authorization: str | None,
     peer: Peer,
-    snapshot: Snapshot,
+    directory: Directory,
     authority: TokenAuthority,
     limiter: FailureLimiter,
+    *,
+    dn_mode: bool = False,
 ) -> Identity | Refusal:
-    """The caller of one request, or why they are not let in."""
+    """The caller of one request, or why they are not let in.
+
+    *dn_mode*: the request was routed to a channel that authorizes by its list of certificate
+    subjects and issuers, so a certificate that belongs to no service key is the caller all the
+    same (unless it is refused for what it is: revoked, a CA).
+    """
     if authorization:
         scheme, rest = authorization_scheme(authorization)
         if scheme == "basic":
-            return _basic(authorization, peer, snapshot, limiter)
+            return _basic(authorization, peer, directory, limiter)
         if scheme == "bearer":
-            return _bearer(rest, snapshot, authority)
+            return _bearer(rest, directory, authority)
         return Refusal(401, _unsupported(authorization))
-    if peer.identity is None:
+    found = peer.identity
+    if found is None:
         return Refusal(
             401,
             "the client sent no certificate and no credentials; call with the service key's certificate "
             "(curl --cert cert.pem --key key.key), Basic clientid:clientsecret, or a Bearer token",
         )
-    if isinstance(peer.identity, Identity):
+    if isinstance(found, Identity):
         # roles come from the current configuration, so role changes apply to open connections too
-        roles = snapshot.directory.roles_of(peer.identity.instance)
-        if roles != peer.identity.roles:
-            return replace(peer.identity, roles=roles)
-    return peer.identity
+        roles = directory.roles_of(found.instance)
+        return found if roles == found.roles else replace(found, roles=roles)
+    cert = peer.certificate
+    if dn_mode and cert is not None and not isinstance(found, FinalRefusal):
+        return Identity(
+            "certificate", subject=cert.subject, issuer=cert.issuer, serial=cert.serial, fingerprint=cert.fingerprint
+        )
+    return found
 
 
 def _unsupported(authorization: str) -> str:
@@ -83,7 +101,7 @@ def _unsupported(authorization: str) -> str:
     return f"the Authorization header does not start with a scheme; {use}"
 
 
-def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter) -> Identity | Refusal:
+def _basic(header: str, peer: Peer, directory: Directory, limiter: FailureLimiter) -> Identity | Refusal:
     host = peer.address.rsplit(":", 1)[0]
     try:
         credentials = parse_basic(header)
@@ -93,9 +111,8 @@ def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter)
     wait = limiter.retry_after(key)
     if wait is not None:
         return TooMany(429, f"too many failed attempts for this clientid from {host}; retry after {wait} s", wait)
-    records = snapshot.registry.records.values()
     try:
-        record = authenticate(credentials, records)
+        record = authenticate(credentials, directory.keys.values())
     except BasicError as exc:
         log.debug("Basic credentials from %s refused: %s", host, exc.reason)
         return _failed(limiter, key, not_accepted(credentials))
@@ -104,7 +121,7 @@ def _basic(header: str, peer: Peer, snapshot: Snapshot, limiter: FailureLimiter)
         method="basic",
         key_name=record.name,
         instance=record.instance,
-        roles=snapshot.directory.roles_of(record.instance),
+        roles=directory.roles_of(record.instance),
         clientid=record.clientid,
     )
 
@@ -116,13 +133,13 @@ def _failed(limiter: FailureLimiter, key: str, reason: str) -> Refusal:
     return Refusal(401, reason)
 
 
-def _bearer(token: str, snapshot: Snapshot, authority: TokenAuthority) -> Identity | Refusal:
+def _bearer(token: str, directory: Directory, authority: TokenAuthority) -> Identity | Refusal:
     try:
         claims = authority.verify_token(token.strip())
     except TokenError as exc:
         return Refusal(401, f"bearer token refused: {exc}")
     name = claims.get("cpimock_key")
-    record = snapshot.registry.records.get(name) if isinstance(name, str) else None
+    record = directory.keys.get(name) if isinstance(name, str) else None
     if record is None:
         return Refusal(401, f"bearer token of service key {name!r}, which no longer exists")
     if record.revoked:
@@ -131,6 +148,6 @@ def _bearer(token: str, snapshot: Snapshot, authority: TokenAuthority) -> Identi
         method="oauth",
         key_name=record.name,
         instance=record.instance,
-        roles=token_roles(claims, snapshot.config.tenant.name),
+        roles=token_roles(claims, directory.tenant),
         clientid=record.clientid,
     )

@@ -1,109 +1,19 @@
-"""Who is calling, and may they: certificate → service key → instance → roles.
+"""The workspace's service keys and instances, indexed for who a certificate or a clientid is.
 
-Pure: no aiohttp, no files. The server builds a :class:`Directory` from the key registry and
+Pure: no aiohttp, no files. The tenant builds a :class:`Directory` from the key registry and
 ``cpimock.toml`` (again on every reload) and asks it about each connection and request.
-Only :mod:`cpimock.dn` and :mod:`cpimock.pki` are imported from the project.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
-from cpimock.pki.dn import DnKey, name_key, parse_dn
-from cpimock.pki.store import is_ca_certificate
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """An authenticated caller."""
-
-    method: str  # "certificate", "basic" or "oauth"
-    key_name: str | None = None
-    instance: str | None = None
-    roles: frozenset[str] = frozenset()
-    clientid: str | None = None
-    subject: str | None = None  # RFC 4514, as the certificate carries it
-    issuer: str | None = None
-    serial: str | None = None  # "0x..." like SAP's certificatedetails
-    fingerprint: str | None = None  # SHA-256, colon-separated upper-case hex
-
-    @property
-    def label(self) -> str:
-        """Who this is, for logs: the service key, else the certificate subject, else the client id."""
-        return self.key_name or self.subject or self.clientid or "anonymous"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a caller is refused, with the HTTP status CPI would answer."""
-
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinalRefusal(Refusal):
-    """A certificate refused for what it is: final, whatever else (a DN list) would let it in."""
-
-
-@dataclass(frozen=True, slots=True)
-class Revoked(FinalRefusal):
-    """The certificate is revoked, or its revocation cannot be checked."""
-
-
-@dataclass(frozen=True, slots=True)
-class PeerCertificate:
-    """The facts of a presented leaf certificate that authentication needs."""
-
-    subject: str
-    issuer: str
-    subject_key: DnKey  # for comparisons
-    issuer_key: DnKey
-    serial: str
-    serial_number: int
-    fingerprint: str
-    not_before: datetime
-    is_ca: bool  # basicConstraints CA:TRUE
-    # for questions only a CA can answer (did the workspace's client CA sign it?)
-    certificate: x509.Certificate = field(repr=False, compare=False)
-
-    @classmethod
-    def from_der(cls, der: bytes) -> PeerCertificate:
-        """The facts of a DER certificate; ValueError if it cannot be parsed.
-
-        Parsing and normalising the names takes about 0.1 ms, a tenth of a handshake, and a
-        sender usually reconnects with the same certificate: the facts of the last certificates
-        seen are kept (they are immutable and derived from the bytes alone).
-        """
-        return _peer_certificate(der) if cls is PeerCertificate else cls._parse(der)
-
-    @classmethod
-    def _parse(cls, der: bytes) -> PeerCertificate:
-        cert = x509.load_der_x509_certificate(der)
-        return cls(
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
-            subject_key=name_key(cert.subject),
-            issuer_key=name_key(cert.issuer),
-            serial=f"0x{cert.serial_number:x}",
-            serial_number=cert.serial_number,
-            fingerprint=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
-            not_before=cert.not_valid_before_utc,
-            is_ca=is_ca_certificate(cert),
-            certificate=cert,
-        )
-
-
-@functools.lru_cache(maxsize=512)
-def _peer_certificate(der: bytes) -> PeerCertificate:
-    return PeerCertificate._parse(der)
+from cpimock.identity.model import FinalRefusal, Identity, PeerCertificate, Refusal, Revoked
+from cpimock.pki.dn import DnKey, parse_dn
 
 
 class KeyLike(Protocol):
@@ -127,6 +37,9 @@ class KeyLike(Protocol):
     def pinning(self) -> bool: ...
     @property
     def revoked(self) -> bool: ...
+    @property
+    def secret_sha256(self) -> str | None: ...
+    def secret_matches(self, secret: str) -> bool: ...
 
 
 class PairLike(Protocol):
@@ -145,17 +58,6 @@ class InstanceLike(Protocol):
     def subjects(self) -> Sequence[PairLike]: ...
 
 
-class IFlowLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def authorization(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def client_certificates(self) -> Sequence[PairLike]: ...
-
-
 class RevocationCheck(Protocol):
     """What the directory asks of the workspace's revocation state (see ``revocation.py``)."""
 
@@ -170,8 +72,14 @@ class Directory:
         keys: Iterable[KeyLike],
         instances: Mapping[str, InstanceLike],
         revocation: RevocationCheck | None = None,
+        *,
+        tenant: str = "mytenant",
     ) -> None:
+        keys = list(keys)
         self.instances = dict(instances)
+        self.tenant = tenant  # the tenant's name, which token scopes carry
+        # every key by name, revoked ones too (a clientid or token of a revoked key is named as such)
+        self.keys: dict[str, KeyLike] = {key.name: key for key in keys}
         self._revocation = revocation
         self._by_fingerprint: dict[str, KeyLike] = {}
         # external certificates with pinning off are matched by subject + issuer
@@ -273,40 +181,3 @@ class Directory:
             "belongs to no service key and is listed under no service instance: create a key with "
             "`cpimock servicekey create`, or add its subject to an instance in cpimock.toml",
         )
-
-
-def authorize(
-    identity: Identity, iflow: IFlowLike, subject_key: DnKey | None, issuer_key: DnKey | None
-) -> Refusal | None:
-    """May *identity* call *iflow*? None when yes; a 403 refusal with CPI's wording when not.
-
-    *subject_key*/*issuer_key* are the DN keys of the presented certificate (None when the
-    caller used Basic or OAuth).
-    """
-    if iflow.authorization == "client-certificate":
-        if subject_key is None or issuer_key is None:
-            return Refusal(
-                403,
-                f"integration flow {iflow.id} accepts only client certificates listed in its channel; "
-                f"the caller authenticated with {identity.method}",
-            )
-        for pair in iflow.client_certificates:
-            if pair.subject == subject_key and pair.issuer == issuer_key:
-                return None
-        # SAP's trace text (KBA 3538749), lower-cased canonical DNs as SAP prints them
-        subject, issuer = str(subject_key).lower(), str(issuer_key).lower()
-        return Refusal(
-            403,
-            f"Unauthorized. Subject and issuer (subject: {subject}; issuer: {issuer}) "
-            "of the provided certificate is not contained in the accepted subjectAndIssuers list "
-            "of the integration flow.",
-        )
-    if iflow.role not in identity.roles:
-        have = ", ".join(sorted(identity.roles)) or "no roles"
-        where = f"service instance {identity.instance!r}" if identity.instance else "the caller"
-        return Refusal(
-            403,
-            f"{where} lacks the role {iflow.role} that integration flow {iflow.id} requires (it has: {have}); "
-            f"add it to roles of [instances.{identity.instance or 'NAME'}] in cpimock.toml",
-        )
-    return None

@@ -1,11 +1,13 @@
-"""Which iFlow answers an address: CPI's rules (case-insensitive, unique, trailing ``/*``)."""
+"""Which channel answers a request: CPI's address rules, and paths refused before any rule applies."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import unquote
+
+from cpimock.iflows.model import IFlow, Route
 
 _ENCODED_CONTROL = re.compile(r"%(?:[01][0-9a-f]|7f)", re.IGNORECASE)
 
@@ -37,30 +39,26 @@ def unsafe_path(raw_path: str) -> str | None:
     return None
 
 
-class _Addressed(Protocol):
-    @property
-    def address(self) -> str: ...
-
-
-T = TypeVar("T", bound=_Addressed)
+T = TypeVar("T")
 
 
 class Router(Generic[T]):
-    """Exact addresses in a dict; ``/path/*`` prefixes tried longest first."""
+    """CPI's HTTPS address rule: exact addresses (case-insensitive) in a dict, and ``/path/*``
+    prefixes tried longest first."""
 
-    def __init__(self, iflows: Iterable[T]) -> None:
+    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
         self._exact: dict[str, T] = {}
         self._prefixes: list[tuple[str, T]] = []
-        for iflow in iflows:
-            address = iflow.address.lower()
-            if address.endswith("/*"):
-                self._prefixes.append((address[:-1], iflow))
+        for address, value in entries:
+            key = address.lower()
+            if key.endswith("/*"):
+                self._prefixes.append((key[:-1], value))
             else:
-                self._exact[address] = iflow
+                self._exact[key] = value
         self._prefixes.sort(key=lambda item: len(item[0]), reverse=True)
 
     def match(self, address: str) -> tuple[T, str] | None:
-        """The iFlow for *address* (the part after ``/http``) and its ``CamelHttpPath``.
+        """The value for *address* (the part after the prefix) and its ``CamelHttpPath``.
 
         ``CamelHttpPath`` is what a trailing ``/*`` matched (``/orders/*`` called as
         ``/orders/4711/lines`` gives ``4711/lines``), else the empty string.
@@ -71,9 +69,29 @@ class Router(Generic[T]):
         found = self._exact.get(key)
         if found is not None:
             return found, ""
-        for prefix, iflow in self._prefixes:
+        for prefix, value in self._prefixes:
             if key.startswith(prefix):
-                return iflow, address[len(prefix):]
+                return value, address[len(prefix) :]
             if key == prefix[:-1]:
-                return iflow, ""
+                return value, ""
         return None
+
+
+class Routes:
+    """Every channel of the tenant's iFlows, by the prefix it is served under."""
+
+    def __init__(self, iflows: Iterable[IFlow]) -> None:
+        by_prefix: dict[str, list[tuple[str, Route]]] = {}
+        for iflow in iflows:
+            for channel in iflow.channels:
+                by_prefix.setdefault(channel.prefix, []).append((channel.address, Route(iflow, channel)))
+        self._routers = {prefix: Router(entries) for prefix, entries in by_prefix.items()}
+
+    def match(self, prefix: str, address: str) -> Route | None:
+        """The route of a request to *prefix* + *address*, or None when no channel serves it."""
+        router = self._routers.get(prefix)
+        found = router.match(address) if router is not None else None
+        if found is None:
+            return None
+        route, path = found
+        return route if not path else Route(route.iflow, route.channel, path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
@@ -30,10 +31,13 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from cpimock.errors import ServiceKeyError
 from cpimock.pki.dn import name_to_dn
 from cpimock.pki.store import Issued, PrivateKey, cert_to_pem, key_to_pem, keys_match, load_key, now, serial_hex
-from cpimock.workspace.registry import KeyType
 
 _PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 _B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+# the kinds of service key BTP issues for Process Integration Runtime (plus an external certificate)
+KeyType = Literal["certificate", "clientid-secret", "certificate_external"]
+KEY_TYPES: tuple[KeyType, ...] = ("certificate", "clientid-secret", "certificate_external")
 
 
 def _iso_millis(when: dt.datetime) -> str:
@@ -45,6 +49,11 @@ def _iso_millis(when: dt.datetime) -> str:
 def new_clientid(tenant: str) -> str:
     """``sb-<uuid>!b<n>|it-rt-<tenant>!b<n>``, the clientid shape of plan integration-flow."""
     return f"sb-{uuid.uuid4()}!b{secrets.randbelow(900000) + 100000}|it-rt-{tenant}!b{secrets.randbelow(900) + 100}"
+
+
+def secret_digest(secret: str) -> str:
+    """How a client secret is kept: its SHA-256, never the secret itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_secret() -> str:

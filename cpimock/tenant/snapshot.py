@@ -1,37 +1,27 @@
-"""The running tenant's state, built from the workspace's files, and its hot reload.
+"""The running tenant's state of one moment, built from the workspace's files.
 
-A :class:`Snapshot` is immutable: the TLS context, the key directory, the router and the step
-pipelines of one moment. The :class:`Reloader` watches the files it was built from and swaps in
-a new snapshot when one changes (or on SIGHUP). New connections and requests see the new
-snapshot; open connections keep the identity they were accepted with. A change that does not
-load (broken TOML, a garbage certificate) keeps the old snapshot and logs why.
+A :class:`Snapshot` is immutable: the TLS context, the key directory, the iFlows with their
+routes and step pipelines. :mod:`cpimock.tenant.reloader` replaces it when a file changes; a
+request reads the current snapshot once and keeps it to its end.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpimock.config import Config, IFlowConfig, load_config
-from cpimock.errors import CpimockError
+from cpimock.config import Config, load_config
 from cpimock.identity.directory import Directory
-from cpimock.iflows.routing import Router
+from cpimock.iflows.model import IFlow, from_config
+from cpimock.iflows.routing import Routes
 from cpimock.pki.store import Pki
 from cpimock.steps.pipeline import Pipeline, load_pipeline
 from cpimock.tenant.tls import ClientAuth, TlsMaterial, crl_checked_by_openssl, server_context
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
-
-log = logging.getLogger(__name__)
-
-# how often the watcher looks at the workspace's files (a stat call each; cheap)
-POLL_INTERVAL_S = 1.0
 
 ClientAuthSetting = Literal["required", "optional", "auto"]
 
@@ -43,7 +33,8 @@ class Snapshot:
     pki: Pki
     registry: Registry
     directory: Directory
-    router: Router[IFlowConfig]
+    iflows: dict[str, IFlow]
+    routes: Routes
     pipelines: dict[str, Pipeline]
     ssl_context: ssl.SSLContext
     client_auth: ClientAuth
@@ -66,7 +57,7 @@ def choose_client_auth(setting: ClientAuthSetting, config: Config, registry: Reg
     return "required", "every way in is a client certificate"
 
 
-def _stat(path: Path) -> tuple[int, int, int] | None:
+def stat(path: Path) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -93,11 +84,15 @@ def build_snapshot(
     *,
     strict_steps: bool = True,
 ) -> Snapshot:
-    """Read the workspace in *root* into a snapshot. Raises CpimockError naming what is wrong."""
+    """Read the workspace in *root* into a snapshot. Raises CpimockError naming what is wrong.
+
+    Step pipelines whose references did not change are taken over from *previous*. The
+    snapshot's generation is one more than *previous*'s; the reloader numbers what it installs.
+    """
     config = load_config(root / "cpimock.toml")
     pki = Pki.load(config.certs_dir)
     registry = Registry.load(config.certs_dir)
-    watched = {path: _stat(path) for path in watched_files(config, pki)}
+    watched = {path: stat(path) for path in watched_files(config, pki)}
     setting: ClientAuthSetting = client_auth or config.server.client_auth
     mode, reason = choose_client_auth(setting, config, registry)
     material = TlsMaterial(
@@ -108,10 +103,11 @@ def build_snapshot(
     )
     context = server_context(material, mode)
     revocation = WorkspaceRevocation.load(pki)
-    directory = Directory(registry.records.values(), config.instances, revocation)
+    directory = Directory(registry.records.values(), config.instances, revocation, tenant=config.tenant.name)
+    iflows = {table.id: from_config(table) for table in config.iflows}
     pipelines: dict[str, Pipeline] = {}
     old = previous.pipelines if previous else {}
-    for iflow in config.iflows:
+    for iflow in iflows.values():
         kept = old.get(iflow.id)
         if kept is not None and kept.references == iflow.steps:
             pipelines[iflow.id] = kept
@@ -123,7 +119,8 @@ def build_snapshot(
         pki=pki,
         registry=registry,
         directory=directory,
-        router=Router(config.iflows),
+        iflows=iflows,
+        routes=Routes(iflows.values()),
         pipelines=pipelines,
         ssl_context=context,
         client_auth=mode,
@@ -132,79 +129,3 @@ def build_snapshot(
         revocation=revocation,
         watched=watched,
     )
-
-
-class Reloader:
-    """Holds the current snapshot and replaces it when the workspace's files change."""
-
-    def __init__(
-        self,
-        snapshot: Snapshot,
-        client_auth: ClientAuthSetting | None,
-        on_swap: Callable[[Snapshot, Snapshot], None] | None = None,
-    ) -> None:
-        self.current = snapshot
-        self._client_auth = client_auth
-        self._on_swap = on_swap
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self._changed = asyncio.Condition()
-        self.last_error: str | None = None
-        # the server log says once per (re)load when the CRLs cannot vouch for the workspace's keys
-        snapshot.revocation.problem()
-
-    def changed_files(self) -> list[Path]:
-        return [path for path, seen in self.current.watched.items() if _stat(path) != seen]
-
-    async def reload(self, reason: str = "requested") -> bool:
-        """Rebuild the snapshot now; False (and the old one kept) when the workspace does not load."""
-        async with self._lock:
-            old = self.current
-            try:
-                new = await asyncio.to_thread(
-                    build_snapshot, old.config.root, self._client_auth, old, strict_steps=False
-                )
-            except (CpimockError, OSError, ValueError, ssl.SSLError) as exc:
-                # keep serving with what worked; say once per change what is wrong
-                message = f"reload ({reason}) failed, still serving the previous state: {exc}"
-                if message != self.last_error:
-                    log.error("%s", message)
-                self.last_error = message
-                # remember the broken files' state so the same breakage is not retried every second
-                self.current = replace(old, watched={p: _stat(p) for p in old.watched})
-                return False
-            self.last_error = None
-            self.current = new
-            if self._on_swap:
-                self._on_swap(old, new)
-            log.info("reloaded the workspace (%s); generation %d", reason, new.generation)
-            new.revocation.problem()
-        async with self._changed:
-            self._changed.notify_all()
-        return True
-
-    async def wait_for_generation(self, generation: int, timeout: float = 10.0) -> Snapshot:
-        """Wait until the snapshot's generation reaches *generation* (for tests and tools)."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.current.generation >= generation), timeout)
-        return self.current
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_INTERVAL_S)
-            changed = self.changed_files()
-            if changed:
-                names = ", ".join(sorted(p.name for p in changed))
-                await self.reload(f"{names} changed")

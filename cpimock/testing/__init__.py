@@ -48,7 +48,7 @@ from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
 from cpimock.mpl.sql import Where
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
-from cpimock.tenant.snapshot import ClientAuthSetting, build_snapshot
+from cpimock.tenant.snapshot import ClientAuthSetting
 from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.keypool import POOL
 from cpimock.testing.keys import TenantKey, existing_key, issue_key
@@ -245,7 +245,7 @@ class _TenantBase:
             instance = next(f"instance{n}" for n in itertools.count(1) if f"instance{n}" not in self._instances)
             self._instances[instance] = wanted
             self._apply()
-        key = issue_key(self.server, name, instance, wanted, key_type, days, replace=known is not None)
+        key = issue_key(self.server.snapshot, name, instance, wanted, key_type, days, replace=known is not None)
         self._keys[name] = key
         self._reload()
         return key
@@ -254,7 +254,7 @@ class _TenantBase:
     def demo_key(self) -> TenantKey:
         """The workspace's ``demo-sender`` key (Certificate, ``ESBMessaging.send``)."""
         if DEMO_KEY not in self._keys:
-            self._keys[DEMO_KEY] = existing_key(self.server, DEMO_KEY)
+            self._keys[DEMO_KEY] = existing_key(self.server.snapshot, DEMO_KEY)
         return self._keys[DEMO_KEY]
 
     # --- the MPL and step errors --------------------------------------------------------
@@ -343,10 +343,7 @@ class _TenantBase:
 
     def _reload(self) -> None:
         """Rebuild the server's snapshot now, strictly: a step that does not load raises here."""
-        server = self.server
-        server.reloader.current = build_snapshot(
-            server.root, self._client_auth, server.reloader.current, strict_steps=True
-        )
+        self.server.reloader.rebuild()
 
     def _cleanup(self) -> None:
         self._forget_steps()

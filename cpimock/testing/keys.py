@@ -16,12 +16,12 @@ from typing import Any
 
 from cpimock.config import load_config
 from cpimock.errors import CpimockError
-from cpimock.http.server import Server
-from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.servicekey import KeyType, export_files, read_service_key, write_files
 from cpimock.pki.store import Issued, Pki, PrivateKey
+from cpimock.tenant.snapshot import Snapshot
 from cpimock.testing.keypool import POOL
 from cpimock.workspace.keys import issue_service_key, key_path
-from cpimock.workspace.registry import KeyType, Registry
+from cpimock.workspace.registry import Registry
 
 # PKCS#12 files need a password for keytool and STRUST; a test's files need no secrecy
 PFX_PASSWORD = "cpimock"
@@ -127,10 +127,9 @@ class TenantKey:
 
 
 def issue_key(
-    server: Server, name: str, instance: str, roles: frozenset[str], key_type: KeyType, days: int, *, replace: bool
+    snapshot: Snapshot, name: str, instance: str, roles: frozenset[str], key_type: KeyType, days: int, *, replace: bool
 ) -> TenantKey:
-    """Issue a key into the running tenant's workspace (the caller reloads the server afterwards)."""
-    snapshot = server.reloader.current
+    """Issue a key into the workspace *snapshot* was built from (the caller reloads the server afterwards)."""
     config = load_config(snapshot.config.path)  # the instances the test just added
     pki = _PooledPki(snapshot.pki.folder, snapshot.pki.root, snapshot.pki.client_ca)
     registry = Registry.load(config.certs_dir)
@@ -143,9 +142,8 @@ def issue_key(
     return key
 
 
-def existing_key(server: Server, name: str) -> TenantKey:
+def existing_key(snapshot: Snapshot, name: str) -> TenantKey:
     """A key the workspace already holds (the demo key)."""
-    snapshot = server.reloader.current
     record = snapshot.registry.get(name)
     path = key_path(snapshot.config, record)
     data = json.loads(path.read_text(encoding="utf-8"))

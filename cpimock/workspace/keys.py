@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cpimock.config import CONFIG_NAME, Config, load_config, parse_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.servicekey import build_service_key, new_clientid, new_secret
+from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
 from cpimock.pki.store import (
     MAX_CLIENT_DAYS,
     Issued,
@@ -33,7 +33,7 @@ from cpimock.pki.store import (
     serial_hex,
     write_file,
 )
-from cpimock.workspace.registry import KEY_TYPES, KeyRecord, KeyType, Registry, secret_digest
+from cpimock.workspace.registry import KeyRecord, Registry
 from cpimock.workspace.revocation import rebuild_crl
 
 DEMO_KEY = "demo-sender"

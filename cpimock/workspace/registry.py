@@ -7,23 +7,17 @@ with this record; secrets are stored only as SHA-256 digests.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cpimock.errors import ServiceKeyError
+from cpimock.pki.servicekey import KeyType, secret_digest
 from cpimock.pki.store import write_file
 
 REGISTRY_FILE = "registry.json"
-KeyType = Literal["certificate", "clientid-secret", "certificate_external"]
-KEY_TYPES: tuple[KeyType, ...] = ("certificate", "clientid-secret", "certificate_external")
-
-
-def secret_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

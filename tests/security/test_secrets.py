@@ -21,7 +21,7 @@ from cpimock.cli import main
 from cpimock.cli.serve import _check_exposure
 from cpimock.errors import CpimockError
 from cpimock.identity.callers import Peer
-from cpimock.identity.directory import Identity
+from cpimock.identity.model import Identity
 from cpimock.workspace.keys import issue_service_key, load_workspace
 
 from ..serving import Running, serving
@@ -195,8 +195,7 @@ async def test_the_monitor_answers_remote_callers_only_with_the_monitoring_role(
     instance = "monitoring" if "MonitoringDataRead" in roles else "default"
     identity = Identity("certificate", key_name="k", instance=instance, roles=frozenset(roles))
     async with serving(workspace) as running:
-        server = running.server
-        monkeypatch.setattr(server, "peer_of", lambda request: Peer(address, None, identity))
+        monkeypatch.setattr("cpimock.http.app.peer_of", lambda request, snapshot: Peer(address, None, identity))
         ctx = running.context(running.extract("demo-sender"))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
             for path in ("/api/v1/MessageProcessingLogs", "/monitor", "/monitor/api/messages"):

@@ -1,0 +1,98 @@
+"""CPI's HTTPS sender adapter: ``/http/<address>``, CSRF tokens, the body as it came, Camel's HTTP headers.
+
+The request becomes a Message as CPI's HTTPS adapter prepares the exchange (the allowed headers
+and query parameters, ``CamelHttp*``, the caller as exchange properties); the answer is the
+steps' body with their headers and ``CamelHttpResponseCode``; a failure is SAP's 500 template.
+"""
+
+from __future__ import annotations
+
+import logging
+from http.cookies import SimpleCookie
+
+from cpimock.adapters import answers
+from cpimock.adapters.exchange import build_message, response_parts
+from cpimock.adapters.request import charset_of, inbound_headers
+from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
+from cpimock.identity import csrf
+from cpimock.identity.csrf import CsrfGuard
+from cpimock.message import Message
+from cpimock.steps.pipeline import StepError
+
+log = logging.getLogger(__name__)
+
+_MPL_ID_LOWER = answers.MPL_ID_HEADER.lower()
+
+
+class HttpsAdapter(SenderAdapter):
+    kind = "https"
+
+    def __init__(self, csrf_guard: CsrfGuard) -> None:
+        self._csrf = csrf_guard
+
+    def admit(self, call: Call) -> Reply | None:
+        """CSRF: a token fetch is answered here; a request that needs a token and lacks one is refused."""
+        route, who = call.route, call.identity
+        if not route.channel.csrf:
+            return None
+        request = call.request
+        key = who.key_name or who.clientid or who.fingerprint or who.label
+        session = request.cookies.get(csrf.SESSION_COOKIE)
+        presented = request.headers.get(csrf.HEADER)
+        if csrf.is_fetch(request.method, presented):
+            fetched = self._csrf.fetch(key, session)
+            headers = [(csrf.HEADER, fetched.token)]
+            if fetched.new_session:
+                headers.append(("Set-Cookie", _session_cookie(fetched.session)))
+            log.debug("CSRF token fetched by %s for %s", who.label, route.iflow.id)
+            return Reply(200, headers, b"")
+        verdict = self._csrf.check(request.method, key, session, presented)
+        if verdict.ok:
+            return None
+        reason = f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
+        raise Refused("authorization", answers.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED}))
+
+    def message(self, call: Call, body: bytes) -> Message:
+        route, who, request = call.route, call.identity, call.request
+        channel = route.channel
+        user = None
+        by_clientid = call.snapshot.config.oauth.sap_authenticated_user_name == "clientid"
+        if channel.authorization != "client-certificate" and by_clientid:
+            user = who.clientid
+        return build_message(
+            body=body,
+            headers=inbound_headers(request, route.iflow.allowed_headers),
+            method=request.method,
+            url=f"{request.scheme}://{request.host}{request.path}",
+            query=request.query_string or None,
+            context_path=channel.address,
+            path=route.path,
+            mpl_id=call.record.message_guid,
+            identity=who,
+            authenticated_user=user,
+            correlation_id=call.record.correlation_id,
+            charset=charset_of(request),
+        )
+
+    def reply(self, call: Call, result: Message) -> Reply:
+        status, headers, body = response_parts(result)
+        # the log id is the server's to set: a step's own value (in any case) gives way to it
+        mpl_id = answers.MPL_ID_HEADER
+        kept = [(n, v) for n, v in headers if len(n) != len(mpl_id) or n.lower() != _MPL_ID_LOWER]
+        kept.append((mpl_id, call.record.message_guid))
+        return Reply(status, kept, body)
+
+    def failure(self, call: Call, error: StepError) -> Reply:
+        # the step's own exception text, as CPI returns it; a timeout (or an exception without
+        # text) is described by the StepError itself
+        text = (str(error.__cause__) if error.__cause__ is not None else "") or str(error)
+        answer = answers.failed(call.record.message_guid, text, call.route.iflow.return_exception_to_sender)
+        return Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+
+
+def _session_cookie(session: str) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[csrf.SESSION_COOKIE] = session
+    morsel = cookie[csrf.SESSION_COOKIE]
+    morsel["path"], morsel["secure"], morsel["httponly"] = "/", True, True
+    return morsel.OutputString()

@@ -1,0 +1,76 @@
+"""What every adapter reads from an HTTP request: the headers a step may see, the charset, the body."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+
+from aiohttp import web
+
+# request headers that never reach a step, whatever allowed_headers says
+_NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
+_REGEX_CHARS = re.compile(r"[.*+?\[\]()|^$\\]")
+
+
+@functools.lru_cache(maxsize=256)
+def header_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """CPI's *Allowed Header(s)*: names or regular expressions, ``*`` for all (case-insensitive)."""
+    if "*" in patterns:
+        return lambda name: True
+    exact = {p.lower() for p in patterns}
+    regexes = []
+    for pattern in patterns:
+        if _REGEX_CHARS.search(pattern):
+            try:
+                regexes.append(re.compile(pattern, re.IGNORECASE))
+            except re.error:
+                pass  # not a regex after all: the exact name still applies
+    if not regexes:
+        return lambda name: name.lower() in exact
+    return lambda name: name.lower() in exact or any(r.fullmatch(name) for r in regexes)
+
+
+def charset_of(request: web.Request) -> str | None:
+    """The Content-Type's charset, parsed only when named: most requests name none, and aiohttp's
+    parsing of the header costs more than the rest of the request's header handling."""
+    content_type = request.headers.get("Content-Type")
+    if content_type is None or "charset" not in content_type.lower():
+        return None
+    return request.charset
+
+
+def inbound_headers(request: web.Request, allowed_headers: tuple[str, ...]) -> dict[str, str]:
+    """Content-Type plus the allowed request headers and query parameters (CPI merges both)."""
+    allowed = header_filter(allowed_headers)
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in _NEVER_ALLOWED or lower.startswith("camel"):
+            continue
+        if lower == "content-type" or allowed(name):
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if not request.query_string:
+        return headers
+    for name, value in request.query.items():
+        if allowed(name) and not name.lower().startswith("camel"):
+            # "if a header of the same name exists, the query value is appended"
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds *limit* bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    content = request.content
+    first = await content.readany()
+    if content.at_eof():  # the whole body came in one piece (nearly always, for small ones)
+        return first if len(first) <= limit else None
+    chunks = bytearray(first)
+    while len(chunks) <= limit:
+        chunk = await content.readany()
+        if not chunk:
+            return bytes(chunks)
+        chunks += chunk
+    return None
