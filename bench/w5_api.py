@@ -17,7 +17,8 @@ from typing import Any
 
 def issue_keys(workspace: Path, rounds: int) -> list[float]:
     """``cpimock.workspace.keys.issue_service_key``: a new RSA 2048 key, certificate, JSON and registry entry."""
-    from cpimock.workspace.keys import issue_service_key, load_workspace
+    from cpimock.workspace.create import load_workspace
+    from cpimock.workspace.keys import issue_service_key
 
     config, pki, registry = load_workspace(workspace)
     times = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cpimock.pki.store import Pki
-from cpimock.workspace.keys import ensure_workspace
+from cpimock.workspace.create import ensure_workspace
 
 
 @pytest.fixture

@@ -15,8 +15,11 @@ import aiohttp
 from cpimock.config import load_config
 from cpimock.http.server import Server
 from cpimock.mpl.journal import Journal, MplRecord
-from cpimock.pki.servicekey import export_files, read_service_key, write_files
-from cpimock.pki.store import Issued, Pki, cert_to_pem, key_to_pem, now
+from cpimock.pki.authority import Issued
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import cert_to_pem, key_to_pem, now
+from cpimock.pki.servicekey import read_service_key
+from cpimock.pki.store import Pki
 from cpimock.workspace.keys import issue_service_key
 from cpimock.workspace.registry import Registry
 

@@ -12,10 +12,12 @@ from click.testing import CliRunner, Result
 
 from cpimock.cli import main
 from cpimock.message import Message
+from cpimock.pki.authority import build_certificate
+from cpimock.pki.keys import cert_to_pem, generate_key, key_to_pem, now
 from cpimock.pki.servicekey import certificate_details
-from cpimock.pki.store import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
+from cpimock.pki.store import Pki
 from cpimock.testing import ThreadedTenant
-from cpimock.workspace.keys import ensure_workspace
+from cpimock.workspace.create import ensure_workspace
 
 
 def answer(message: Message) -> Message:

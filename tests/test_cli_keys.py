@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from cpimock.cli import main
+from cpimock.pki.authority import build_certificate
+from cpimock.pki.keys import cert_to_pem, generate_key, key_to_pem, now
 from cpimock.pki.servicekey import build_service_key
-from cpimock.pki.store import Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
+from cpimock.pki.store import Pki
 from cpimock.workspace.registry import Registry
 
 

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from cpimock.identity.basic import NOT_ACCEPTED
 from cpimock.identity.tokens import TokenAuthority, load_signing_key
-from cpimock.workspace.keys import load_workspace, revoke_record
+from cpimock.workspace.create import load_workspace
+from cpimock.workspace.keys import revoke_record
 from tests.e2e_support import add_iflow, add_instance, issue_secret_key, service_key, set_toml
 from tests.serving import Running, serving
 

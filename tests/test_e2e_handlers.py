@@ -394,7 +394,7 @@ async def test_a_changed_step_file_is_used_by_the_next_request(running: Running,
     _rewrite(step, "def process(message):\n    message.body = 'version 2, longer'\n", 2)
     assert (await call(session, running, "/live", data=b""))[2] == b"version 2, longer"
 
-    caplog.set_level(logging.WARNING, logger="cpimock.steps.pipeline")
+    caplog.set_level(logging.WARNING, logger="cpimock.steps")
     _rewrite(step, "def process(message:\n    message.body = 'broken'\n", 3)
     status, _, body = await call(session, running, "/live", data=b"")
     assert (status, body) == (200, b"version 2, longer")  # the old code is kept

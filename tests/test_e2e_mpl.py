@@ -24,7 +24,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from cpimock.pki.store import Pki, now
+from cpimock.pki.keys import now
+from cpimock.pki.store import Pki
 from tests.e2e_support import add_iflow, copy_example
 from tests.serving import Running, serving, write_pem_pair
 

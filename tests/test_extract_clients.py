@@ -21,7 +21,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cpimock.cli import main
-from cpimock.pki.store import Authority, Pki, build_certificate, cert_to_pem, generate_key, key_to_pem, now
+from cpimock.pki.authority import Authority, build_certificate
+from cpimock.pki.keys import cert_to_pem, generate_key, key_to_pem, now
+from cpimock.pki.store import Pki
 
 pytestmark = pytest.mark.clients
 

@@ -13,7 +13,8 @@ import pytest
 
 from cpimock.errors import HandlerLoadError
 from cpimock.message import Message
-from cpimock.steps.pipeline import Pipeline, StepError, StepTimeout, _DaemonThreads, load_pipeline
+from cpimock.steps.pipeline import Pipeline, StepError, StepTimeout, load_pipeline
+from cpimock.steps.threads import DaemonThreads
 
 
 def write(path: Path, source: str) -> None:
@@ -333,10 +334,10 @@ async def test_broken_file_keeps_the_old_code_and_logs_once(workspace: Path, cap
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     write(step, "def p(m):\n    m.body = b'bad' +\n")
-    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
         assert (await pipeline.run(msg(), 5)).body == b"good"
-    records = [r for r in caplog.records if r.name == "cpimock.steps.pipeline"]
+    records = [r for r in caplog.records if r.name.startswith("cpimock.steps.")]
     assert len(records) == 1
     assert "iflows/r.py: importing the file failed: SyntaxError" in records[0].getMessage()
     assert "keeping the code loaded before" in records[0].getMessage()
@@ -352,7 +353,7 @@ async def test_reload_that_loses_the_function_keeps_the_old_code(
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     write(step, "def renamed(m):\n    m.body = b'new'\n")
-    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
     assert "no function 'p'" in caplog.text
 
@@ -362,7 +363,7 @@ async def test_deleted_file_keeps_the_old_code(workspace: Path, caplog: pytest.L
     write(step, "def p(m):\n    m.body = b'good'\n")
     pipeline = load_pipeline(["iflows/r.py:p"], workspace)
     step.unlink()
-    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps"):
         assert (await pipeline.run(msg(), 5)).body == b"good"
         assert (await pipeline.run(msg(), 5)).body == b"good"
     assert caplog.text.count("the file is gone") == 1
@@ -371,7 +372,7 @@ async def test_deleted_file_keeps_the_old_code(workspace: Path, caplog: pytest.L
 async def test_deferred_errors_fail_the_run_until_the_file_is_fixed(
     workspace: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="cpimock.steps.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="cpimock.steps"):
         pipeline = load_pipeline(["iflows/later.py:p"], workspace, defer_errors=True)
     assert "step file not found" in caplog.text
     assert len(pipeline.load_errors) == 1
@@ -399,7 +400,7 @@ async def test_the_timeout_is_for_all_steps_together(workspace: Path) -> None:
 
 
 def test_worker_threads_are_capped_and_queued_jobs_still_run() -> None:
-    threads = _DaemonThreads(max_threads=2, idle_timeout_s=0.05)
+    threads = DaemonThreads(max_threads=2, idle_timeout_s=0.05)
     release = threading.Event()
     running: set[str] = set()
     done = threading.Semaphore(0)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.pki.store import Pki, now
+from cpimock.pki.keys import now
+from cpimock.pki.store import Pki
 from tests.serving import KeyFiles, Running, serving, write_pem_pair
 from tests.test_serve_matrix import name
 

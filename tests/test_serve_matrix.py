@@ -17,7 +17,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cpimock.http import server as server_module
-from cpimock.pki.store import Pki, build_certificate, generate_key, now
+from cpimock.pki.authority import build_certificate
+from cpimock.pki.keys import generate_key, now
+from cpimock.pki.store import Pki
 from cpimock.workspace.keys import revoke_record
 from cpimock.workspace.registry import Registry
 from tests.security.hostile import eventually
@@ -144,7 +146,7 @@ async def test_server_auth_only_eku_is_refused(running: Running, pki: Pki, tmp_p
         not_after=start + dt.timedelta(days=30),
         eku=[ExtendedKeyUsageOID.SERVER_AUTH],
     )
-    from cpimock.pki.store import Issued
+    from cpimock.pki.authority import Issued
 
     files = write_pem_pair(tmp_path, Issued(cert, key, (pki.client_ca.cert, pki.root.cert)))
     reason = await refused_at_handshake(running, running.context(files))

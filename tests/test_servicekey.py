@@ -13,16 +13,11 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from cpimock.errors import PkiError, ServiceKeyError
-from cpimock.pki.servicekey import (
-    build_service_key,
-    export_files,
-    new_clientid,
-    new_secret,
-    normalise_pem,
-    parse_service_key,
-    write_files,
-)
-from cpimock.pki.store import Issued, Pki, generate_key, key_to_pem, now
+from cpimock.pki.authority import Issued
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import generate_key, key_to_pem, now
+from cpimock.pki.servicekey import build_service_key, new_clientid, new_secret, normalise_pem, parse_service_key
+from cpimock.pki.store import Pki
 
 CLIENTID_RE = re.compile(r"^sb-[0-9a-f-]{36}!b\d+\|it-rt-mytenant!b\d+$")
 STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

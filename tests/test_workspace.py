@@ -14,8 +14,10 @@ from cryptography.x509.oid import NameOID
 
 from cpimock.config import load_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
-from cpimock.pki.store import Pki, generate_key
-from cpimock.workspace.keys import add_instance, ensure_workspace, issue_service_key, revoke_record
+from cpimock.pki.keys import generate_key
+from cpimock.pki.store import Pki
+from cpimock.workspace.create import ensure_workspace
+from cpimock.workspace.keys import add_instance, issue_service_key, revoke_record
 from cpimock.workspace.registry import Registry
 
 PRIVATE = ["certs/root-ca.key", "certs/client-ca.key", "certs/server.key", "certs/keys/demo-sender.json"]
@@ -73,7 +75,7 @@ def test_server_certificate_names_the_tenant_hosts(workspace: Path) -> None:
 
 
 def test_generated_config_documents_every_iflow_key(workspace: Path) -> None:
-    from cpimock.config import _IFLOW_KEYS
+    from cpimock.config.iflows import _IFLOW_KEYS
 
     text = (workspace / "cpimock.toml").read_text()
     uncommented = "\n".join(line.lstrip("# ") for line in text.splitlines())

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from cpimock.client.diagnosis import explain_status
-from cpimock.client.sender import DEFAULT_TIMEOUT_S, AuthKind, Reply, Request, Sender
+from cpimock.client.model import DEFAULT_TIMEOUT_S, AuthKind, Reply, Request
+from cpimock.client.sender import Sender
 from cpimock.errors import CpimockError
 
 # the answer headers worth showing without -v

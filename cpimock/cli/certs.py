@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from cpimock.cli.options import shown, workspace_option
+from cpimock.workspace.create import load_workspace
 from cpimock.workspace.inspect import inspect_file, render
-from cpimock.workspace.keys import load_workspace
 from cpimock.workspace.revocation import rebuild_crl
 
 

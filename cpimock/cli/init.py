@@ -8,7 +8,7 @@ import click
 
 from cpimock.cli.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME
-from cpimock.workspace.keys import DEMO_KEY, ensure_workspace
+from cpimock.workspace.create import DEMO_KEY, ensure_workspace
 
 _WHAT = {
     CONFIG_NAME: "tenant, service instance 'default' (ESBMessaging.send), iFlow /clientCertAuth",

@@ -21,9 +21,11 @@ from cpimock.cli.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
-from cpimock.pki.servicekey import export_files, read_service_key, write_files
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import ClientAuthSetting, Snapshot, build_snapshot
-from cpimock.workspace.keys import DEMO_KEY, ensure_workspace, keys_dir
+from cpimock.workspace.create import DEMO_KEY, ensure_workspace
+from cpimock.workspace.keys import keys_dir
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.0005

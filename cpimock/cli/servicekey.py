@@ -15,15 +15,18 @@ import click
 from cpimock.cli.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME, Config
 from cpimock.errors import ConfigError, ServiceKeyError
+from cpimock.pki.authority import MAX_CLIENT_DAYS
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.servicekey import KEY_TYPES, export_files, read_service_key, write_files
-from cpimock.pki.store import MAX_CLIENT_DAYS, Pki, now
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import now
+from cpimock.pki.servicekey import KEY_TYPES, read_service_key
+from cpimock.pki.store import Pki
+from cpimock.workspace.create import load_workspace
 from cpimock.workspace.keys import (
     add_instance,
     instance_with_roles,
     issue_service_key,
     key_path,
-    load_workspace,
     revoke_in_crl,
     revoke_record,
 )

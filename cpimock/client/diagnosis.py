@@ -13,34 +13,29 @@ import http.client
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cryptography import x509
 
-from cpimock.errors import CpimockError
+from cpimock.client.model import CallError, KeyFacts, Reply, Request, Target
 
-if TYPE_CHECKING:
-    from cpimock.client.sender import Reply, Sender, Target
+
+class SenderView(Protocol):
+    """What the diagnosis needs of the sender that made the call (``client.sender.Sender`` fits)."""
+
+    @property
+    def facts(self) -> KeyFacts: ...
+    @property
+    def auth(self) -> str: ...
+    @property
+    def request(self) -> Request: ...
+    def context(self, *, with_cert: bool) -> ssl.SSLContext: ...
 
 DIGICERT_ROOT = "DigiCert Global Root G2 (https://cacerts.digicert.com/DigiCertGlobalRootG2.crt.pem)"
 
 
-class CallError(CpimockError):
-    """A call that got no HTTP answer, with the reason and the fix in plain words."""
 
 
-@dataclass(frozen=True)
-class KeyFacts:
-    """What the service key says about its certificate, for the diagnosis."""
-
-    source: str
-    subject: str | None
-    issuer: str | None
-    valid_until: dt.datetime | None
-    chainless: bool
-    workspace_root: Path | None
 
 
 def _expired(facts: KeyFacts) -> str | None:
@@ -75,7 +70,7 @@ def _cert_refused(alert: str, facts: KeyFacts, presented: bool) -> str:
     return f"the server refused the client certificate ({alert})"
 
 
-def diagnose_exception(exc: BaseException, sender: Sender, target: Target) -> CallError:
+def diagnose_exception(exc: BaseException, sender: SenderView, target: Target) -> CallError:
     """The CallError for an exception raised while connecting, sending or reading."""
     where = target.authority
     facts = sender.facts
@@ -109,7 +104,7 @@ def diagnose_exception(exc: BaseException, sender: Sender, target: Target) -> Ca
     return CallError(f"the call to {where} failed: {exc}")
 
 
-def _untrusted_server(exc: ssl.SSLCertVerificationError, sender: Sender, target: Target) -> str:
+def _untrusted_server(exc: ssl.SSLCertVerificationError, sender: SenderView, target: Target) -> str:
     code = exc.verify_code
     leaf = probe_server_certificate(target, sender.context)
     if code == 62:  # hostname mismatch

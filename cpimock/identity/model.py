@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from cpimock.pki.dn import DnKey, name_key
-from cpimock.pki.store import is_ca_certificate
+from cpimock.pki.keys import is_ca_certificate
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cpimock.errors import PkiError
-from cpimock.pki.store import load_key, write_file
+from cpimock.pki.keys import load_key, write_file
 
 SIGNING_KEY_FILE = "token-signing.key"
 ALGORITHM = "RS256"

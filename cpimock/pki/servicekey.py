@@ -1,13 +1,12 @@
-"""The BTP service-key JSON of a Process Integration Runtime instance, and the files senders need.
+"""The BTP service-key JSON of a Process Integration Runtime instance: building and reading it.
 
 A service key is ``{"oauth": {...}}`` with ``clientid``, ``url``, ``tokenurl`` and, by key type,
 ``clientsecret`` (ClientId/Secret), ``certificate`` + ``key`` + ``certificatedetails``
 (Certificate) or ``certificate`` + ``certificate-pinning`` (External Certificate). PEM values
 are whole chains in one string; JSON escapes their line breaks as ``\\n``.
 
-:func:`parse_service_key` reads cpimock's keys and SAP's alike; :func:`export_files` turns a
-key into ``cert.pem``, ``key.key``, ``ca.pem`` and ``cert.pfx``; :func:`write_files` writes
-them all or none.
+:func:`parse_service_key` reads cpimock's keys and SAP's alike; :mod:`cpimock.pki.exports` turns a
+key into the files each sender needs.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import secrets
 import uuid
@@ -26,17 +24,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from cpimock.errors import ServiceKeyError
+from cpimock.pki.authority import Issued
 from cpimock.pki.dn import name_to_dn
-from cpimock.pki.store import Issued, PrivateKey, cert_to_pem, key_to_pem, keys_match, load_key, now, serial_hex
+from cpimock.pki.keys import PrivateKey, cert_to_pem, keys_match, load_key, now, serial_hex
 
 _PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+
+
 _B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
 
 # the kinds of service key BTP issues for Process Integration Runtime (plus an external certificate)
 KeyType = Literal["certificate", "clientid-secret", "certificate_external"]
+
+
 KEY_TYPES: tuple[KeyType, ...] = ("certificate", "clientid-secret", "certificate_external")
 
 
@@ -261,105 +264,3 @@ def read_service_key(path: Path) -> ServiceKey:
     except (OSError, UnicodeDecodeError) as exc:
         raise ServiceKeyError(f"{path}: cannot read it ({exc}); check the path and its permissions") from None
     return parse_service_key(text, str(path))
-
-
-# --- export --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportFile:
-    name: str
-    data: bytes
-    private: bool
-    purpose: str
-
-
-def order_chain(certs: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:
-    """Leaf first, then each issuer up the chain; certificates that fit nowhere go last."""
-    ordered = [certs[0]]
-    rest = list(certs[1:])
-    while rest:
-        parent = next((c for c in rest if c.subject == ordered[-1].issuer), None)
-        if parent is None or ordered[-1].subject == ordered[-1].issuer:
-            break
-        ordered.append(parent)
-        rest.remove(parent)
-    return ordered + rest
-
-
-def export_files(
-    key: ServiceKey, *, pfx_password: str | None = None, alias: str = "cpimock", at: dt.datetime | None = None
-) -> tuple[list[ExportFile], list[str]]:
-    """The files for senders, checked before anything is written, and warnings worth showing."""
-    leaf = key.leaf
-    if leaf is None:
-        raise ServiceKeyError(
-            f"{key.source}: a ClientId/Secret key has no certificate to extract; use its clientid and "
-            "clientsecret as Basic credentials"
-        )
-    when = at or now()
-    if leaf.not_valid_after_utc < when:
-        raise ServiceKeyError(
-            f"{key.source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
-            "create a new key (`cpimock servicekey renew NAME`, or a new key in the BTP cockpit)"
-        )
-    warnings = []
-    if leaf.not_valid_before_utc > when:
-        warnings.append(f"the certificate is valid only from {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
-    chain = order_chain(key.certificates)
-    cas = chain[1:]
-    files = [ExportFile("cert.pem", b"".join(cert_to_pem(c) for c in chain), False, "certificate chain, leaf first")]
-    if key.key is not None:
-        files.append(ExportFile("key.key", key_to_pem(key.key), True, "private key (PKCS#1), keep it secret"))
-    else:
-        warnings.append("the key holds no private key (external certificate or CSR): use the key you made it with")
-    if cas:
-        files.append(ExportFile("ca.pem", b"".join(cert_to_pem(c) for c in cas), False, "CA certificates"))
-        top = cas[-1]
-        if top.subject != top.issuer:
-            warnings.append(
-                f"the chain ends at {name_to_dn(top.subject)}, not at a root: add its issuer "
-                f"{name_to_dn(top.issuer)} to ca.pem for truststores that need the root"
-            )
-    else:
-        warnings.append(f"the key holds only its own certificate: get the CA of {name_to_dn(leaf.issuer)} separately")
-    if pfx_password is not None:
-        if key.key is None:
-            raise ServiceKeyError(f"{key.source}: --pfx needs the private key, and this service key has none")
-        if not pfx_password:
-            raise ServiceKeyError(
-                "--password: keytool and STRUST cannot read a PKCS#12 file without a password; give one"
-            )
-        pfx = pkcs12.serialize_key_and_certificates(
-            alias.encode(), key.key, leaf, cas or None, BestAvailableEncryption(pfx_password.encode())
-        )
-        files.append(ExportFile("cert.pfx", pfx, True, "PKCS#12 (key + chain)"))
-    return files, warnings
-
-
-def write_files(folder: Path, files: list[ExportFile], flag: str = "--out") -> list[Path]:
-    """Write all *files* into *folder* or none of them: each is staged, then all are renamed."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ServiceKeyError(f"{flag} {folder}: cannot create the folder ({exc.strerror}); choose another") from None
-    staged: list[tuple[Path, Path]] = []
-    done: list[Path] = []
-    try:
-        for item in files:
-            target = folder / item.name
-            tmp = folder / f".{item.name}.{secrets.token_hex(4)}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if item.private else 0o644)
-            staged.append((tmp, target))
-            with os.fdopen(fd, "wb") as f:
-                f.write(item.data)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-            done.append(target)
-    except OSError as exc:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise ServiceKeyError(
-            f"{flag} {folder}: cannot write there ({exc.strerror}); choose a folder you can write to"
-        ) from None
-    return done

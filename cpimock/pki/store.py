@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -30,224 +26,38 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cpimock.errors import PkiError
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-ROOT_CA_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-        x509.NameAttribute(NameOID.LOCALITY_NAME, "local"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "cpimock Local Root CA"),
-    ]
+from cpimock.pki.authority import (
+    CLIENT_CA_DAYS,
+    CLIENT_CA_NAME,
+    MAX_CLIENT_DAYS,
+    ROOT_CA_NAME,
+    ROOT_DAYS,
+    SERVER_DAYS,
+    Authority,
+    Issued,
+    build_certificate,
 )
-CLIENT_CA_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-        x509.NameAttribute(NameOID.LOCALITY_NAME, "local"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cpimock"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "cpimock Clients"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "cpimock Client CA"),
-    ]
+from cpimock.pki.keys import (
+    BACKDATE,
+    PrivateKey,
+    cert_to_pem,
+    generate_key,
+    key_to_pem,
+    keys_match,
+    load_certs,
+    load_key,
+    now,
+    write_file,
 )
-# long-lived like SAP's roots (SAP Cloud Root CA runs 20 years)
-ROOT_DAYS = 20 * 365
-CLIENT_CA_DAYS = 10 * 365
-# browsers and curl refuse server certificates valid for more than 398 days
-SERVER_DAYS = 397
-# SAP issues client certificates for 1..365 days
-MAX_CLIENT_DAYS = 365
-# tolerate a little clock skew between the machine that issues and the one that verifies
-BACKDATE = dt.timedelta(minutes=5)
 
 FILES = {
     "root": ("root-ca.pem", "root-ca.key"),
     "client": ("client-ca.pem", "client-ca.key"),
     "server": ("server.pem", "server.key"),
 }
+
+
 CRL_FILE = "crl.pem"
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def generate_key(key_type: str = "rsa") -> PrivateKey:
-    """A fresh private key: RSA 2048 (SAP's choice) or EC P-256."""
-    if key_type == "ec":
-        return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def key_to_pem(key: PrivateKey) -> bytes:
-    """PEM of *key* in the traditional form: PKCS#1 ``BEGIN RSA PRIVATE KEY`` for RSA."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-
-
-def cert_to_pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 fingerprint as upper-case hex pairs joined by ':' (as openssl prints it)."""
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def serial_hex(cert: x509.Certificate) -> str:
-    """The serial number as SAP writes it in ``certificatedetails``: ``0x`` and lower-case hex."""
-    return f"0x{cert.serial_number:x}"
-
-
-def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Write *data* atomically; private files are created 0600 and never readable by others."""
-    # a folder made for a private key is private too (certs/keys/)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_certs(data: bytes, source: str) -> list[x509.Certificate]:
-    """All certificates in PEM *data*; PkiError naming *source* if there are none or one is broken."""
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise PkiError(f"{source}: a certificate in it is not valid PEM ({exc}); re-export it") from None
-    return certs
-
-
-def load_key(data: bytes, source: str, *, own: bool = False) -> PrivateKey:
-    """The private key in PEM *data*. ``own`` keys (the workspace's CA and signing keys, written
-    0600 by cpimock itself) skip OpenSSL's RSA consistency check, which costs 50-80 ms a key and
-    would otherwise dominate every reload; keys from users are always checked."""
-    try:
-        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=own)
-    except (ValueError, TypeError) as exc:
-        raise PkiError(f"{source}: not a readable unencrypted PEM private key ({exc})") from None
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise PkiError(f"{source}: only RSA and EC private keys are supported")
-    return key
-
-
-def is_ca_certificate(cert: x509.Certificate) -> bool:
-    """basicConstraints CA:TRUE (a certificate without the extension is no CA)."""
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
-def keys_match(key: PrivateKey, cert: x509.Certificate) -> bool:
-    return key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    """A certificate, its private key (None when the key stayed with the requester) and its chain.
-
-    ``chain`` runs from the certificate's issuer up to and including the root.
-    """
-
-    cert: x509.Certificate
-    key: PrivateKey | None
-    chain: tuple[x509.Certificate, ...]
-
-    def chain_pem(self) -> str:
-        """Leaf first, then each CA up to the root: the ``certificate`` string of a service key."""
-        return b"".join(cert_to_pem(c) for c in (self.cert, *self.chain)).decode()
-
-    def key_pem(self) -> str | None:
-        return None if self.key is None else key_to_pem(self.key).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class Authority:
-    cert: x509.Certificate
-    key: PrivateKey
-
-    def sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        return builder.sign(self.key, hashes.SHA256())
-
-
-def _ski(public_key: object) -> x509.SubjectKeyIdentifier:
-    return x509.SubjectKeyIdentifier.from_public_key(public_key)  # type: ignore[arg-type]
-
-
-def build_certificate(
-    *,
-    subject: x509.Name,
-    public_key: object,
-    issuer: Authority | None,
-    issuer_key: PrivateKey | None = None,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    ca_path_length: int | bool | None = False,
-    eku: Sequence[x509.ObjectIdentifier] = (),
-    san: Iterable[x509.GeneralName] = (),
-    serial: int | None = None,
-    hash_algorithm: Any = None,
-) -> x509.Certificate:
-    """Build and sign one certificate. ``ca_path_length=False`` makes an end-entity.
-
-    Self-signed when *issuer* is None (then *issuer_key* signs). The low-level builder is public
-    so that tests can make the hostile certificates a real attacker would (wrong EKU, no CA
-    flag, SHA-1, foreign CA) with the same code paths.
-    """
-    is_ca = ca_path_length is not False
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(public_key)  # type: ignore[arg-type]
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.BasicConstraints(ca=is_ca, path_length=None if not is_ca else ca_path_length),
-            critical=True,
-        )
-        .add_extension(_ski(public_key), critical=False)
-    )
-    if is_ca:
-        usage = dict(key_cert_sign=True, crl_sign=True, digital_signature=True, key_encipherment=False)
-    else:
-        usage = dict(key_cert_sign=False, crl_sign=False, digital_signature=True, key_encipherment=True)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            content_commitment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            encipher_only=False,
-            decipher_only=False,
-            **usage,
-        ),
-        critical=True,
-    )
-    signer_public = issuer.cert.public_key() if issuer else public_key
-    builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_public),  # type: ignore[arg-type]
-        critical=False,
-    )
-    if eku:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-    san = list(san)
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    signing_key = issuer.key if issuer else issuer_key
-    if signing_key is None:
-        raise ValueError("a self-signed certificate needs issuer_key")
-    algorithm = hash_algorithm or hashes.SHA256()
-    return builder.sign(signing_key, algorithm)
 
 
 class Pki:
@@ -281,10 +91,6 @@ class Pki:
     @property
     def crl_path(self) -> Path:
         return self.folder / CRL_FILE
-
-    def ca_bundle_pem(self) -> str:
-        """The client CA and the root: what a sender's truststore (or STRUST) needs."""
-        return (cert_to_pem(self.client_ca.cert) + cert_to_pem(self.root.cert)).decode()
 
     # --- create and load ---------------------------------------------------------------
 

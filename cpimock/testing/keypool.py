@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import threading
 
-from cpimock.pki.store import PrivateKey, generate_key
+from cpimock.pki.keys import PrivateKey, generate_key
 
 # enough for the keys one test usually issues, small enough to fill while a tenant starts
 DEFAULT_SIZE = 4

@@ -16,8 +16,11 @@ from typing import Any
 
 from cpimock.config import load_config
 from cpimock.errors import CpimockError
-from cpimock.pki.servicekey import KeyType, export_files, read_service_key, write_files
-from cpimock.pki.store import Issued, Pki, PrivateKey
+from cpimock.pki.authority import Issued
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import PrivateKey
+from cpimock.pki.servicekey import KeyType, read_service_key
+from cpimock.pki.store import Pki
 from cpimock.tenant.snapshot import Snapshot
 from cpimock.testing.keypool import POOL
 from cpimock.workspace.keys import issue_service_key, key_path

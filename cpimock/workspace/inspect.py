@@ -19,9 +19,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cpimock.config import CONFIG_NAME
 from cpimock.errors import CpimockError, PkiError
 from cpimock.pki.dn import name_to_dn
-from cpimock.pki.servicekey import order_chain, parse_service_key
-from cpimock.pki.store import fingerprint, keys_match, load_certs, load_key, now, serial_hex
-from cpimock.workspace.keys import load_workspace
+from cpimock.pki.exports import order_chain
+from cpimock.pki.keys import fingerprint, keys_match, load_certs, load_key, now, serial_hex
+from cpimock.pki.servicekey import parse_service_key
+from cpimock.workspace.create import load_workspace
 
 WARN_DAYS = 30
 _EKU_NAMES = {

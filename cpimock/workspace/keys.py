@@ -1,7 +1,5 @@
-"""A workspace on disk: ``cpimock.toml``, the PKI under ``certs/``, ``iflows/`` and service keys.
-
-:func:`ensure_workspace` creates whatever is missing and never overwrites a key;
-:func:`issue_service_key` is the one way service keys come into being (CLI, server, tests).
+"""Service keys of a workspace: issuing them (certificate, ClientId/Secret, external certificate,
+from a CSR), the instances that hold their roles, and revoking them.
 """
 
 from __future__ import annotations
@@ -11,123 +9,26 @@ import json
 import re
 import tomllib
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
-from cpimock.config import CONFIG_NAME, Config, load_config, parse_config
+from cpimock.config import Config, load_config, parse_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
+from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
 from cpimock.pki.dn import normalised_name
+from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, serial_hex, write_file
 from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
-from cpimock.pki.store import (
-    MAX_CLIENT_DAYS,
-    Issued,
-    Pki,
-    fingerprint,
-    is_ca_certificate,
-    load_certs,
-    now,
-    serial_hex,
-    write_file,
-)
+from cpimock.pki.store import Pki
 from cpimock.workspace.registry import KeyRecord, Registry
-from cpimock.workspace.revocation import rebuild_crl
 
-DEMO_KEY = "demo-sender"
-DEMO_STEP = "iflows/demo.py"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-DEFAULT_CONFIG = """\
-# cpimock workspace: a local stand-in for one SAP Cloud Integration tenant.
-# Reference of every key: see the README; the server reads this file at start.
-
-[tenant]
-name = "mytenant"
-# the runtime host of the real tenant; the server certificate also carries it, so a line
-# "127.0.0.1 <host>" in /etc/hosts lets senders keep their production URL
-host = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
-region = "eu10"
-
-[server]
-host = "127.0.0.1"
-port = 8443
-# client_auth = "auto"          # "required" | "optional" | "auto"
-# trust = ["certs/extra-roots.pem"]   # more CA bundles whose client certificates are accepted
-# workers = 1
-
-# A service instance of Process Integration Runtime (plan integration-flow): its roles are
-# what every service key of the instance may do.
-[instances.default]
-roles = ["ESBMessaging.send"]
-# subjects = [{ subject = "CN=s4-client, O=ACME, C=DE", issuer = "CN=ACME CA, O=ACME, C=DE" }]
-
-# One integration flow with an HTTPS sender channel, called at https://127.0.0.1:8443/http/clientCertAuth
-[[iflows]]
-id = "clientCertAuth"
-address = "/clientCertAuth"
-steps = ["iflows/demo.py:process"]
-csrf = false
-# authorization = "user-role"     # or "client-certificate" (then list client_certificates)
-# role = "ESBMessaging.send"      # the role the sender's instance must hold
-# client_certificates = [{ subject = "CN=demo-sender, ...", issuer = "CN=cpimock Client CA, ..." }]
-# allowed_headers = ["SAP_ApplicationID", "X-Custom-.*"]   # names or regular expressions; "*" = all
-# max_body_mb = 40
-# return_exception_to_sender = false
-# state = "started"               # or "stopped" (answers 503 like an undeployed flow)
-# timeout_s = 60
-# auth_methods = ["certificate", "basic", "oauth"]
-"""
-
-
-def server_hosts(config: Config) -> list[str]:
-    """The names the server certificate carries besides localhost: runtime and token hosts."""
-    tenant = config.tenant
-    return [
-        tenant.host,
-        f"{tenant.name}.authentication.{tenant.region}.hana.ondemand.com",
-        f"{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com",
-    ]
 
 
 def keys_dir(config: Config) -> Path:
     return config.certs_dir / "keys"
-
-
-def load_workspace(root: Path) -> tuple[Config, Pki, Registry]:
-    """An existing workspace; ConfigError/PkiError tell the user to run ``cpimock init``."""
-    config = load_config(root / CONFIG_NAME)
-    return config, Pki.load(config.certs_dir), Registry.load(config.certs_dir)
-
-
-def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
-    """Create what is missing of the workspace in *root* and return its config and the new files."""
-    created: list[Path] = []
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{root}: cannot create the workspace folder ({exc.strerror}); choose another") from None
-    config_path = root / CONFIG_NAME
-    if not config_path.exists():
-        write_file(config_path, DEFAULT_CONFIG.encode())
-        created.append(config_path)
-    config = load_config(config_path)
-    pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
-    created += made
-    demo = root / DEMO_STEP
-    if not demo.exists():
-        write_file(demo, resources.files("cpimock.workspace").joinpath("templates/iflows/demo.py").read_bytes())
-        created.append(demo)
-    registry = Registry.load(config.certs_dir)
-    if pki.crl_path in made:  # a lost CRL: the registry still knows which keys were revoked
-        rebuild_crl(pki, registry)
-    demo_key = keys_dir(config) / f"{DEMO_KEY}.json"
-    if DEMO_KEY not in registry.records and not demo_key.exists() and "default" in config.instances:
-        _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default")
-        created.append(config.root / str(record.file))
-    return config, created
 
 
 def add_instance(config: Config, name: str, roles: Sequence[str]) -> Config:
@@ -200,14 +101,6 @@ def _external_certificate(path: Path) -> x509.Certificate:
     if cert.not_valid_after_utc < now():
         raise PkiError(f"--cert {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; renew it first")
     return cert
-
-
-def has_client_auth(cert: x509.Certificate) -> bool:
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in eku
 
 
 def issue_service_key(

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cpimock.errors import ServiceKeyError
+from cpimock.pki.keys import write_file
 from cpimock.pki.servicekey import KeyType, secret_digest
-from cpimock.pki.store import write_file
 
 REGISTRY_FILE = "registry.json"
 

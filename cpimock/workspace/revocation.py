@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidSignature
 
 from cpimock.errors import PkiError
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.store import Pki, now
+from cpimock.pki.keys import now
+from cpimock.pki.store import Pki
 from cpimock.workspace.registry import Registry
 
 log = logging.getLogger(__name__)

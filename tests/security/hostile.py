@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cpimock.mpl.journal import MplRecord
-from cpimock.pki.store import BACKDATE, Authority, PrivateKey, cert_to_pem, key_to_pem, now
+from cpimock.pki.authority import Authority
+from cpimock.pki.keys import BACKDATE, PrivateKey, cert_to_pem, key_to_pem, now
 from cpimock.tenant.tls import _SSL_REASONS, _VERIFY_REASONS
 
 HOUR = dt.timedelta(hours=1)

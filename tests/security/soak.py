@@ -24,8 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cpimock.mpl.journal import Journal
-from cpimock.pki.store import Issued, Pki, now
-from cpimock.workspace.keys import ensure_workspace
+from cpimock.pki.authority import Issued
+from cpimock.pki.keys import now
+from cpimock.pki.store import Pki
+from cpimock.workspace.create import ensure_workspace
 from tests.security.hostile import attempt, client_context, dn
 from tests.security.proc import ServerProcess, set_option
 from tests.serving import write_pem_pair

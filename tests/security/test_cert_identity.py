@@ -17,8 +17,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cpimock.pki.store import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued, Pki, cert_to_pem, now
-from cpimock.workspace.keys import ensure_workspace, issue_service_key, load_workspace
+from cpimock.pki.authority import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, Issued
+from cpimock.pki.keys import cert_to_pem, now
+from cpimock.pki.store import Pki
+from cpimock.workspace.create import ensure_workspace, load_workspace
+from cpimock.workspace.keys import issue_service_key
 from cpimock.workspace.registry import Registry
 
 from ..serving import Running, serving, write_pem_pair

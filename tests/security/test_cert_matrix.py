@@ -18,20 +18,13 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from cpimock.pki.authority import CLIENT_CA_NAME, ROOT_CA_NAME, Authority, build_certificate
 from cpimock.pki.dn import name_to_dn
-from cpimock.pki.servicekey import export_files, read_service_key, write_files
-from cpimock.pki.store import (
-    BACKDATE,
-    CLIENT_CA_NAME,
-    ROOT_CA_NAME,
-    Authority,
-    Pki,
-    PrivateKey,
-    build_certificate,
-    cert_to_pem,
-    now,
-)
-from cpimock.workspace.keys import ensure_workspace
+from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import BACKDATE, PrivateKey, cert_to_pem, now
+from cpimock.pki.servicekey import read_service_key
+from cpimock.pki.store import Pki
+from cpimock.workspace.create import ensure_workspace
 
 from ..serving import serving
 from .hostile import (
@@ -162,7 +155,7 @@ def _build(root: Path) -> Matrix:
 
 
 def _demo_key(folder: Path) -> PrivateKey:
-    from cpimock.pki.store import load_key
+    from cpimock.pki.keys import load_key
 
     return load_key((folder / "key.key").read_bytes(), "demo key")
 

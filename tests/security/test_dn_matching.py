@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from cpimock.pki.store import Authority
+from cpimock.pki.authority import Authority
 
 from ..serving import serving
 from .hostile import Presented, attempt, client_context, forge, record_of, rsa_key

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.workspace.keys import ensure_workspace
+from cpimock.workspace.create import ensure_workspace
 
 from .hostile import Outcome, attempt, client_context, eventually
 from .proc import ServerProcess, set_option

@@ -23,8 +23,8 @@ from cpimock.identity.tokens import TokenAuthority, TokenError
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.odata_filter import ODataError, parse_filter, parse_orderby
 from cpimock.pki.dn import DnError, parse_dn
+from cpimock.pki.keys import generate_key
 from cpimock.pki.servicekey import parse_service_key
-from cpimock.pki.store import generate_key
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

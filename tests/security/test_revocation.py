@@ -18,8 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from cpimock.cli import main
+from cpimock.pki.authority import Authority
+from cpimock.pki.keys import now
 from cpimock.pki.servicekey import read_service_key
-from cpimock.pki.store import Authority, Pki, now
+from cpimock.pki.store import Pki
 from cpimock.workspace.keys import revoke_record
 from cpimock.workspace.registry import Registry
 from cpimock.workspace.revocation import WorkspaceRevocation

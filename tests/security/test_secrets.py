@@ -22,7 +22,8 @@ from cpimock.cli.serve import _check_exposure
 from cpimock.errors import CpimockError
 from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity
-from cpimock.workspace.keys import issue_service_key, load_workspace
+from cpimock.workspace.create import load_workspace
+from cpimock.workspace.keys import issue_service_key
 
 from ..serving import Running, serving
 from .proc import free_port

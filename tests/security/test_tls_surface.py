@@ -33,7 +33,7 @@ def _sslyze() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    from cpimock.workspace.keys import ensure_workspace
+    from cpimock.workspace.create import ensure_workspace
 
     root = tmp_path_factory.mktemp("surface") / "ws"
     ensure_workspace(root)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cpimock.pki.authority import Authority, build_certificate
 from cpimock.pki.dn import name_to_dn
-from cpimock.pki.store import Authority, build_certificate, cert_to_pem, now
+from cpimock.pki.keys import cert_to_pem, now
 
 from .hostile import DAY, dn, rsa_key
 

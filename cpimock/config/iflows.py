@@ -1,0 +1,117 @@
+"""The ``[[iflows]]`` tables of ``cpimock.toml``: CPI's address and role rules, unique ids and
+addresses, no address under another's ``/*``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cpimock.config.model import AUTH_METHODS, DEFAULT_MAX_BODY_MB, DEFAULT_ROLE, IFlowConfig
+from cpimock.config.reader import Reader
+
+# CPI address rules: leading "/", then alphanumerics, "_", "/", "~", "-", ".", "$", "*";
+# "$" only right after the leading "/"; not starting with ".", "-", "~"; "*" only as a final "/*".
+_ADDRESS_RE = re.compile(r"^/\$?(?![.\-~])[A-Za-z0-9_/~\-.]*(/\*)?$")
+
+
+_ROLE_RE = re.compile(r"^[A-Za-z0-9_.]+$")
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+_IFLOW_KEYS = {
+    "id", "address", "steps", "authorization", "role", "client_certificates", "allowed_headers",
+    "max_body_mb", "csrf", "return_exception_to_sender", "state", "timeout_s", "auth_methods",
+}
+
+
+def _iflows(r: Reader, data: Any) -> tuple[IFlowConfig, ...]:
+    if not isinstance(data, list):
+        raise r.fail("iflows", "must be an array of tables ([[iflows]])")
+    iflows: list[IFlowConfig] = []
+    seen_ids: dict[str, int] = {}
+    seen_addresses: dict[str, int] = {}
+    for i, table in enumerate(data):
+        p = f"iflows[{i}]."
+        if not isinstance(table, dict):
+            raise r.fail(f"iflows[{i}]", "must be a table")
+        r.only(table, p, _IFLOW_KEYS)
+        if "id" not in table or "address" not in table:
+            raise r.fail(f"iflows[{i}]", 'needs id = "..." and address = "/..."')
+        iflow_id = r.text(table, "id", p, "")
+        if not _ID_RE.match(iflow_id):
+            raise r.fail(p + "id", "may use letters, digits, '_', '-' and '.'")
+        if iflow_id in seen_ids:
+            raise r.fail(p + "id", f"{iflow_id!r} is already used by iflows[{seen_ids[iflow_id]}]")
+        seen_ids[iflow_id] = i
+        address = _address(r, r.text(table, "address", p, ""), p + "address")
+        key = address.lower()
+        if key in seen_addresses:
+            raise r.fail(
+                p + "address",
+                f"{address!r} is already used by iflows[{seen_addresses[key]}]; addresses are unique "
+                "and case-insensitive",
+            )
+        seen_addresses[key] = i
+        authorization = r.choice(table, "authorization", p, "user-role", ("user-role", "client-certificate"))
+        role = r.text(table, "role", p, DEFAULT_ROLE)
+        if not _ROLE_RE.match(role):
+            raise r.fail(p + "role", "may only use a-z A-Z 0-9 _ . (as in CPI)")
+        pairs = r.pairs(table, "client_certificates", p)
+        if authorization == "client-certificate" and not pairs:
+            raise r.fail(
+                p + "client_certificates",
+                'authorization = "client-certificate" needs at least one {subject = "...", issuer = "..."}',
+            )
+        methods = r.strings(table, "auth_methods", p) or AUTH_METHODS
+        for method in methods:
+            if method not in AUTH_METHODS:
+                raise r.fail(p + "auth_methods", f"{method!r} is not one of {', '.join(AUTH_METHODS)}")
+        iflows.append(
+            IFlowConfig(
+                id=iflow_id,
+                address=address,
+                steps=r.strings(table, "steps", p),
+                authorization=authorization,  # type: ignore[arg-type]
+                role=role,
+                client_certificates=pairs,
+                allowed_headers=r.strings(table, "allowed_headers", p),
+                max_body_mb=r.number(table, "max_body_mb", p, DEFAULT_MAX_BODY_MB, 1, 4096),
+                csrf=r.flag(table, "csrf", p, True),
+                return_exception_to_sender=r.flag(table, "return_exception_to_sender", p, False),
+                state=r.choice(table, "state", p, "started", ("started", "stopped")),  # type: ignore[arg-type]
+                timeout_s=r.number(table, "timeout_s", p, 60.0, 0.01, 86400),
+                auth_methods=frozenset(methods),
+            )
+        )
+    _check_wildcard_overlap(r, iflows)
+    return tuple(iflows)
+
+
+def _address(r: Reader, address: str, where: str) -> str:
+    if not _ADDRESS_RE.match(address) or "//" in address or address.count("*") > 1:
+        raise r.fail(
+            where,
+            f"{address!r} is not a CPI address: start with '/', use letters, digits and _ / ~ - . $, "
+            "'$' only right after the leading '/', and '*' only as a final '/*'",
+        )
+    if address != "/" and address.endswith("/") and not address.endswith("/*"):
+        address = address.rstrip("/")
+    return address
+
+
+def _check_wildcard_overlap(r: Reader, iflows: list[IFlowConfig]) -> None:
+    # while /path/* is deployed, no other iFlow with /path/... can be deployed (CPI rule)
+    for i, wild in enumerate(iflows):
+        if not wild.wildcard:
+            continue
+        prefix = wild.address[:-1].lower()
+        for j, other in enumerate(iflows):
+            if i != j and other.address.lower().startswith(prefix):
+                raise r.fail(
+                    f"iflows[{j}].address",
+                    f"{other.address!r} lies under {wild.address!r} of iflows[{i}]; CPI refuses to "
+                    "deploy both: change one address",
+                )

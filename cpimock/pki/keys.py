@@ -1,0 +1,105 @@
+"""Keys and certificates as files and bytes: generating keys, PEM in and out, fingerprints,
+writing private files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from cpimock.errors import PkiError
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+# tolerate a little clock skew between the machine that issues and the one that verifies
+BACKDATE = dt.timedelta(minutes=5)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def generate_key(key_type: str = "rsa") -> PrivateKey:
+    """A fresh private key: RSA 2048 (SAP's choice) or EC P-256."""
+    if key_type == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def key_to_pem(key: PrivateKey) -> bytes:
+    """PEM of *key* in the traditional form: PKCS#1 ``BEGIN RSA PRIVATE KEY`` for RSA."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def cert_to_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint as upper-case hex pairs joined by ':' (as openssl prints it)."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number as SAP writes it in ``certificatedetails``: ``0x`` and lower-case hex."""
+    return f"0x{cert.serial_number:x}"
+
+
+def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write *data* atomically; private files are created 0600 and never readable by others."""
+    # a folder made for a private key is private too (certs/keys/)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_certs(data: bytes, source: str) -> list[x509.Certificate]:
+    """All certificates in PEM *data*; PkiError naming *source* if there are none or one is broken."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PkiError(f"{source}: a certificate in it is not valid PEM ({exc}); re-export it") from None
+    return certs
+
+
+def load_key(data: bytes, source: str, *, own: bool = False) -> PrivateKey:
+    """The private key in PEM *data*. ``own`` keys (the workspace's CA and signing keys, written
+    0600 by cpimock itself) skip OpenSSL's RSA consistency check, which costs 50-80 ms a key and
+    would otherwise dominate every reload; keys from users are always checked."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=own)
+    except (ValueError, TypeError) as exc:
+        raise PkiError(f"{source}: not a readable unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise PkiError(f"{source}: only RSA and EC private keys are supported")
+    return key
+
+
+def is_ca_certificate(cert: x509.Certificate) -> bool:
+    """basicConstraints CA:TRUE (a certificate without the extension is no CA)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def keys_match(key: PrivateKey, cert: x509.Certificate) -> bool:
+    return key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]

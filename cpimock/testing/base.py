@@ -1,0 +1,367 @@
+"""What both test tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import itertools
+import json
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cpimock.config import DEFAULT_ROLE, load_config
+from cpimock.errors import CpimockError
+from cpimock.http.server import Server, bind
+from cpimock.message import Message
+from cpimock.mpl.journal import Journal
+from cpimock.mpl.record import MplRecord
+from cpimock.mpl.sql import Where
+from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
+from cpimock.tenant.snapshot import ClientAuthSetting
+from cpimock.testing.config import IFlowSpec, render_config
+from cpimock.testing.keypool import POOL
+from cpimock.testing.keys import TenantKey, existing_key, issue_key
+from cpimock.testing.steps import forget, is_registered, register
+from cpimock.workspace.create import DEMO_KEY, ensure_workspace
+from cpimock.workspace.keys import keys_dir
+
+Step = Callable[[Message], Any] | str
+
+
+_TENANT_NUMBERS = itertools.count(1)
+
+
+RUNNING: set[TenantBase] = set()
+
+
+_TEMPLATE_LOCK = threading.Lock()
+
+
+_TEMPLATE: list[Path] = []
+
+
+class StepFailed(Exception):
+    """A step given by reference (``"module:function"``, ``"file.py:function"``) failed during the test."""
+
+
+@dataclass(frozen=True)
+class IFlow:
+    """An iFlow registered with :meth:`Tenant.iflow`."""
+
+    id: str
+    address: str
+    url: str
+
+
+def _template() -> Path:
+    """A default workspace made once per process (the RSA keys of its PKI take a while)."""
+    with _TEMPLATE_LOCK:
+        if not _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="cpimock-template-"))
+            atexit.register(shutil.rmtree, folder, True)
+            ensure_workspace(folder / "ws")
+            _TEMPLATE.append(folder / "ws")
+        return _TEMPLATE[0]
+
+
+class TenantBase:
+    """What both tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous)."""
+
+    def __init__(self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False) -> None:
+        self._number = next(_TENANT_NUMBERS)
+        self._client_auth: ClientAuthSetting = client_auth
+        self._fresh_pki = fresh_pki
+        self._tmp: Path | None = None
+        self._sock: socket.socket | None = None
+        self._server: Server | None = None
+        self._iflows: dict[str, IFlowSpec] = {}  # by lower-case address
+        self._step_names: list[str] = []
+        self._keys: dict[str, TenantKey] = {}
+        self._instances: dict[str, frozenset[str]] = {}
+        self._errors: list[BaseException] = []
+        self._errors_lock = threading.Lock()
+        self._seen_seq = 0
+        self._base_config: Any = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not started"
+        return f"<cpimock {type(self).__name__} {where}>"
+
+    # --- where it is ------------------------------------------------------------------
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            raise CpimockError(f"{type(self).__name__} is not started; use it in a with block or call start() first")
+        return self._server
+
+    @property
+    def url(self) -> str:
+        """``https://127.0.0.1:PORT``; iFlows are under ``/http``."""
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def root(self) -> Path:
+        """The workspace folder (removed when the tenant stops)."""
+        return self.server.root
+
+    @property
+    def ca_path(self) -> Path:
+        """The root CA that signed the server's certificate (and the client CA): trust this."""
+        return self.root / "certs" / "root-ca.pem"
+
+    @property
+    def ca_pem(self) -> str:
+        return self.ca_path.read_text(encoding="ascii")
+
+    @property
+    def journal(self) -> Journal:
+        journal = self.server.journal
+        if journal is None:
+            raise CpimockError("the message processing log is off in this tenant")
+        return journal
+
+    def ssl_context(self, key: TenantKey | None = None) -> ssl.SSLContext:
+        """A client context that trusts the tenant, presenting *key*'s certificate when given."""
+        if key is not None:
+            return key.ssl_context()
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+    # --- iFlows -----------------------------------------------------------------------
+
+    def iflow(
+        self,
+        address: str,
+        steps: Sequence[Step] = (),
+        *,
+        iflow_id: str | None = None,
+        role: str = DEFAULT_ROLE,
+        csrf: bool = False,
+        authorization: Literal["user-role", "client-certificate"] = "user-role",
+        client_certificates: Sequence[tuple[str, str]] = (),
+        auth_methods: Sequence[str] = (),
+        allowed_headers: Sequence[str] = (),
+        return_exception_to_sender: bool = False,
+        state: Literal["started", "stopped"] = "started",
+        timeout_s: float | None = None,
+        max_body_mb: float | None = None,
+    ) -> IFlow:
+        """Deploy an iFlow at ``/http<address>`` whose steps are plain functions or references.
+
+        A step takes a :class:`~cpimock.message.Message` and returns it (or None), sync or async,
+        as in ``cpimock.toml``. Registering an address again replaces its iFlow. Raises
+        :class:`~cpimock.errors.CpimockError` for what ``cpimock.toml`` would refuse.
+        """
+        refs = [self._step_ref(step) for step in steps]
+        flow_id = iflow_id or _id_of(address)
+        spec = IFlowSpec(
+            flow_id, address, tuple(refs), role=role, csrf=csrf, authorization=authorization,
+            client_certificates=tuple(client_certificates), auth_methods=tuple(auth_methods),
+            allowed_headers=tuple(allowed_headers), return_exception_to_sender=return_exception_to_sender,
+            state=state, timeout_s=timeout_s, max_body_mb=max_body_mb,
+        )  # fmt: skip
+        before = dict(self._iflows)
+        self._iflows[address.lower()] = spec
+        try:
+            self._apply()
+        except BaseException:
+            self._iflows = before
+            self._apply()
+            raise
+        path = address if address.startswith("/") else "/" + address
+        return IFlow(flow_id, address, f"{self.url}/http{path}" if self._server else f"/http{path}")
+
+    def _step_ref(self, step: Step) -> str:
+        if isinstance(step, str):
+            groovy = parse_groovy_reference(step)
+            if groovy is not None:  # a script file: relative to the caller too
+                return f"{Path(groovy[0]).resolve()}:{groovy[1]}"
+            target, _, attr = step.rpartition(":")
+            if target.endswith(".py") or "/" in target:
+                return f"{Path(target).resolve()}:{attr}"  # relative to the caller, not the temporary workspace
+            return step
+        if not callable(step):
+            raise CpimockError(f"step {step!r}: give a function taking a Message, or 'module:function'")
+        name, ref = register(step, f"t{self._number}", self._capture)
+        self._step_names.append(name)
+        return ref
+
+    def _capture(self, exc: BaseException) -> None:
+        with self._errors_lock:
+            self._errors.append(exc)
+
+    # --- keys -------------------------------------------------------------------------
+
+    def service_key(
+        self,
+        name: str | None = None,
+        *,
+        roles: Sequence[str] = (DEFAULT_ROLE,),
+        key_type: Literal["certificate", "clientid-secret"] = "certificate",
+        days: int = 365,
+    ) -> TenantKey:
+        """A service key of an instance with *roles*; asking again for the same name and kind gives the same key."""
+        name = name or f"key{len(self._keys) + 1}"
+        wanted = frozenset(roles)
+        known = self._keys.get(name)
+        if known is not None and (known.roles, known.key_type, known.days) == (wanted, key_type, days):
+            return known
+        instance = next((n for n, r in self._instances.items() if r == wanted), None)
+        if instance is None:
+            instance = next(f"instance{n}" for n in itertools.count(1) if f"instance{n}" not in self._instances)
+            self._instances[instance] = wanted
+            self._apply()
+        key = issue_key(self.server.snapshot, name, instance, wanted, key_type, days, replace=known is not None)
+        self._keys[name] = key
+        self._reload()
+        return key
+
+    @property
+    def demo_key(self) -> TenantKey:
+        """The workspace's ``demo-sender`` key (Certificate, ``ESBMessaging.send``)."""
+        if DEMO_KEY not in self._keys:
+            self._keys[DEMO_KEY] = existing_key(self.server.snapshot, DEMO_KEY)
+        return self._keys[DEMO_KEY]
+
+    # --- the MPL and step errors --------------------------------------------------------
+
+    def messages(self, iflow: str | None = None, status: str | None = None) -> list[MplRecord]:
+        """Every message logged since the last :meth:`clear`, oldest first, with bodies."""
+        journal = self.journal
+        journal.flush()
+        return journal.query(Where.of(iflow=iflow, status=status), order=(("seq", False),), limit=1_000_000,
+                             bodies=True)  # fmt: skip
+
+    def message(self, guid: str) -> MplRecord | None:
+        """One message with its custom header properties and attachments."""
+        self.journal.flush()
+        return self.journal.get(guid)
+
+    def take_errors(self) -> list[BaseException]:
+        """The step failures since the last call (and forget them): for tests that make steps fail."""
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if self._server is None or self._server.journal is None:
+            return errors
+        journal = self._server.journal
+        journal.flush()
+        records = journal.query(Where("seq > ?", (self._seen_seq,)), order=(("seq", False),), limit=1_000_000)
+        self._seen_seq = max([self._seen_seq, *(r.seq or 0 for r in records)])
+        for rec in records:
+            if rec.error_step and not is_registered(rec.error_step):
+                errors.append(StepFailed(f"integration flow {rec.integration_flow_name}: {rec.error} "
+                                         f"(message {rec.message_guid})"))  # fmt: skip
+        return errors
+
+    def check(self) -> None:
+        """Re-raise the first exception a step raised since the last check or :meth:`clear`."""
+        errors = self.take_errors()
+        if errors:
+            raise errors[0]
+
+    def clear(self) -> None:
+        """Forget the iFlows registered from Python, the MPL and the step errors (keys stay)."""
+        self.take_errors()
+        if self._iflows:
+            self._iflows.clear()
+            self._apply()
+        self._forget_steps()
+        if self._server is not None and self._server.journal is not None:
+            self._server.journal.clear()
+
+    def _forget_steps(self) -> None:
+        forget(self._step_names)
+        self._step_names.clear()
+
+    # --- the workspace ------------------------------------------------------------------
+
+    def _prepare(self) -> tuple[Path, socket.socket]:
+        """Make the workspace and bind the port: the config and keys carry the real port."""
+        self._tmp = Path(tempfile.mkdtemp(prefix="cpimock-tenant-"))
+        root = self._tmp / "ws"
+        if self._fresh_pki:
+            ensure_workspace(root)
+        else:
+            shutil.copytree(_template(), root)
+        sock = bind("127.0.0.1", 0)
+        self._sock = sock
+        self._base_config = load_config(root / "cpimock.toml")
+        self._instances = {n: i.roles for n, i in self._base_config.instances.items()}
+        self._write(root, sock.getsockname()[1])
+        demo = keys_dir(self._base_config) / f"{DEMO_KEY}.json"
+        data = json.loads(demo.read_text(encoding="utf-8"))
+        data["oauth"]["url"] = f"https://localhost:{sock.getsockname()[1]}"
+        data["oauth"]["tokenurl"] = f"https://localhost:{sock.getsockname()[1]}/oauth/token"
+        demo.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        return root, sock
+
+    def _write(self, root: Path, port: int) -> None:
+        text = render_config(self._base_config, port, self._client_auth, self._instances, self._iflows.values())
+        (root / "cpimock.toml").write_text(text, encoding="utf-8")
+
+    def _apply(self) -> None:
+        if self._server is None or self._sock is None:
+            return
+        self._write(self._server.root, self._server.port)
+        self._reload()
+
+    def _reload(self) -> None:
+        """Rebuild the server's snapshot now, strictly: a step that does not load raises here."""
+        self.server.reloader.rebuild()
+
+    def _cleanup(self) -> None:
+        self._forget_steps()
+        RUNNING.discard(self)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def _abandon(self) -> None:
+        """At interpreter exit, for a tenant nobody stopped: release the port, the log and the files."""
+        if self._server is not None and self._server.journal is not None:
+            self._server.journal.close(timeout=5.0)
+        self._server = None
+        self._cleanup()
+
+    async def _astart(self) -> None:
+        if self._server is not None:
+            raise CpimockError(f"{self!r} is already running")
+        POOL.fill()
+        root, sock = await asyncio.to_thread(self._prepare)
+        server = Server(root, host="127.0.0.1", sock=sock, client_auth=self._client_auth, watch=False)
+        try:
+            await server.start()
+        except BaseException:
+            await server.stop()
+            self._cleanup()
+            raise
+        self._server = server
+        RUNNING.add(self)
+
+    async def _astop(self) -> None:
+        server, self._server = self._server, None
+        try:
+            if server is not None:
+                await server.stop()
+        finally:
+            self._cleanup()
+
+
+def _id_of(address: str) -> str:
+    text = "".join(c if c.isalnum() or c in "_-." else "_" for c in address.strip("/").removesuffix("/*"))
+    return text or "root"
