@@ -20,7 +20,7 @@ import pytest
 
 from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
-from cpimock.mpl import sql as mpl_sql
+from cpimock.mpl import rows as mpl_rows
 from cpimock.mpl.journal import Journal, MplRecord, Where, new_message_guid, refusal
 from cpimock.mpl.record import Attachment
 
@@ -239,7 +239,7 @@ def test_the_twin_an_unlocked_database_is_written_at_once(db: Path) -> None:
 
 
 def test_a_full_disk_is_retried_and_nothing_is_lost(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = mpl_sql.insert
+    real = mpl_rows.insert
     failures = iter(range(3))
 
     def flaky(conn: sqlite3.Connection, *args: Any) -> None:
@@ -247,7 +247,7 @@ def test_a_full_disk_is_retried_and_nothing_is_lost(db: Path, monkeypatch: pytes
             raise sqlite3.OperationalError("database or disk is full")
         real(conn, *args)
 
-    monkeypatch.setattr(mpl_sql, "insert", flaky)
+    monkeypatch.setattr(mpl_rows, "insert", flaky)
     j = Journal.open(db)
     for _ in range(10):
         j.record(MplRecord())
@@ -283,10 +283,10 @@ def test_batches_of_any_size_go_in_in_order_with_a_few_distinct_statements(db: P
             rec = MplRecord(message_guid=new_message_guid())
             rec.log_end = now
             guids.append(rec.message_guid)
-            rows.append(mpl_sql.queued(mpl_sql.capped(rec, 1024), now, 1))
+            rows.append(mpl_rows.queued(mpl_rows.capped(rec, 1024), now, 1))
         statements_before = len(counting.statements)
         conn.execute("BEGIN IMMEDIATE")
-        mpl_sql.insert(counting, rows, now, 1)  # type: ignore[arg-type]
+        mpl_rows.insert(counting, rows, now, 1)  # type: ignore[arg-type]
         conn.execute("COMMIT")
         # 100 rows go in as 64 + 32 + 4: one statement per power of two in the size
         assert len(counting.statements) - statements_before == bin(size % 256).count("1") + size // 256
@@ -456,7 +456,7 @@ def test_a_new_store_uses_16k_pages(db: Path) -> None:
     [[], [("Content-Type", "application/json")], [("X-Ümlaut", 'quote " back\\slash\nline \u2028')], [("n", 3)]],
 )
 def test_headers_are_stored_as_json_pairs(headers: list[tuple[str, object]]) -> None:
-    assert json.loads(mpl_sql.headers_json(headers)) == [list(pair) for pair in headers]  # type: ignore[arg-type]
+    assert json.loads(mpl_rows.headers_json(headers)) == [list(pair) for pair in headers]  # type: ignore[arg-type]
 
 
 def test_a_store_another_process_is_creating_is_waited_for(db: Path) -> None:

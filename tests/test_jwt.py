@@ -21,14 +21,8 @@ from hypothesis import strategies as st
 from cpimock.errors import PkiError
 from cpimock.http.oauth import add_token_routes
 from cpimock.identity.basic import FailureLimiter
-from cpimock.identity.tokens import (
-    SIGNING_KEY_FILE,
-    TokenAuthority,
-    TokenError,
-    load_signing_key,
-    token_roles,
-    xsappname,
-)
+from cpimock.identity.jws import TokenError
+from cpimock.identity.tokens import SIGNING_KEY_FILE, TokenAuthority, load_signing_key, token_roles, xsappname
 from cpimock.pki.servicekey import secret_digest
 from cpimock.workspace.registry import KeyRecord
 

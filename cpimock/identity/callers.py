@@ -28,8 +28,9 @@ from cpimock.identity.basic import (
     parse_basic,
 )
 from cpimock.identity.directory import Directory
+from cpimock.identity.jws import TokenError
 from cpimock.identity.model import FinalRefusal, Identity, PeerCertificate, Refusal
-from cpimock.identity.tokens import TokenAuthority, TokenError, token_roles
+from cpimock.identity.tokens import TokenAuthority, token_roles
 
 log = logging.getLogger(__name__)
 

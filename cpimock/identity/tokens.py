@@ -9,9 +9,6 @@ headers are never followed. A token this workspace did not sign is never accepte
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import math
 import os
 import re
@@ -20,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -28,33 +25,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cpimock.errors import PkiError
+from cpimock.identity.jws import _JWS_ALGORITHMS, TokenError, b64encode, compact, int_bytes, key_id, split
 from cpimock.pki.keys import load_key, write_file
 
 SIGNING_KEY_FILE = "token-signing.key"
+
+
 ALGORITHM = "RS256"
+
+
 # clock skew tolerated on exp and nbf/iat, in seconds
 LEEWAY_S = 30
-# bigger than any token issued here; caps the work spent on garbage
-MAX_TOKEN_CHARS = 16 * 1024
+
+
 # every client-credentials token of XSUAA carries this scope besides the application's
 UAA_RESOURCE = "uaa.resource"
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-# the JWS "alg" values of RFC 7518 and 8037, which a refusal may name
-_JWS_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
-                             "PS256", "PS384", "PS512", "EdDSA", "ES256K"})  # fmt: skip
-
-Reason = Literal[
-    "malformed", "algorithm", "unknown_kid", "signature", "expired", "not_yet_valid", "issuer", "tenant", "audience"
-]
-
-
-class TokenError(Exception):
-    """A bearer token is refused; ``reason`` is one of :data:`Reason`, the message says more."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason: Reason = reason
-        self.detail = detail
 
 
 def zone_id_for(tenant: str) -> str:
@@ -95,38 +80,6 @@ def token_roles(claims: dict[str, Any], tenant: str) -> frozenset[str]:
         return frozenset()
     prefix = xsappname(clientid, tenant) + "."
     return frozenset(s[len(prefix):] for s in scopes if isinstance(s, str) and s.startswith(prefix))
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    """Strict base64url without padding; the text must be the canonical encoding of its bytes."""
-    if len(text) % 4 == 1 or not _B64URL.fullmatch(text):
-        raise ValueError("not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64encode(data) != text:
-        raise ValueError("not canonical base64url")
-    return data
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise ValueError("duplicate member")
-        return dict(pairs)
-
-    def no_constant(name: str) -> Any:
-        # Python's json reads NaN and Infinity, which no JSON number is (RFC 8259): an exp of NaN
-        # would never expire
-        raise ValueError(f"{name} is not a JSON number")
-
-    value = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
@@ -175,21 +128,6 @@ def load_signing_key(certs_dir: Path) -> rsa.RSAPrivateKey:
             "a new key is made (tokens issued before stop working)"
         )
     return loaded
-
-
-def key_id(public_key: rsa.RSAPublicKey) -> str:
-    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key."""
-    numbers = public_key.public_numbers()
-    canonical = json.dumps(
-        {"e": _b64encode(_int_bytes(numbers.e)), "kty": "RSA", "n": _b64encode(_int_bytes(numbers.n))},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-    return _b64encode(hashlib.sha256(canonical.encode()).digest())
-
-
-def _int_bytes(value: int) -> bytes:
-    return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
 @dataclass(frozen=True)
@@ -268,9 +206,9 @@ class TokenAuthority:
         origin = urlsplit(iss)
         jku = f"{origin.scheme}://{origin.netloc}/token_keys"
         header = {"alg": ALGORITHM, "jku": jku, "kid": self.kid, "typ": "JWT"}
-        signing_input = ".".join(_b64encode(_compact(part)) for part in (header, claims))
+        signing_input = ".".join(b64encode(compact(part)) for part in (header, claims))
         signature = self.key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64encode(signature)}", claims
+        return f"{signing_input}.{b64encode(signature)}", claims
 
     def jwks(self) -> dict[str, Any]:
         """The public key as an RFC 7517 JWK set, with XSUAA's extra ``value`` (PEM) member."""
@@ -282,8 +220,8 @@ class TokenAuthority:
             "use": "sig",
             "alg": ALGORITHM,
             "kid": self.kid,
-            "n": _b64encode(_int_bytes(numbers.n)),
-            "e": _b64encode(_int_bytes(numbers.e)),
+            "n": b64encode(int_bytes(numbers.n)),
+            "e": b64encode(int_bytes(numbers.e)),
             "value": pem.decode("ascii"),
         }
         return {"keys": [jwk]}
@@ -294,7 +232,7 @@ class TokenAuthority:
         Raises :class:`TokenError` with the first reason found, in the order: malformed, algorithm,
         unknown_kid, signature, tenant, issuer, audience, expired, not_yet_valid.
         """
-        header, claims, signing_input, signature = _split(token)
+        header, claims, signing_input, signature = split(token)
         alg = header.get("alg")
         if alg != ALGORITHM:
             # a reason quotes the token only from a fixed list: the rest of it is the sender's text
@@ -341,28 +279,3 @@ class TokenAuthority:
             raise TokenError("audience", f"the token's client belongs to another runtime than it-rt-{self.tenant}")
         if app not in names:
             raise TokenError("audience", f"the token's aud does not name {app}, the runtime of {self.tenant!r}")
-
-
-def _compact(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
-        raise TokenError("malformed", "not a token string of sensible length")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("malformed", f"a JWS has 3 dot-separated parts, this has {len(parts)}")
-    try:
-        header = _json_object(_b64decode(parts[0]))
-        claims = _json_object(_b64decode(parts[1]))
-        signature = _b64decode(parts[2])
-    except UnicodeDecodeError:
-        raise TokenError("malformed", "not a JWS (a part is not UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise TokenError("malformed", f"not a JWS (a part is not JSON: {exc.msg})") from None
-    except RecursionError:
-        raise TokenError("malformed", "not a JWS (its JSON is nested too deeply)") from None
-    except ValueError as exc:  # the messages of _b64decode and _json_object, none quoting the token
-        raise TokenError("malformed", f"not a JWS ({exc})") from None
-    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature

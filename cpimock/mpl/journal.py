@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
+from cpimock.mpl import rows as mpl_rows
 from cpimock.mpl import sql as mpl_sql
 from cpimock.mpl.record import REFUSED, STATUSES, Attachment, MplRecord, new_message_guid, refusal, utcnow
 from cpimock.mpl.sql import Where
@@ -113,7 +114,7 @@ class Journal:
         self._read_lock = threading.Lock()
         self._busy_timeout_s = busy_timeout_s
         self._batch_size = batch_size
-        # records waiting for the writer (as mpl_sql.queued made them), and the marks of flush()
+        # records waiting for the writer (as mpl_rows.queued made them), and the marks of flush()
         # and close() between them
         self._pending: collections.deque[object] = collections.deque()
         # the writer's process: a Journal (and its thread) lives in the process that opened it
@@ -212,7 +213,7 @@ class Journal:
             return
         if rec.log_end is None:
             rec.log_end = utcnow()
-        mpl_sql.capped(rec, self.config.body_cap_bytes)
+        mpl_rows.capped(rec, self.config.body_cap_bytes)
         pending = self._pending
         if len(pending) >= self._queue_size:
             self._dropped_queued += 1
@@ -221,7 +222,7 @@ class Journal:
                 log.warning("the message processing log is behind: its queue is full; records are dropped")
             return
         # deque.append is thread-safe; no lock on the request path
-        pending.append(mpl_sql.queued(rec, rec.log_end, self._pid))
+        pending.append(mpl_rows.queued(rec, rec.log_end, self._pid))
         if not self._wake.is_set():
             self._wake.set()
         elif len(pending) >= self._gather_records and not self._hurry.is_set():
@@ -300,7 +301,7 @@ class Journal:
     def _drain(self, conn: sqlite3.Connection) -> bool:
         """Write everything queued, in batches; True once the stop mark was reached."""
         pending = self._pending
-        batch: list[mpl_sql.Queued] = []
+        batch: list[mpl_rows.Queued] = []
         while True:
             try:
                 item = pending.popleft()
@@ -320,7 +321,7 @@ class Journal:
             if isinstance(item, threading.Event):  # a flush: everything before it is written
                 item.set()
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: list[mpl_sql.Queued]) -> None:
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[mpl_rows.Queued]) -> None:
         delay = 0.05
         while True:
             try:
@@ -342,17 +343,17 @@ class Journal:
                 log.warning("the message processing log caught up (%d record(s) dropped so far)", self.dropped)
             return
 
-    def _write(self, conn: sqlite3.Connection, batch: Sequence[mpl_sql.Queued]) -> None:
+    def _write(self, conn: sqlite3.Connection, batch: Sequence[mpl_rows.Queued]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            mpl_sql.insert(conn, batch, utcnow(), self._pid)
+            mpl_rows.insert(conn, batch, utcnow(), self._pid)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _write_singly(self, conn: sqlite3.Connection, batch: Sequence[mpl_sql.Queued]) -> int:
+    def _write_singly(self, conn: sqlite3.Connection, batch: Sequence[mpl_rows.Queued]) -> int:
         """Write *batch* one record at a time, dropping (and logging) those refused; how many were written."""
         written = 0
         for item in batch:

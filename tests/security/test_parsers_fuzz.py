@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from cpimock.config import load_config, parse_config
 from cpimock.errors import ConfigError, ServiceKeyError
-from cpimock.identity.tokens import TokenAuthority, TokenError
+from cpimock.identity.jws import TokenError
+from cpimock.identity.tokens import TokenAuthority
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.odata_filter import ODataError, parse_filter, parse_orderby
 from cpimock.pki.dn import DnError, parse_dn
