@@ -242,8 +242,18 @@ def make_files() -> Files:
     run([sys.executable, "-m", "cpimock", "init", str(ws)], "cpimock init")
     client = ws / "client"
     run(
-        [sys.executable, "-m", "cpimock", "servicekey", "extract", str(ws / "certs/keys/demo-sender.json"),
-         "--out", str(client), "--workspace", str(ws)],
+        [
+            sys.executable,
+            "-m",
+            "cpimock",
+            "servicekey",
+            "extract",
+            str(ws / "certs/keys/demo-sender.json"),
+            "--out",
+            str(client),
+            "--workspace",
+            str(ws),
+        ],
         "cpimock servicekey extract",
     )
     shutil.copytree(ws, nompl)
@@ -285,7 +295,10 @@ def _java_stores(files: Files) -> None:
     cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
     root = x509.load_pem_x509_certificate(files.root_ca.read_bytes())
     blob = pkcs12.serialize_key_and_certificates(
-        b"server", key, cert, [root],  # type: ignore[arg-type]
+        b"server",
+        key,
+        cert,
+        [root],  # type: ignore[arg-type]
         serialization.BestAvailableEncryption(STORE_PASSWORD.encode()),
     )
     files.keystore.write_bytes(blob)
@@ -295,7 +308,20 @@ def _java_stores(files: Files) -> None:
     if keytool is None:
         return  # WireMock needs it; servers.py reports the missing truststore when it starts
     run(
-        [keytool, "-importcert", "-noprompt", "-storetype", "PKCS12", "-keystore", str(files.truststore),
-         "-storepass", STORE_PASSWORD, "-alias", "root", "-file", str(files.root_ca)],
+        [
+            keytool,
+            "-importcert",
+            "-noprompt",
+            "-storetype",
+            "PKCS12",
+            "-keystore",
+            str(files.truststore),
+            "-storepass",
+            STORE_PASSWORD,
+            "-alias",
+            "root",
+            "-file",
+            str(files.root_ca),
+        ],
         "keytool -importcert",
     )

@@ -100,8 +100,12 @@ def _load_section(title: str, unit: str, data: Runs, names: list[str], note: str
             f"\nThe load generator used 90 % or more of its core against {', '.join(bound)}: "
             "those figures are lower bounds, set by the generator as much as by the server."
         )
-    firsts = {n: r.get("first_error") or f"status {r.get('first_bad_status')}" for n in names for r in data[n]
-              if r.get("failed")}
+    firsts = {
+        n: r.get("first_error") or f"status {r.get('first_bad_status')}"
+        for n in names
+        for r in data[n]
+        if r.get("failed")
+    }
     for n, what in firsts.items():
         lines.append(f"\n{n}: first failure: {what}")
     lines += [
@@ -182,13 +186,18 @@ def _api_section(api: dict[str, Any] | None) -> list[str]:
 
     if api.get("exit"):
         lines[-2:-2] = [f"Note: {api['exit']}.", ""]
-    row("`cpimock.workspace.keys.issue_service_key` (RSA 2048 key, certificate, JSON, registry)",
-        api["issue_service_key"])
+    row(
+        "`cpimock.workspace.keys.issue_service_key` (RSA 2048 key, certificate, JSON, registry)",
+        api["issue_service_key"],
+    )
     row("`cpimock servicekey create` at the CLI (includes interpreter start)", api["cli_servicekey_create"])
     tenant = api.get("tenant", {})
     if "missing" in tenant:
-        lines += ["", f"Tenant fixture start+stop: **not measured**: {tenant['missing']}. The hook is "
-                  "`tenant_start_stop` in `bench/w5_api.py`."]
+        lines += [
+            "",
+            f"Tenant fixture start+stop: **not measured**: {tenant['missing']}. The hook is "
+            "`tenant_start_stop` in `bench/w5_api.py`.",
+        ]
     else:
         row("`async with cpimock.testing.Tenant()`: first start+stop of a process", tenant["first_start_stop"])
         row("`async with cpimock.testing.Tenant()`: start+stop", tenant["start_stop"])
@@ -211,8 +220,7 @@ def render(
     lines = [
         "# cpimock benchmark results",
         "",
-        f"Written by `{command}` on {date}. Figures are only comparable within this file: same machine, "
-        "same run.",
+        f"Written by `{command}` on {date}. Figures are only comparable within this file: same machine, same run.",
         "",
         "## Machine",
         "",
@@ -238,12 +246,18 @@ def render(
         lines.append("")
     rounds = f"{plan.rounds} round(s) of {plan.duration_s:g} s after {plan.warmup_s:g} s warm-up"
     lines += _load_section(
-        "W1 keep-alive throughput and latency", "req/s", results["W1"], names,
+        "W1 keep-alive throughput and latency",
+        "req/s",
+        results["W1"],
+        names,
         f"{plan.w1_connections} keep-alive connections, each POSTing the 1 KB body again as soon as the answer "
         f"arrived; {rounds}. Latency is from the first byte of the request to the last byte of the answer.",
     )
     lines += _load_section(
-        "W2 handshake rate", "handshakes/s", results["W2"], names,
+        "W2 handshake rate",
+        "handshakes/s",
+        results["W2"],
+        names,
         f"{plan.w2_connections} concurrent clients, each request on a new TCP connection with a full mTLS "
         f"handshake (no resumption) and `Connection: close`; {rounds}. Latency is from connect() to the last "
         "byte of the answer.",

@@ -97,11 +97,15 @@ class Bench:
         if result.get("closed_by_server"):
             self.problems.append(f"{workload} {name}: the server closed {result['closed_by_server']} idle connections")
         if result.get("ok", 0) == 0:
-            self.problems.append(f"{workload} {name}: no request answered (a silent zero); "
-                                 f"first error: {result.get('first_error') or 'none reported'}")
+            self.problems.append(
+                f"{workload} {name}: no request answered (a silent zero); "
+                f"first error: {result.get('first_error') or 'none reported'}"
+            )
         elif result.get("failed"):
-            self.problems.append(f"{workload} {name}: {result['failed']} of the {unit} failed or went unanswered "
-                                 f"(first error: {result.get('first_error') or result.get('first_bad_status')})")
+            self.problems.append(
+                f"{workload} {name}: {result['failed']} of the {unit} failed or went unanswered "
+                f"(first error: {result.get('first_error') or result.get('first_bad_status')})"
+            )
 
     def fresh_starts(self) -> None:
         """W4 for every server and round; W3 on the first start of each."""
@@ -167,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     plan = QUICK if args.quick else FULL
     if args.rounds or args.duration:
-        plan = Plan(args.rounds or plan.rounds, plan.warmup_s, args.duration or plan.duration_s,
-                    w5_rounds=plan.w5_rounds)
+        plan = Plan(
+            args.rounds or plan.rounds, plan.warmup_s, args.duration or plan.duration_s, w5_rounds=plan.w5_rounds
+        )
     # 1,000 idle connections need more descriptors than the usual soft limit; servers inherit it
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -213,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in dict.fromkeys(fatal):
         print(f"error: {problem}", file=sys.stderr)
     return 1 if fatal else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,8 +52,20 @@ def _cpimock(workspace: Callable[[Files], Path]) -> Callable[[Files, int], list[
         ws = workspace(files)
         for db in ws.glob("cpimock.db*"):
             db.unlink()
-        return [sys.executable, "-m", "cpimock", "serve", "--workspace", str(ws), "--host", "127.0.0.1",
-                "--port", str(port), "--workers", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "cpimock",
+            "serve",
+            "--workspace",
+            str(ws),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
 
     return build
 
@@ -104,8 +116,18 @@ http {{
 
 
 def _floor(files: Files, port: int) -> list[str]:
-    return [sys.executable, str(BENCH / "floor.py"), "--port", str(port), "--cert", str(files.server_cert),
-            "--key", str(files.server_key), "--ca", str(files.root_ca)]
+    return [
+        sys.executable,
+        str(BENCH / "floor.py"),
+        "--port",
+        str(port),
+        "--cert",
+        str(files.server_cert),
+        "--key",
+        str(files.server_key),
+        "--ca",
+        str(files.root_ca),
+    ]
 
 
 def _wiremock(files: Files, port: int) -> list[str]:
@@ -128,11 +150,34 @@ def _wiremock(files: Files, port: int) -> list[str]:
     }
     (root / "mappings" / "echo.json").write_text(json.dumps(stub, indent=2))
     return [
-        java, "-jar", str(wiremock_jar()), "--bind-address", "127.0.0.1", "--disable-http", "--https-port", str(port),
-        "--https-keystore", str(files.keystore), "--keystore-type", "PKCS12", "--keystore-password", STORE_PASSWORD,
-        "--key-manager-password", STORE_PASSWORD, "--https-require-client-cert", "--https-truststore",
-        str(files.truststore), "--truststore-type", "PKCS12", "--truststore-password", STORE_PASSWORD,
-        "--root-dir", str(root), "--no-request-journal", "--disable-request-logging", "--disable-banner",
+        java,
+        "-jar",
+        str(wiremock_jar()),
+        "--bind-address",
+        "127.0.0.1",
+        "--disable-http",
+        "--https-port",
+        str(port),
+        "--https-keystore",
+        str(files.keystore),
+        "--keystore-type",
+        "PKCS12",
+        "--keystore-password",
+        STORE_PASSWORD,
+        "--key-manager-password",
+        STORE_PASSWORD,
+        "--https-require-client-cert",
+        "--https-truststore",
+        str(files.truststore),
+        "--truststore-type",
+        "PKCS12",
+        "--truststore-password",
+        STORE_PASSWORD,
+        "--root-dir",
+        str(root),
+        "--no-request-journal",
+        "--disable-request-logging",
+        "--disable-banner",
     ]
 
 
@@ -168,14 +213,38 @@ def _mountebank(files: Files, port: int) -> list[str]:
     config = folder / "imposters.json"
     config.write_text(json.dumps({"imposters": [imposter]}))
     admin = free_port()
-    return ["node", str(NODE_MODULES / "mountebank" / "bin" / "mb"), "start", "--host", "127.0.0.1", "--port",
-            str(admin), "--configfile", str(config), "--noParse", "--nologfile", "--loglevel", "warn",
-            "--pidfile", str(folder / "mb.pid")]
+    return [
+        "node",
+        str(NODE_MODULES / "mountebank" / "bin" / "mb"),
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(admin),
+        "--configfile",
+        str(config),
+        "--noParse",
+        "--nologfile",
+        "--loglevel",
+        "warn",
+        "--pidfile",
+        str(folder / "mb.pid"),
+    ]
 
 
 def _httpserver(files: Files, port: int) -> list[str]:
-    return [sys.executable, str(BENCH / "httpserver_peer.py"), "--port", str(port), "--cert", str(files.server_cert),
-            "--key", str(files.server_key), "--ca", str(files.root_ca)]
+    return [
+        sys.executable,
+        str(BENCH / "httpserver_peer.py"),
+        "--port",
+        str(port),
+        "--cert",
+        str(files.server_cert),
+        "--key",
+        str(files.server_key),
+        "--ca",
+        str(files.root_ca),
+    ]
 
 
 TARGETS = {
@@ -186,15 +255,20 @@ TARGETS = {
         Target("nginx", "echo (echo module: echo_read_request_body; echo_request_body)", _nginx),
         Target("aiohttp-floor", "echo: bare aiohttp low-level Server on uvloop (bench/floor.py)", _floor),
         Target(
-            "wiremock", "echo by response template {{{request.body}}}; --no-request-journal", _wiremock,
+            "wiremock",
+            "echo by response template {{{request.body}}}; --no-request-journal",
+            _wiremock,
             "one JVM confined to one core (JIT and GC included); warmed up only by the warm-up of each run",
         ),
         Target(
-            "mountebank", "static copy of the body (an `is` response; echo needs --allowInjection)", _mountebank,
+            "mountebank",
+            "static copy of the body (an `is` response; echo needs --allowInjection)",
+            _mountebank,
             "Node closes keep-alive connections idle for 5 s (server.keepAliveTimeout), which W3 may show",
         ),
         Target(
-            "pytest-httpserver", "echo by respond_with_handler; threaded=True (bench/httpserver_peer.py)",
+            "pytest-httpserver",
+            "echo by respond_with_handler; threaded=True (bench/httpserver_peer.py)",
             _httpserver,
             "Werkzeug sends `Connection: close` on every answer, so its W1 is a new handshake per request "
             "and it cannot hold idle keep-alive connections (W3)",
@@ -248,7 +322,11 @@ class Running:
         self._log = self.log_path.open("wb")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             cwd=str(files.folder),
         )
         self.ready_s: float | None = None

@@ -38,10 +38,33 @@ QUICK = Plan(rounds=1, warmup_s=0.5, duration_s=2.0, w5_rounds=3)
 
 def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -> list[str]:
     return pinned(
-        [str(LOADGEN), "--mode", mode, "--port", str(port), "--path", PATH, "--cert", str(files.client_chain),
-         "--key", str(files.client_key), "--ca", str(files.root_ca), "--body", str(files.body),
-         "--connections", str(connections), "--duration", str(plan.duration_s), "--warmup", str(plan.warmup_s),
-         "--expect-len", str(files.body.stat().st_size), "--grace", "10"],
+        [
+            str(LOADGEN),
+            "--mode",
+            mode,
+            "--port",
+            str(port),
+            "--path",
+            PATH,
+            "--cert",
+            str(files.client_chain),
+            "--key",
+            str(files.client_key),
+            "--ca",
+            str(files.root_ca),
+            "--body",
+            str(files.body),
+            "--connections",
+            str(connections),
+            "--duration",
+            str(plan.duration_s),
+            "--warmup",
+            str(plan.warmup_s),
+            "--expect-len",
+            str(files.body.stat().st_size),
+            "--grace",
+            "10",
+        ],
         CLIENT_CPU,
     )
 
@@ -122,7 +145,10 @@ def api(files: Files, plan: Plan) -> dict[str, Any]:
     """W5 in a fresh interpreter (bench/w5_api.py), plus `cpimock servicekey create` timed at the CLI."""
     proc = subprocess.run(
         [sys.executable, str(BENCH / "w5_api.py"), str(files.workspace), str(plan.w5_rounds)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     lines = proc.stdout.strip().splitlines()
     if not lines or not lines[-1].startswith("{"):
@@ -130,16 +156,20 @@ def api(files: Files, plan: Plan) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(lines[-1])
     if proc.returncode != 0:
         # the figures were printed; the interpreter died on the way out
-        result["exit"] = f"bench/w5_api.py exited {proc.returncode} after printing its figures: " + (
-            proc.stderr.strip().splitlines() or ["no message"]
-        )[-1]
+        result["exit"] = (
+            f"bench/w5_api.py exited {proc.returncode} after printing its figures: "
+            + (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        )
     cli = []
     scratch = files.workspace.parent / "ws-keys"
     for i in range(max(1, plan.w5_rounds // 3)):
         started = time.perf_counter()
         run = subprocess.run(
             [sys.executable, "-m", "cpimock", "servicekey", "create", f"cli-key-{i}", "--workspace", str(scratch)],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         if run.returncode != 0:
             raise BenchError(f"cpimock servicekey create failed: {(run.stderr or run.stdout).strip()[-300:]}")

@@ -18,9 +18,25 @@ MASK = "***"
 # the lower-case name, the value how it is written in the MPL
 SCHEMES = {
     name.lower(): name
-    for name in ("Basic", "Bearer", "Concealed", "Digest", "DPoP", "GNAP", "HOBA", "Mutual", "Negotiate", "OAuth",
-                 "PrivateToken", "SCRAM-SHA-1", "SCRAM-SHA-256", "vapid", "NTLM", "AWS4-HMAC-SHA256")
-}  # fmt: skip
+    for name in (
+        "Basic",
+        "Bearer",
+        "Concealed",
+        "Digest",
+        "DPoP",
+        "GNAP",
+        "HOBA",
+        "Mutual",
+        "Negotiate",
+        "OAuth",
+        "PrivateToken",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "vapid",
+        "NTLM",
+        "AWS4-HMAC-SHA256",
+    )
+}
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 # the CSRF protocol's words are not tokens: they show what the sender asked for
@@ -30,8 +46,18 @@ SENSITIVE_HEADERS = CREDENTIAL_HEADERS | _COOKIE_HEADERS | {"x-csrf-token"}
 # query and path parameters whose value is masked: the exact names, and parts of names (any
 # name containing one, in any case: "access_token", "client_secret", "sap-password", "sessionId")
 SECRET_PARAMS = frozenset({"auth", "authorization", "sig", "pwd", "code_verifier"})
-SECRET_PARTS = ("token", "secret", "passw", "apikey", "api_key", "api-key", "signature", "session", "credential",
-                "assertion")  # fmt: skip
+SECRET_PARTS = (
+    "token",
+    "secret",
+    "passw",
+    "apikey",
+    "api_key",
+    "api-key",
+    "signature",
+    "session",
+    "credential",
+    "assertion",
+)
 
 # an RFC 9110 token at the start: the auth-scheme, if the value has one
 _LEADING_TOKEN = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)")

@@ -28,8 +28,13 @@ def toml_value(value: Any) -> str:
 def add_iflow(root: Path, iflow_id: str, address: str, steps: list[str], **settings: Any) -> None:
     """Append an ``[[iflows]]`` table to the workspace's cpimock.toml (``csrf = false`` unless given)."""
     settings.setdefault("csrf", False)
-    lines = ["", "[[iflows]]", f"id = {toml_value(iflow_id)}", f"address = {toml_value(address)}",
-             f"steps = {toml_value(steps)}"]  # fmt: skip
+    lines = [
+        "",
+        "[[iflows]]",
+        f"id = {toml_value(iflow_id)}",
+        f"address = {toml_value(address)}",
+        f"steps = {toml_value(steps)}",
+    ]
     lines += [f"{name} = {toml_value(value)}" for name, value in settings.items()]
     with (root / "cpimock.toml").open("a", encoding="utf-8") as toml:
         toml.write("\n".join(lines) + "\n")
@@ -69,8 +74,9 @@ def issue_secret_key(root: Path, name: str, instance: str = "default") -> dict[s
     Returns the key's ``oauth`` object (clientid, clientsecret, url, tokenurl).
     """
     config = load_config(root / "cpimock.toml")
-    issue_service_key(config, Pki.load(config.certs_dir), Registry.load(config.certs_dir), name, instance,
-                      key_type="clientid-secret")  # fmt: skip
+    issue_service_key(
+        config, Pki.load(config.certs_dir), Registry.load(config.certs_dir), name, instance, key_type="clientid-secret"
+    )
     return service_key(root, name)["oauth"]  # type: ignore[no-any-return]
 
 

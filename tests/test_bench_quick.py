@@ -40,7 +40,11 @@ def test_quick_run_writes_a_report_with_answered_requests(tmp_path: Path) -> Non
     out = tmp_path / "results.md"
     proc = subprocess.run(
         [sys.executable, str(RUN), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=580, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=580,
+        cwd=REPO,
+        check=False,
     )
     if proc.returncode != 0 and "apt-get install nginx" in proc.stderr and not out.exists():
         pytest.skip(f"nginx could not be installed: {proc.stderr.strip().splitlines()[-1]}")

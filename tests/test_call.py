@@ -59,9 +59,16 @@ def hostile_key(folder: Path, name: str, pki: Pki, *, expired: bool = False, cha
         eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
     )
     certs = [cert, pki.client_ca.cert, pki.root.cert] if chain else [cert]
-    data = {"oauth": {"clientid": f"sb-{name}", "certificate": b"".join(cert_to_pem(c) for c in certs).decode(),
-                      "key": key_to_pem(key).decode(), "url": "https://localhost", "tokenurl": "https://localhost/oauth/token",
-                      "certificatedetails": certificate_details(cert)}}  # fmt: skip
+    data = {
+        "oauth": {
+            "clientid": f"sb-{name}",
+            "certificate": b"".join(cert_to_pem(c) for c in certs).decode(),
+            "key": key_to_pem(key).decode(),
+            "url": "https://localhost",
+            "tokenurl": "https://localhost/oauth/token",
+            "certificatedetails": certificate_details(cert),
+        }
+    }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(data))
     return path
@@ -200,8 +207,9 @@ def test_unreachable_port(tenant: ThreadedTenant) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    result = CliRunner().invoke(main, ["call", f"https://127.0.0.1:{port}/http/orders",
-                                       "--key", str(tenant.demo_key.json_path)])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["call", f"https://127.0.0.1:{port}/http/orders", "--key", str(tenant.demo_key.json_path)]
+    )
     assert result.exit_code == 1
     assert f"nothing listens at 127.0.0.1:{port} (connection refused)" in result.stderr
 

@@ -74,8 +74,18 @@ def test_create_other_key_types(workspace: Path, pki: Pki, tmp_path: Path) -> No
     issued = pki.issue_client(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ext")]), 30)
     (tmp_path / "ext.pem").write_bytes(cert_to_pem(issued.cert))
     out = tmp_path / "ext.json"
-    ext = cli("servicekey", "create", "ext", "--cert", tmp_path / "ext.pem", "--no-pinning", "--out", out,
-              "--workspace", workspace)  # fmt: skip
+    ext = cli(
+        "servicekey",
+        "create",
+        "ext",
+        "--cert",
+        tmp_path / "ext.pem",
+        "--no-pinning",
+        "--out",
+        out,
+        "--workspace",
+        workspace,
+    )
     assert ext.exit_code == 0, ext.output
     oauth = json.loads(out.read_text())["oauth"]
     assert oauth["certificate-pinning"] is False
@@ -185,8 +195,18 @@ def test_extract_refuses_an_unwritable_folder(workspace: Path, tmp_path: Path) -
 
 
 def test_extract_prints_each_file_and_how_to_use_it(workspace: Path, tmp_path: Path) -> None:
-    result = cli("servicekey", "extract", workspace / "certs/keys/demo-sender.json", "--out", tmp_path / "o", "--pfx",
-                 "--password", "secret", "--workspace", workspace)  # fmt: skip
+    result = cli(
+        "servicekey",
+        "extract",
+        workspace / "certs/keys/demo-sender.json",
+        "--out",
+        tmp_path / "o",
+        "--pfx",
+        "--password",
+        "secret",
+        "--workspace",
+        workspace,
+    )
     assert result.exit_code == 0, result.output
     for name in ("cert.pem", "key.key", "ca.pem", "cert.pfx"):
         assert (tmp_path / "o" / name).exists()
@@ -216,8 +236,14 @@ def test_inspect_a_foreign_certificate_does_not_verify(workspace: Path, tmp_path
     key = generate_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger")])
     start = now()
-    cert = build_certificate(subject=name, public_key=key.public_key(), issuer=None, issuer_key=key,
-                             not_before=start, not_after=start + dt.timedelta(days=10))  # fmt: skip
+    cert = build_certificate(
+        subject=name,
+        public_key=key.public_key(),
+        issuer=None,
+        issuer_key=key,
+        not_before=start,
+        not_after=start + dt.timedelta(days=10),
+    )
     (tmp_path / "stranger.pem").write_bytes(cert_to_pem(cert))
     result = cli("certs", "inspect", tmp_path / "stranger.pem", "--workspace", workspace)
     assert "does not verify: no trusted issuer CN=stranger" in result.output
@@ -238,8 +264,11 @@ def test_real_process(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     run = subprocess.run(
         [sys.executable, "-m", "cpimock", "servicekey", "create", "p", "--validity", "400"],
-        capture_output=True, text=True, check=False, cwd=tmp_path / "ws",
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path / "ws",
+    )
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == ["error: --validity 400: choose 1..365 days, as BTP allows"]
     assert "Traceback" not in run.stderr

@@ -63,8 +63,9 @@ def test_every_other_method_needs_a_token(method: str) -> None:
     assert guard.check(method, ALICE, guard.new_session(), None) == Verdict(False, "required")
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "post", "MERGE", "PROPPATCH", "OPTIONS",
-                                    "TRACE", "get"])
+@pytest.mark.parametrize(
+    "method", ["POST", "PUT", "PATCH", "DELETE", "post", "MERGE", "PROPPATCH", "OPTIONS", "TRACE", "get"]
+)
 def test_modifying_methods_without_token_are_refused_as_required(guard: CsrfGuard, method: str) -> None:
     session = guard.fetch(ALICE, None).session
     assert guard.check(method, ALICE, session, None) == Verdict(False, "required")

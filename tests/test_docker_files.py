@@ -61,8 +61,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     args = in_here(exec_form(instruction("CMD")), root, 0)
     assert args[:2] == ["cpimock", "serve"]
     command = [sys.executable, "-m", "cpimock", *args[1:], "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert process.stdout is not None
     port = None
     seen = []
@@ -108,8 +113,9 @@ def test_the_healthcheck_fails_without_the_workspace_root(served: tuple[Path, in
     root, port = served
     check = in_here(exec_form(instruction("HEALTHCHECK")), root, port)
     without_trust = [a for i, a in enumerate(check) if a != "--cacert" and check[i - 1] != "--cacert"]
-    done = subprocess.run([sys.executable, "-m", "cpimock", *without_trust[1:]], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cpimock", *without_trust[1:]], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert "not trusted" in done.stderr
 

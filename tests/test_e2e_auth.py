@@ -59,28 +59,44 @@ def secret_of(running: Running, name: str) -> tuple[str, str]:
     return oauth["clientid"], oauth["clientsecret"]
 
 
-async def post(running: Running, path: str = DEMO, *, files: Any = None, headers: dict[str, str] | None = None,
-               body: bytes = b'{"name": "Ada"}') -> tuple[int, dict[str, str], str]:  # fmt: skip
-    async with running.session(files) as session, session.post(running.url + path, data=body,
-                                                                headers=headers or {}) as response:  # fmt: skip
+async def post(
+    running: Running,
+    path: str = DEMO,
+    *,
+    files: Any = None,
+    headers: dict[str, str] | None = None,
+    body: bytes = b'{"name": "Ada"}',
+) -> tuple[int, dict[str, str], str]:
+    async with (
+        running.session(files) as session,
+        session.post(running.url + path, data=body, headers=headers or {}) as response,
+    ):
         return response.status, dict(response.headers), await response.text()
 
 
 async def token_with_secret(running: Running, name: str) -> dict[str, Any]:
     clientid, secret = secret_of(running, name)
-    async with running.session() as session, session.post(
-        running.url + "/oauth/token", data={"grant_type": "client_credentials"},
-        headers={"Authorization": basic(clientid, secret)},
-    ) as response:  # fmt: skip
+    async with (
+        running.session() as session,
+        session.post(
+            running.url + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic(clientid, secret)},
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
         return await response.json()  # type: ignore[no-any-return]
 
 
 async def token_with_certificate(running: Running, name: str) -> tuple[int, dict[str, Any]]:
     clientid = service_key(running.root, name)["oauth"]["clientid"]
-    async with running.session(running.extract(name)) as session, session.post(
-        running.url + "/oauth/token", data={"grant_type": "client_credentials", "client_id": clientid},
-    ) as response:  # fmt: skip
+    async with (
+        running.session(running.extract(name)) as session,
+        session.post(
+            running.url + "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": clientid},
+        ) as response,
+    ):
         return response.status, await response.json()
 
 
@@ -110,10 +126,19 @@ async def test_certificate_basic_and_oauth_callers_all_get_200(running: Running)
     # the user name the iFlow sees (and hands back) is the key's clientid for Basic and OAuth alike
     assert by_basic[1]["SapAuthenticatedUserName"] == by_secret_token[1]["SapAuthenticatedUserName"] == clientid
     records = await records_by_guid(running)
-    methods = [(records[r[1]["SAP_MessageProcessingLogID"]].auth_method, records[r[1]["SAP_MessageProcessingLogID"]]
-                .service_key) for r in (by_cert, by_basic, by_secret_token, by_cert_token)]  # fmt: skip
-    assert methods == [("certificate", "demo-sender"), ("basic", "basic-sender"), ("oauth", "basic-sender"),
-                       ("oauth", "demo-sender")]  # fmt: skip
+    methods = [
+        (
+            records[r[1]["SAP_MessageProcessingLogID"]].auth_method,
+            records[r[1]["SAP_MessageProcessingLogID"]].service_key,
+        )
+        for r in (by_cert, by_basic, by_secret_token, by_cert_token)
+    ]
+    assert methods == [
+        ("certificate", "demo-sender"),
+        ("basic", "basic-sender"),
+        ("oauth", "basic-sender"),
+        ("oauth", "demo-sender"),
+    ]
     assert token["token_type"] == "bearer"
     assert token["expires_in"] == 3600
     assert any(s.endswith(".ESBMessaging.send") for s in token["scope"].split())
@@ -128,8 +153,9 @@ async def test_a_token_validates_with_pyjwt_against_the_served_jwks(running: Run
     kid = pyjwt.get_unverified_header(token)["kid"]
     key = next(k for k in key_set.keys if k.key_id == kid)
     clientid, _ = secret_of(running, "basic-sender")
-    claims = pyjwt.decode(token, key.key, algorithms=["RS256"], audience=clientid,
-                          options={"require": ["exp", "iat", "iss", "aud"]})  # fmt: skip
+    claims = pyjwt.decode(
+        token, key.key, algorithms=["RS256"], audience=clientid, options={"require": ["exp", "iat", "iss", "aud"]}
+    )
     assert claims["client_id"] == clientid
     assert claims["grant_type"] == "client_credentials"
     assert any(s.endswith(".ESBMessaging.send") for s in claims["scope"])
@@ -143,14 +169,17 @@ async def test_a_token_validates_with_pyjwt_against_the_served_jwks(running: Run
 # --- every refusal of issue 6 ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header", [
-    "Basic !!!not-base64!!!",
-    "Basic " + base64.b64encode(b"no-colon-here").decode(),
-    "Basic " + base64.b64encode(b"sb-x:").decode(),
-    "Basic",
-    "Basic YWJj",  # "abc" without padding trouble but without a colon
-    "Digest username=x",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic !!!not-base64!!!",
+        "Basic " + base64.b64encode(b"no-colon-here").decode(),
+        "Basic " + base64.b64encode(b"sb-x:").decode(),
+        "Basic",
+        "Basic YWJj",  # "abc" without padding trouble but without a colon
+        "Digest username=x",
+    ],
+)
 async def test_malformed_authorization_headers_get_401(running: Running, header: str) -> None:
     status, headers, text = await post(running, headers={"Authorization": header})
     assert status == 401, text
@@ -183,8 +212,9 @@ async def test_an_unknown_clientid_and_a_wrong_secret_get_the_same_401(
         "wrong secret for service key 'basic-sender'": basic(clientid, "not-the-secret"),
         "service key 'other-sender' is revoked": basic(revoked_id, revoked_secret),
         "service key 'demo-sender' is a certificate key without a secret": basic(
-            service_key(running.root, "demo-sender")["oauth"]["clientid"], "anything"),
-    }  # fmt: skip
+            service_key(running.root, "demo-sender")["oauth"]["clientid"], "anything"
+        ),
+    }
     answers = [await post(running, headers={"Authorization": header}) for header in cases.values()]
     assert {(status, headers.get("WWW-Authenticate"), text) for status, headers, text in answers} == {
         (401, 'Basic realm="SAP Cloud Integration"', f"401 Unauthorized: {NOT_ACCEPTED}\n")
@@ -228,13 +258,15 @@ async def test_a_token_of_another_tenant_gets_401(running: Running) -> None:
     ours = running.server.authority
     other = TokenAuthority(load_signing_key(running.root / "certs"), "othertenant", ours.issuers)
     clientid, _ = secret_of(running, "basic-sender")
-    token, _ = other.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
-                                 key_name="basic-sender")  # fmt: skip
+    token, _ = other.issue_token(
+        clientid=clientid, roles=["ESBMessaging.send"], instance="default", key_name="basic-sender"
+    )
     status, _, text = await post(running, headers={"Authorization": f"Bearer {token}"})
     assert status == 401
     assert "another tenant" in text
-    same, _ = ours.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
-                               key_name="basic-sender")  # fmt: skip
+    same, _ = ours.issue_token(
+        clientid=clientid, roles=["ESBMessaging.send"], instance="default", key_name="basic-sender"
+    )
     assert (await post(running, headers={"Authorization": f"Bearer {same}"}))[0] == 200
 
 
@@ -261,8 +293,13 @@ async def test_a_token_for_another_audience_or_with_a_nan_exp_gets_401(running: 
 
 async def test_an_expired_token_gets_401(running: Running) -> None:
     clientid, _ = secret_of(running, "basic-sender")
-    token, _ = running.server.authority.issue_token(clientid=clientid, roles=["ESBMessaging.send"], instance="default",
-                                                    key_name="basic-sender", now=time.time() - 7200)  # fmt: skip
+    token, _ = running.server.authority.issue_token(
+        clientid=clientid,
+        roles=["ESBMessaging.send"],
+        instance="default",
+        key_name="basic-sender",
+        now=time.time() - 7200,
+    )
     status, headers, text = await post(running, headers={"Authorization": f"Bearer {token}"})
     assert status == 401
     assert "expired" in text
@@ -315,8 +352,9 @@ async def test_a_certificate_only_iflow_answers_401_to_a_basic_caller(running: R
 
 def csrf_session(running: Running, files: Any = None, *, auth: str | None = None) -> aiohttp.ClientSession:
     # the jar must take cookies from an IP address host (127.0.0.1)
-    return running.session(files, cookie_jar=aiohttp.CookieJar(unsafe=True),
-                           headers={"Authorization": auth} if auth else None)  # fmt: skip
+    return running.session(
+        files, cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"Authorization": auth} if auth else None
+    )
 
 
 async def test_the_csrf_fetch_then_post_dance(running: Running) -> None:
@@ -367,7 +405,7 @@ async def test_a_csrf_token_reused_by_another_identity_gets_403(running: Running
 
 
 async def test_auto_is_required_when_every_iflow_is_certificate_only(workspace: Path) -> None:
-    set_toml(workspace, 'csrf = false\n', 'csrf = false\nauth_methods = ["certificate"]\n')
+    set_toml(workspace, "csrf = false\n", 'csrf = false\nauth_methods = ["certificate"]\n')
     async with serving(workspace) as running:
         snapshot = running.server.snapshot
         assert snapshot.client_auth == "required"

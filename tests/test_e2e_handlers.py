@@ -51,7 +51,7 @@ async def aprocess(message: Message) -> Message:
     return message
 '''
 
-SLOW = '''
+SLOW = """
 import asyncio
 import time
 
@@ -79,7 +79,7 @@ class Unprintable:
 
 def unprintable_header(message):
     message.headers["X-Order"] = Unprintable()
-'''
+"""
 
 
 @pytest.fixture
@@ -87,15 +87,21 @@ async def running(workspace: Path) -> AsyncIterator[Running]:
     """The default workspace plus every example iFlow, an echo iFlow and misbehaving steps."""
     add_iflow(workspace, "jsonToXml", "/jsonToXml", [copy_example(workspace, "json_to_xml.py") + ":process"])
     add_iflow(workspace, "orders", "/orders", [copy_example(workspace, "accepted.py") + ":process"])
-    add_iflow(workspace, "ordersWithHeader", "/ordersWithHeader", ["iflows/accepted.py:process"],
-              allowed_headers=["X-Order-Id"])  # fmt: skip
+    add_iflow(
+        workspace,
+        "ordersWithHeader",
+        "/ordersWithHeader",
+        ["iflows/accepted.py:process"],
+        allowed_headers=["X-Order-Id"],
+    )
     failing = copy_example(workspace, "failing.py") + ":process"
     add_iflow(workspace, "failing", "/failing", [failing])
     add_iflow(workspace, "failingLoud", "/failingLoud", [failing], return_exception_to_sender=True)
     chain = copy_example(workspace, "chain.py")
     add_iflow(workspace, "chain", "/chain", [f"{chain}:parse", f"{chain}:enrich", f"{chain}:render"])
-    add_iflow(workspace, "customer", "/customer", [copy_example(workspace, "async_lookup.py") + ":process"],
-              timeout_s=5)  # fmt: skip
+    add_iflow(
+        workspace, "customer", "/customer", [copy_example(workspace, "async_lookup.py") + ":process"], timeout_s=5
+    )
     echo = write_step(workspace, "echo.py", ECHO)
     add_iflow(workspace, "echo", "/echo/*", [f"{echo}:process"], allowed_headers=["X-Custom-.*", "X-Trace", "CamelFoo"])
     add_iflow(workspace, "echoAsync", "/echoAsync", [f"{echo}:aprocess"])
@@ -116,8 +122,7 @@ async def session(running: Running) -> AsyncIterator[Session]:
         yield s
 
 
-async def call(session: Session, running: Running, path: str, **kwargs: object) -> tuple[
-        int, dict[str, str], bytes]:  # fmt: skip
+async def call(session: Session, running: Running, path: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:
     method = str(kwargs.pop("method", "POST"))
     async with session.request(method, running.url + "/http" + path, **kwargs) as response:  # type: ignore[arg-type]
         return response.status, dict(response.headers), await response.read()
@@ -180,12 +185,15 @@ async def test_demo_iflow_refuses_a_caller_without_certificate(running: Running)
 
 
 async def test_json_to_xml_example(running: Running, session: Session) -> None:
-    status, headers, body = await call(session, running, "/jsonToXml",
-                                       json={"order": {"id": 42, "paid": True, "items": ["pen", "ink"]}})  # fmt: skip
+    status, headers, body = await call(
+        session, running, "/jsonToXml", json={"order": {"id": 42, "paid": True, "items": ["pen", "ink"]}}
+    )
     assert status == 200
     assert headers["Content-Type"] == "application/xml; charset=utf-8"
-    assert body == (b'<?xml version="1.0" encoding="UTF-8"?>\n'
-                    b"<order><id>42</id><paid>true</paid><items>pen</items><items>ink</items></order>")  # fmt: skip
+    assert body == (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b"<order><id>42</id><paid>true</paid><items>pen</items><items>ink</items></order>"
+    )
 
 
 async def test_json_to_xml_example_fails_a_json_array(running: Running, session: Session) -> None:
@@ -223,8 +231,10 @@ async def test_failing_example_gets_the_sap_error_template(running: Running, ses
     status, headers, body = await call(session, running, "/failing", data=b"<order/>")
     assert status == 500
     guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == (f"An internal server error occured: The MPL ID for the failed message is : {guid}\n"
-                             "For more details please check tail log.")  # fmt: skip
+    assert body.decode() == (
+        f"An internal server error occured: The MPL ID for the failed message is : {guid}\n"
+        "For more details please check tail log."
+    )
     assert headers["Content-Type"] == "text/plain;charset=utf-8"
     rec = await record_of(running, guid)
     assert rec.status == "FAILED"
@@ -238,14 +248,17 @@ async def test_failing_example_returns_the_exception_when_configured(running: Ru
     status, headers, body = await call(session, running, "/failingLoud", data=b"<order/>")
     assert status == 500
     guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == ("An internal server error occured: order rejected: the payload failed validation\n"
-                             f"The MPL ID for the failed message is : {guid}")  # fmt: skip
+    assert body.decode() == (
+        "An internal server error occured: order rejected: the payload failed validation\n"
+        f"The MPL ID for the failed message is : {guid}"
+    )
     assert (await record_of(running, guid)).status == "FAILED"
 
 
 async def test_three_step_chain(running: Running, session: Session) -> None:
-    status, headers, body = await call(session, running, "/chain", data=b"P-1,2\nP-2, 3\n",
-                                       headers={"Content-Type": "text/csv"})  # fmt: skip
+    status, headers, body = await call(
+        session, running, "/chain", data=b"P-1,2\nP-2, 3\n", headers={"Content-Type": "text/csv"}
+    )
     assert status == 200
     assert json.loads(body) == {"lines": [{"sku": "P-1", "qty": 2}, {"sku": "P-2", "qty": 3}], "total": 5}
     assert headers["Content-Type"].startswith("application/json")
@@ -293,18 +306,24 @@ async def test_an_async_timeout_is_returned_to_the_sender_when_configured(runnin
     status, headers, body = await call(session, running, "/hangLoud", data=b"")
     assert status == 500
     guid = headers["SAP_MessageProcessingLogID"]
-    assert body.decode() == ("An internal server error occured: step 'iflows/slow.py:ahang' ran past the iFlow's "
-                             f"timeout of 0.3 s\nThe MPL ID for the failed message is : {guid}")  # fmt: skip
+    assert body.decode() == (
+        "An internal server error occured: step 'iflows/slow.py:ahang' ran past the iFlow's "
+        f"timeout of 0.3 s\nThe MPL ID for the failed message is : {guid}"
+    )
     assert (await record_of(running, guid)).status == "FAILED"
 
 
-@pytest.mark.parametrize(("path", "error"), [
-    ("/wrongType", "step 'iflows/slow.py:wrong_type' returned dict; return the Message or None"),
-    ("/badCode", "CamelHttpResponseCode must be a number from 200 to 599, got 'OK'"),
-    ("/unprintable", "the answer the steps left cannot be sent: no text for this value"),
-])  # fmt: skip
-async def test_a_step_leaving_no_valid_answer_fails_the_message(running: Running, session: Session,
-                                                                path: str, error: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/wrongType", "step 'iflows/slow.py:wrong_type' returned dict; return the Message or None"),
+        ("/badCode", "CamelHttpResponseCode must be a number from 200 to 599, got 'OK'"),
+        ("/unprintable", "the answer the steps left cannot be sent: no text for this value"),
+    ],
+)
+async def test_a_step_leaving_no_valid_answer_fails_the_message(
+    running: Running, session: Session, path: str, error: str
+) -> None:
     rec = await failed_record(running, await call(session, running, path, data=b""))
     assert rec.error == error
 
@@ -314,11 +333,20 @@ async def test_a_step_leaving_no_valid_answer_fails_the_message(running: Running
 
 async def test_the_step_sees_cpis_headers_and_the_caller(running: Running, session: Session) -> None:
     status, headers, body = await call(
-        session, running, "/Echo/orders/4711?X-Trace=q&other=1",
+        session,
+        running,
+        "/Echo/orders/4711?X-Trace=q&other=1",
         data=b"{}",
-        headers={"Content-Type": "application/json", "X-Custom-Color": "blue", "X-Trace": "h", "X-Other": "no",
-                 "CamelHttpMethod": "DELETE", "CamelFoo": "x", "SAP_ApplicationID": "not-allowed"},
-    )  # fmt: skip
+        headers={
+            "Content-Type": "application/json",
+            "X-Custom-Color": "blue",
+            "X-Trace": "h",
+            "X-Other": "no",
+            "CamelHttpMethod": "DELETE",
+            "CamelFoo": "x",
+            "SAP_ApplicationID": "not-allowed",
+        },
+    )
     assert status == 200
     seen = json.loads(body)
     h = seen["headers"]
@@ -383,8 +411,9 @@ def _rewrite(path: Path, source: str, generation: int) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
-async def test_a_changed_step_file_is_used_by_the_next_request(running: Running, session: Session,
-                                                               caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+async def test_a_changed_step_file_is_used_by_the_next_request(
+    running: Running, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
     step = running.root / "iflows" / "live.py"
     _rewrite(step, "def process(message):\n    message.body = 'version 1'\n", 1)
     add_iflow(running.root, "live", "/live", ["iflows/live.py:process"])
@@ -398,8 +427,11 @@ async def test_a_changed_step_file_is_used_by_the_next_request(running: Running,
     _rewrite(step, "def process(message:\n    message.body = 'broken'\n", 3)
     status, _, body = await call(session, running, "/live", data=b"")
     assert (status, body) == (200, b"version 2, longer")  # the old code is kept
-    assert any("iflows/live.py: importing the file failed: SyntaxError" in r.getMessage()
-               and "keeping the code loaded before" in r.getMessage() for r in caplog.records)  # fmt: skip
+    assert any(
+        "iflows/live.py: importing the file failed: SyntaxError" in r.getMessage()
+        and "keeping the code loaded before" in r.getMessage()
+        for r in caplog.records
+    )
 
     _rewrite(step, "def process(message):\n    message.body = 'version 3'\n", 4)
     assert (await call(session, running, "/live", data=b""))[2] == b"version 3"

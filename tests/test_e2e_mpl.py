@@ -97,20 +97,40 @@ async def scripted(workspace: Path, tmp_path: Path) -> AsyncIterator[Scripted]:
             Call("accepted-202", "COMPLETED", "Queued", "orders", 202, None),
             Call("no-certificate", "FAILED", "REFUSED", None, None, "Refused at tls: the client sent no certificate"),
             Call("expired", "FAILED", "REFUSED", None, None, "Refused at tls: "),
-            Call("unmapped-401", "FAILED", "REFUSED", "clientCertAuth", 401,
-                 "Refused at auth: the certificate (subject CN=stranger"),
-            Call("no-role-403", "FAILED", "REFUSED", "secured", 403,
-                 "Refused at authorization: service instance 'default' lacks the role SpecialRole"),
-            Call("nowhere-404", "FAILED", "REFUSED", None, 404,
-                 "Refused at routing: no integration flow is deployed at /http/nowhere"),
+            Call(
+                "unmapped-401",
+                "FAILED",
+                "REFUSED",
+                "clientCertAuth",
+                401,
+                "Refused at auth: the certificate (subject CN=stranger",
+            ),
+            Call(
+                "no-role-403",
+                "FAILED",
+                "REFUSED",
+                "secured",
+                403,
+                "Refused at authorization: service instance 'default' lacks the role SpecialRole",
+            ),
+            Call(
+                "nowhere-404",
+                "FAILED",
+                "REFUSED",
+                None,
+                404,
+                "Refused at routing: no integration flow is deployed at /http/nowhere",
+            ),
             Call("failing-500", "FAILED", "FAILED", "failing", 500, "OrderRejected: order rejected"),
-        ]  # fmt: skip
+        ]
         by = {c.label: c for c in calls}
         async with running.session(demo) as session:
-            by["accepted"].http, by["accepted"].guid = await _send(session, http + "/clientCertAuth",
-                                                                  json={"name": "Ada"})  # fmt: skip
-            by["accepted-202"].http, by["accepted-202"].guid = await _send(session, http + "/orders",
-                                                                          json={"orderId": "4711"})  # fmt: skip
+            by["accepted"].http, by["accepted"].guid = await _send(
+                session, http + "/clientCertAuth", json={"name": "Ada"}
+            )
+            by["accepted-202"].http, by["accepted-202"].guid = await _send(
+                session, http + "/orders", json={"orderId": "4711"}
+            )
             await _refused(http + "/clientCertAuth", running.context())
             await _refused(http + "/clientCertAuth", running.context(expired))
             async with running.session(stranger) as other:
@@ -131,8 +151,14 @@ def _by_guid(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def test_the_odata_api_returns_exactly_the_scripted_calls(scripted: Scripted) -> None:
     for call in scripted.calls:
-        assert call.http == {"accepted": 200, "accepted-202": 202, "unmapped-401": 401, "no-role-403": 403,
-                             "nowhere-404": 404, "failing-500": 500}.get(call.label), call  # fmt: skip
+        assert call.http == {
+            "accepted": 200,
+            "accepted-202": 202,
+            "unmapped-401": 401,
+            "no-role-403": 403,
+            "nowhere-404": 404,
+            "failing-500": 500,
+        }.get(call.label), call
     data = await scripted.get("MessageProcessingLogs", **{"$inlinecount": "allpages", "$orderby": "LogStart"})
     results = data["d"]["results"]
     assert data["d"]["__count"] == str(len(scripted.calls)) == str(len(results))
@@ -143,7 +169,10 @@ async def test_the_odata_api_returns_exactly_the_scripted_calls(scripted: Script
         # the two handshake refusals have no id in an answer: take them in the order they happened
         entity = found[call.guid] if call.guid is not None else handshake.pop(0)
         assert (entity["Status"], entity["CustomStatus"], entity["IntegrationFlowName"]) == (
-            call.status, call.custom_status, call.iflow), call.label  # fmt: skip
+            call.status,
+            call.custom_status,
+            call.iflow,
+        ), call.label
         assert entity["__metadata"]["type"] == "com.sap.hci.api.MessageProcessingLog"
         assert entity["LogStart"].startswith("/Date(")
         text = await _error_value(scripted, entity["MessageGuid"])
@@ -174,17 +203,25 @@ def _guid(scripted: Scripted, label: str) -> str:
     return guid
 
 
-@pytest.mark.parametrize(("query", "labels"), [
-    ("Status eq 'FAILED'", {"no-certificate", "expired", "unmapped-401", "no-role-403", "nowhere-404", "failing-500"}),
-    ("Status eq 'COMPLETED'", {"accepted", "accepted-202"}),
-    ("CustomStatus eq 'REFUSED'", {"no-certificate", "expired", "unmapped-401", "no-role-403", "nowhere-404"}),
-    ("IntegrationFlowName eq 'failing'", {"failing-500"}),
-    # the 401 was routed before its certificate was refused: it names the iFlow it asked for
-    ("IntegrationFlowName eq 'clientCertAuth' or IntegrationFlowName eq 'orders'",
-     {"accepted", "accepted-202", "unmapped-401"}),
-    ("Status eq 'FAILED' and CustomStatus ne 'REFUSED'", {"failing-500"}),
-    ("Payload eq 'x'", None),  # not a filterable property: 400, never a 500
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "labels"),
+    [
+        (
+            "Status eq 'FAILED'",
+            {"no-certificate", "expired", "unmapped-401", "no-role-403", "nowhere-404", "failing-500"},
+        ),
+        ("Status eq 'COMPLETED'", {"accepted", "accepted-202"}),
+        ("CustomStatus eq 'REFUSED'", {"no-certificate", "expired", "unmapped-401", "no-role-403", "nowhere-404"}),
+        ("IntegrationFlowName eq 'failing'", {"failing-500"}),
+        # the 401 was routed before its certificate was refused: it names the iFlow it asked for
+        (
+            "IntegrationFlowName eq 'clientCertAuth' or IntegrationFlowName eq 'orders'",
+            {"accepted", "accepted-202", "unmapped-401"},
+        ),
+        ("Status eq 'FAILED' and CustomStatus ne 'REFUSED'", {"failing-500"}),
+        ("Payload eq 'x'", None),  # not a filterable property: 400, never a 500
+    ],
+)
 async def test_filters(scripted: Scripted, query: str, labels: set[str] | None) -> None:
     url = f"{scripted.running.url}/api/v1/MessageProcessingLogs"
     async with scripted.odata.get(url, params={"$filter": query, "$inlinecount": "allpages"}) as response:
@@ -219,16 +256,18 @@ async def test_a_datetime_range(scripted: Scripted) -> None:
     assert {r["MessageGuid"] for r in inside} == expected
     assert 4 <= len(expected) < len(everything)
     after = await scripted.results(**{"$filter": f"LogStart gt datetime'{_odata_datetime(high)}'"})
-    assert {r["MessageGuid"] for r in after} == {r["MessageGuid"] for r, t in zip(everything, ms, strict=True)
-                                                   if t > hi_ms}  # fmt: skip
+    assert {r["MessageGuid"] for r in after} == {
+        r["MessageGuid"] for r, t in zip(everything, ms, strict=True) if t > hi_ms
+    }
 
 
 async def test_paging(scripted: Scripted) -> None:
     order = {"$orderby": "MessageGuid"}
     everything = [r["MessageGuid"] for r in await scripted.results(**order)]
     assert everything == sorted(everything)
-    data = await scripted.get("MessageProcessingLogs", **order,
-                              **{"$top": "3", "$skip": "2", "$inlinecount": "allpages"})  # fmt: skip
+    data = await scripted.get(
+        "MessageProcessingLogs", **order, **{"$top": "3", "$skip": "2", "$inlinecount": "allpages"}
+    )
     assert data["d"]["__count"] == "8"
     assert [r["MessageGuid"] for r in data["d"]["results"]] == everything[2:5]
     assert "__next" not in data["d"]
@@ -243,14 +282,17 @@ async def test_key_access_and_navigation(scripted: Scripted) -> None:
     entity = (await scripted.get(f"MessageProcessingLogs('{guid}')"))["d"]
     assert (entity["MessageGuid"], entity["Status"], entity["IntegrationFlowName"]) == (guid, "FAILED", "failing")
     info = (await scripted.get(f"MessageProcessingLogs('{guid}')/ErrorInformation"))["d"]
-    assert (info["MessageGuid"], info["Type"], info["LastErrorModelStepId"]) == (guid, "PROCESSING",
-                                                                                "iflows/failing.py:process")
+    assert (info["MessageGuid"], info["Type"], info["LastErrorModelStepId"]) == (
+        guid,
+        "PROCESSING",
+        "iflows/failing.py:process",
+    )
     value = await scripted.get(f"MessageProcessingLogs('{guid}')/ErrorInformation/$value")
     assert "OrderRejected: order rejected: the payload failed validation" in value
     attachments = (await scripted.get(f"MessageProcessingLogs('{guid}')/Attachments"))["d"]["results"]
     assert [(a["Name"], a["ContentType"]) for a in attachments] == [("rejected payload", "text/plain")]
     assert await scripted.get(f"MessageProcessingLogAttachments('{attachments[0]['Id']}')/$value") == "<o/>"
-    props = (await scripted.get(f"MessageProcessingLogs('{_guid(scripted, 'accepted-202')}')/CustomHeaderProperties"))
+    props = await scripted.get(f"MessageProcessingLogs('{_guid(scripted, 'accepted-202')}')/CustomHeaderProperties")
     assert [(p["Name"], p["Value"]) for p in props["d"]["results"]] == [("OrderId", "4711")]
     failing = await scripted.get(f"MessageProcessingLogs('{guid}')", **{"$select": "MessageGuid,Status"})
     assert set(failing["d"]) == {"__metadata", "MessageGuid", "Status"}
@@ -264,10 +306,19 @@ async def test_an_unknown_guid_is_404_not_500(scripted: Scripted) -> None:
 
 async def test_messages_command_shows_the_same(scripted: Scripted) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cpimock", "messages", "--workspace", str(scripted.running.root), "--json",
-        "--limit", "100", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "cpimock",
+        "messages",
+        "--workspace",
+        str(scripted.running.root),
+        "--json",
+        "--limit",
+        "100",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+    )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     listed = json.loads(out)
@@ -277,7 +328,10 @@ async def test_messages_command_shows_the_same(scripted: Scripted) -> None:
     for message in listed["messages"]:
         entity = odata[message["guid"]]
         assert (message["status"], message["custom_status"], message["iflow"]) == (
-            entity["Status"], entity["CustomStatus"], entity["IntegrationFlowName"])  # fmt: skip
+            entity["Status"],
+            entity["CustomStatus"],
+            entity["IntegrationFlowName"],
+        )
     codes = sorted(m["response_status"] or 0 for m in listed["messages"])
     assert codes == [0, 0, 200, 202, 401, 403, 404, 500]
     stages = sorted(m["refusal_stage"] or "-" for m in listed["messages"])
@@ -288,9 +342,17 @@ async def test_messages_command_shows_the_same(scripted: Scripted) -> None:
 
 async def _cli(scripted: Scripted, *args: str) -> Any:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cpimock", "messages", "--workspace", str(scripted.running.root), "--json", *args,
-        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "cpimock",
+        "messages",
+        "--workspace",
+        str(scripted.running.root),
+        "--json",
+        *args,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     out, _ = await proc.communicate()
     assert proc.returncode == 0
     return json.loads(out)
@@ -313,9 +375,20 @@ class Load:
 async def _serve_process(root: Path) -> tuple[asyncio.subprocess.Process, str]:
     """`cpimock serve --port 0` in its own process; returns it and its URL (listening once the banner is out)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cpimock", "serve", "--workspace", str(root), "--port", "0", "--log-level", "warning",
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "cpimock",
+        "serve",
+        "--workspace",
+        str(root),
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.stdout is not None
     url = None
     async for raw in proc.stdout:
@@ -328,8 +401,9 @@ async def _serve_process(root: Path) -> tuple[asyncio.subprocess.Process, str]:
     return proc, url
 
 
-async def _hammer(url: str, ctx: ssl.SSLContext, total: int, kill: asyncio.subprocess.Process | None = None,
-                  kill_at: int = 0) -> Load:  # fmt: skip
+async def _hammer(
+    url: str, ctx: ssl.SSLContext, total: int, kill: asyncio.subprocess.Process | None = None, kill_at: int = 0
+) -> Load:
     """POST *total* calls over CONNECTIONS keep-alive connections; with *kill*, SIGKILL it after *kill_at* answers."""
     load = Load()
     next_call = iter(range(total))
@@ -389,8 +463,10 @@ async def test_20000_calls_over_64_connections_are_all_recorded(workspace: Path)
     assert proc.returncode == 0
     assert (load.answered, load.failed) == (TOTAL, 0)
     assert _stored(workspace / "cpimock.db") == (TOTAL, "ok")
-    print(f"\n{TOTAL} calls over {CONNECTIONS} connections in {load.seconds:.1f} s "
-          f"({TOTAL / load.seconds:,.0f} calls/s); {TOTAL} records stored")  # fmt: skip
+    print(
+        f"\n{TOTAL} calls over {CONNECTIONS} connections in {load.seconds:.1f} s "
+        f"({TOTAL / load.seconds:,.0f} calls/s); {TOTAL} records stored"
+    )
 
 
 @pytest.mark.slow
@@ -415,5 +491,7 @@ async def test_a_server_killed_mid_run_loses_at_most_one_batch(workspace: Path) 
     # every answered call was recorded before its answer; only the batch not yet committed may be missing,
     # and calls in flight at the kill may be recorded without their answer having arrived
     assert load.answered - BATCH <= count <= load.answered + CONNECTIONS
-    print(f"\nkilled after {load.answered} answers ({load.failed} calls cut off); {count} records stored, "
-          f"{max(load.answered - count, 0)} lost")  # fmt: skip
+    print(
+        f"\nkilled after {load.answered} answers ({load.failed} calls cut off); {count} records stored, "
+        f"{max(load.answered - count, 0)} lost"
+    )

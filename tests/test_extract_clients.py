@@ -110,28 +110,57 @@ def _sap_like_key(tmp_path: Path, leaf_days: int = 365) -> tuple[Path, Path]:
     def name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
         return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
 
-    c, loc, o, ou, cn = (NameOID.COUNTRY_NAME, NameOID.LOCALITY_NAME, NameOID.ORGANIZATION_NAME,
-                       NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME)  # fmt: skip
+    c, loc, o, ou, cn = (
+        NameOID.COUNTRY_NAME,
+        NameOID.LOCALITY_NAME,
+        NameOID.ORGANIZATION_NAME,
+        NameOID.ORGANIZATIONAL_UNIT_NAME,
+        NameOID.COMMON_NAME,
+    )
     root_key = generate_key()
     root_cert = build_certificate(
         subject=name((c, "DE"), (loc, "Walldorf"), (o, "SAP SE"), (cn, "SAP Cloud Root CA")),
-        public_key=root_key.public_key(), issuer=None, issuer_key=root_key, not_before=start,
-        not_after=start + dt.timedelta(days=7300), ca_path_length=None,
-    )  # fmt: skip
+        public_key=root_key.public_key(),
+        issuer=None,
+        issuer_key=root_key,
+        not_before=start,
+        not_after=start + dt.timedelta(days=7300),
+        ca_path_length=None,
+    )
     root = Authority(root_cert, root_key)
     ca_key = generate_key()
-    ca_name = name((c, "DE"), (loc, "cf-eu10"), (o, "SAP SE"), (ou, "SAP BTP Clients"),
-                   (cn, "SAP PKI Certificate Service Client CA"))  # fmt: skip
-    ca_cert = build_certificate(subject=ca_name, public_key=ca_key.public_key(), issuer=root, not_before=start,
-                                not_after=start + dt.timedelta(days=3650), ca_path_length=0)  # fmt: skip
+    ca_name = name(
+        (c, "DE"),
+        (loc, "cf-eu10"),
+        (o, "SAP SE"),
+        (ou, "SAP BTP Clients"),
+        (cn, "SAP PKI Certificate Service Client CA"),
+    )
+    ca_cert = build_certificate(
+        subject=ca_name,
+        public_key=ca_key.public_key(),
+        issuer=root,
+        not_before=start,
+        not_after=start + dt.timedelta(days=3650),
+        ca_path_length=0,
+    )
     leaf_key = generate_key()
     leaf = build_certificate(
-        subject=name((c, "DE"), (o, "SAP SE"), (ou, "SAP Cloud Platform Clients"), (ou, "Canary"),
-                     (ou, "8e1affb2-62a1-43cc-a687-2ba75e4b3d84"), (loc, "sap-uaa"),
-                     (cn, "2b0c7e3e-0b0f-4d2c-9f57-3a3c7a1f9e21")),
-        public_key=leaf_key.public_key(), issuer=Authority(ca_cert, ca_key), not_before=start,
-        not_after=start + dt.timedelta(days=leaf_days), eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )  # fmt: skip
+        subject=name(
+            (c, "DE"),
+            (o, "SAP SE"),
+            (ou, "SAP Cloud Platform Clients"),
+            (ou, "Canary"),
+            (ou, "8e1affb2-62a1-43cc-a687-2ba75e4b3d84"),
+            (loc, "sap-uaa"),
+            (cn, "2b0c7e3e-0b0f-4d2c-9f57-3a3c7a1f9e21"),
+        ),
+        public_key=leaf_key.public_key(),
+        issuer=Authority(ca_cert, ca_key),
+        not_before=start,
+        not_after=start + dt.timedelta(days=leaf_days),
+        eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
     oauth = {
         "clientid": "sb-1b2c3d4e-0000-4000-8000-123456789abc!b123456|it-rt-acme-dev!b196",
         "certificate": b"".join(cert_to_pem(x) for x in (leaf, ca_cert, root_cert)).decode(),
@@ -181,13 +210,21 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_openssl_verifies_the_extracted_chain(files: Path, tmp_path: Path) -> None:
     openssl = _need("openssl")
-    ok = _run(openssl, "verify", "-CAfile", str(files / "ca.pem"), "-untrusted", str(files / "cert.pem"),
-              str(files / "cert.pem"))  # fmt: skip
+    ok = _run(
+        openssl,
+        "verify",
+        "-CAfile",
+        str(files / "ca.pem"),
+        "-untrusted",
+        str(files / "cert.pem"),
+        str(files / "cert.pem"),
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.strip().endswith(": OK")
     _, sap_root = _sap_like_key(tmp_path)
-    foreign = _run(openssl, "verify", "-CAfile", str(sap_root), "-untrusted", str(files / "cert.pem"),
-                   str(files / "cert.pem"))  # fmt: skip
+    foreign = _run(
+        openssl, "verify", "-CAfile", str(sap_root), "-untrusted", str(files / "cert.pem"), str(files / "cert.pem")
+    )
     assert foreign.returncode != 0
 
 
@@ -202,8 +239,9 @@ def test_openssl_reads_the_pfx(files: Path) -> None:
 
 def test_keytool_reads_the_pfx(files: Path) -> None:
     keytool = _need("keytool")
-    ok = _run(keytool, "-list", "-v", "-storetype", "PKCS12", "-keystore", str(files / "cert.pfx"),
-              "-storepass", "changeit")  # fmt: skip
+    ok = _run(
+        keytool, "-list", "-v", "-storetype", "PKCS12", "-keystore", str(files / "cert.pfx"), "-storepass", "changeit"
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PrivateKeyEntry" in ok.stdout
     assert "Certificate chain length: 3" in ok.stdout

@@ -125,10 +125,26 @@ def test_every_field_round_trips_and_bodies_are_capped(journal: Journal, kind: s
         assert got.custom_header_properties == [("po_number", "12345"), ("po_number", "12346")]
         [att] = got.attachments
         assert (att.name, att.content_type, att.size, len(att.data)) == ("payload.xml", "application/xml", 47, 16)
-    for name in ("application_message_id", "application_message_type", "sender", "receiver", "auth_method",
-                 "service_key", "instance", "cert_subject", "cert_issuer", "cert_serial", "cert_fingerprint", "peer",
-                 "request_method", "request_path", "request_query", "transaction_id", "correlation_id",
-                 "log_level"):  # fmt: skip
+    for name in (
+        "application_message_id",
+        "application_message_type",
+        "sender",
+        "receiver",
+        "auth_method",
+        "service_key",
+        "instance",
+        "cert_subject",
+        "cert_issuer",
+        "cert_serial",
+        "cert_fingerprint",
+        "peer",
+        "request_method",
+        "request_path",
+        "request_query",
+        "transaction_id",
+        "correlation_id",
+        "log_level",
+    ):
         assert getattr(got, name) == getattr(rec, name), name
     assert abs((got.log_start - rec.log_start).total_seconds()) < 0.002
     assert got.log_end is not None

@@ -30,10 +30,18 @@ def test_20000_records_from_several_threads_are_all_stored(tmp_path: Path) -> No
 
     def produce(n: int) -> None:
         for i in range(n):
-            journal.record(MplRecord(integration_flow_name="load", request_method="POST", request_path="/http/load",
-                                     request_headers=[("Content-Type", "application/xml")], request_body=body,
-                                     response_status=200, response_body=b"OK",
-                                     custom_header_properties=[("i", str(i))]))  # fmt: skip
+            journal.record(
+                MplRecord(
+                    integration_flow_name="load",
+                    request_method="POST",
+                    request_path="/http/load",
+                    request_headers=[("Content-Type", "application/xml")],
+                    request_body=body,
+                    response_status=200,
+                    response_body=b"OK",
+                    custom_header_properties=[("i", str(i))],
+                )
+            )
 
     started = time.perf_counter()
     threads = [threading.Thread(target=produce, args=(TOTAL // PRODUCERS,)) for _ in range(PRODUCERS)]
@@ -72,8 +80,9 @@ _WRITER = textwrap.dedent(
 def test_a_writer_killed_mid_run_loses_at_most_one_batch(tmp_path: Path) -> None:
     db = tmp_path / "cpimock.db"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER.format(batch=BATCH), str(db)], stdout=subprocess.PIPE,
-                            text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER.format(batch=BATCH), str(db)], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     flushed = 0
     for line in proc.stdout:

@@ -294,8 +294,9 @@ def with_raw_claim(authority: TokenAuthority, issued: tuple[str, dict[str, Any]]
 
 
 @pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
-@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, '"1750000000"', "true",
-                                 "null"])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, '"1750000000"', "true", "null"]
+)
 def test_a_time_claim_that_is_not_a_finite_number_is_refused(
     authority: TokenAuthority, issued: tuple[str, dict[str, Any]], name: str, raw: str
 ) -> None:
@@ -347,9 +348,7 @@ async def test_cpimock_token_validates_with_pyjwt_against_the_served_jwks(
     for path in ("/token_keys", "/.well-known/jwks.json"):
         jwks = await (await client.get(path)).json()
         key = pyjwt.PyJWKSet.from_dict(jwks)[parts(token)[0]["kid"]]
-        claims = pyjwt.decode(
-            token, key.key, algorithms=["RS256"], audience="it-rt-mytenant!b117", issuer=TOKEN_URL
-        )
+        claims = pyjwt.decode(token, key.key, algorithms=["RS256"], audience="it-rt-mytenant!b117", issuer=TOKEN_URL)
         assert claims["client_id"] == CLIENTID
         assert claims["cpimock_key"] == "s4"
     # the rejecting twin: the same library refuses a tampered token with that key set

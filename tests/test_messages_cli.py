@@ -29,8 +29,9 @@ def mix(ws: Path) -> dict[str, MplRecord]:
     recs = scripted_mix()
     pdf = Attachment("a.bin", "application/pdf", b"%PDF")
     old = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
-    recs["binary"] = MplRecord(integration_flow_name="other", log_start=old, request_body=b"\x00\xff",
-                               attachments=[pdf])
+    recs["binary"] = MplRecord(
+        integration_flow_name="other", log_start=old, request_body=b"\x00\xff", attachments=[pdf]
+    )
     journal = Journal.open(ws / "cpimock.db")
     for rec in recs.values():
         journal.record(rec)
@@ -78,9 +79,16 @@ def test_json_for_scripts(ws: Path, mix: dict[str, MplRecord]) -> None:
 def test_show_tells_everything_about_one_call(ws: Path, mix: dict[str, MplRecord]) -> None:
     guid = mix["accepted"].message_guid
     out = run(ws, "show", guid).output
-    for text in ("COMPLETED  clientCertAuth", "subject         CN=demo-sender", "Request POST /http/clientCertAuth",
-                 '{"order": 4711}', "Response 200", "Hello demo-sender", "po_number  4711",
-                 "payload  application/json, 15 bytes"):  # fmt: skip
+    for text in (
+        "COMPLETED  clientCertAuth",
+        "subject         CN=demo-sender",
+        "Request POST /http/clientCertAuth",
+        '{"order": 4711}',
+        "Response 200",
+        "Hello demo-sender",
+        "po_number  4711",
+        "payload  application/json, 15 bytes",
+    ):
         assert text in out
     assert run(ws, "show", guid[:12]).output == out  # a unique prefix is enough
     refused = run(ws, "show", mix["forbidden"].message_guid).output
@@ -120,10 +128,25 @@ def test_a_bad_since_names_the_forms() -> None:
 def test_tail_follows_new_messages(ws: Path, mix: dict[str, MplRecord]) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cpimock", "messages", "tail", "--count", "2", "--timeout", "60", "--interval", "0.05",
-         "--workspace", str(ws)],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cpimock",
+            "messages",
+            "tail",
+            "--count",
+            "2",
+            "--timeout",
+            "60",
+            "--interval",
+            "0.05",
+            "--workspace",
+            str(ws),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     header = proc.stdout.readline()  # printed once tail knows where the log ends
     assert header.startswith("MESSAGE ID")

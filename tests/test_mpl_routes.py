@@ -17,8 +17,14 @@ from cpimock.mpl.routes import add_mpl_routes
 from tests.mpl_samples import scripted_mix
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -51,8 +57,9 @@ async def odata(client: Any, path: str, **params: str) -> Any:
 
 
 async def test_the_api_returns_exactly_the_scripted_calls(client: Any, mix: dict[str, MplRecord]) -> None:
-    status, body = await odata(client, "MessageProcessingLogs", **{"$inlinecount": "allpages",
-                                                                    "$orderby": "LogStart asc"})  # fmt: skip
+    status, body = await odata(
+        client, "MessageProcessingLogs", **{"$inlinecount": "allpages", "$orderby": "LogStart asc"}
+    )
     assert status == 200
     assert body["d"]["__count"] == "6"
     got = [(e["MessageGuid"], e["Status"], e["CustomStatus"], e["IntegrationFlowName"]) for e in body["d"]["results"]]
@@ -79,16 +86,25 @@ async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]
     assert reasons["forbidden"].startswith("Refused at authorization: service instance 'reader' lacks")
     assert reasons["not_found"] == "Refused at routing: no iFlow is deployed at /http/nope"
     assert reasons["failed"] == "ValueError: order 4711 has no lines"
-    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2",
-                                                              "$orderby": "LogStart desc"})  # fmt: skip
+    _, body = await odata(
+        client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2", "$orderby": "LogStart desc"}
+    )
     page1 = [e["MessageGuid"] for e in body["d"]["results"]]
     assert page1 == [mix["failed"].message_guid, mix["not_found"].message_guid]
-    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2",
-                                                              "$skip": "2", "$orderby": "LogStart desc"})  # fmt: skip
-    assert [e["MessageGuid"] for e in body["d"]["results"]] == [mix["forbidden"].message_guid,
-                                                               mix["unauthorized"].message_guid]  # fmt: skip
-    _, body = await odata(client, "MessageProcessingLogs", **{"$filter": "IntegrationFlowName eq 'clientCertAuth' and "
-                                                              "CustomStatus ne 'REFUSED'"})  # fmt: skip
+    _, body = await odata(
+        client,
+        "MessageProcessingLogs",
+        **{"$filter": "Status eq 'FAILED'", "$top": "2", "$skip": "2", "$orderby": "LogStart desc"},
+    )
+    assert [e["MessageGuid"] for e in body["d"]["results"]] == [
+        mix["forbidden"].message_guid,
+        mix["unauthorized"].message_guid,
+    ]
+    _, body = await odata(
+        client,
+        "MessageProcessingLogs",
+        **{"$filter": "IntegrationFlowName eq 'clientCertAuth' and CustomStatus ne 'REFUSED'"},
+    )
     assert len(body["d"]["results"]) == 2
 
 
@@ -105,8 +121,14 @@ async def test_attachments_and_properties_over_http(client: Any, mix: dict[str, 
 
 async def test_a_bad_query_is_a_400_never_a_500(client: Any, mix: dict[str, MplRecord]) -> None:
     many = " or ".join(["Status eq 'x'"] * 450)  # once a 503 "parser stack overflow"
-    for params in ({"$filter": "Status eq 'x' and ("}, {"$top": "1e9"}, {"$orderby": "Secret"}, {"$filter": "'" * 3},
-                   {"$filter": many}, {"$filter": "(Status eq 'x' or " * 30 + "Status eq 'x'" + ")" * 30}):  # fmt: skip
+    for params in (
+        {"$filter": "Status eq 'x' and ("},
+        {"$top": "1e9"},
+        {"$orderby": "Secret"},
+        {"$filter": "'" * 3},
+        {"$filter": many},
+        {"$filter": "(Status eq 'x' or " * 30 + "Status eq 'x'" + ")" * 30},
+    ):
         status, body = await odata(client, "MessageProcessingLogs", **params)
         assert status == 400
         assert set(body["error"]) == {"code", "message"}
@@ -196,8 +218,9 @@ INJECT = """() => new Promise((resolve) => {
 })"""
 
 
-async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Journal, mix: dict[str, MplRecord],
-                                                tmp_path: Path) -> None:  # fmt: skip
+async def test_the_monitor_in_headless_chromium(
+    aiohttp_server: Any, journal: Journal, mix: dict[str, MplRecord], tmp_path: Path
+) -> None:
     playwright_api = pytest.importorskip("playwright.async_api", reason="the PyPI package playwright is not installed")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}; install Debian's chromium package")
@@ -256,19 +279,23 @@ async def test_the_monitor_in_headless_chromium(aiohttp_server: Any, journal: Jo
 # what a sender's payload, logged as an attachment by a step, may hold: each one marks its document
 # and reads the whole log through the OData API, on the tenant's origin (document.title would not
 # do: XML documents have none)
-MARK = ("const root=document.documentElement;root.setAttribute('data-xss','RAN');"
-        "fetch('/api/v1/MessageProcessingLogs').then(()=>root.setAttribute('data-xss','READ'))")  # fmt: skip
+MARK = (
+    "const root=document.documentElement;root.setAttribute('data-xss','RAN');"
+    "fetch('/api/v1/MessageProcessingLogs').then(()=>root.setAttribute('data-xss','READ'))"
+)
 MARKED = "document.documentElement && document.documentElement.getAttribute('data-xss')"
 ACTIVE = {
-    "xhtml": ("application/xhtml+xml",
-              f'<html xmlns="http://www.w3.org/1999/xhtml"><body><script>{MARK}</script></body></html>'),
+    "xhtml": (
+        "application/xhtml+xml",
+        f'<html xmlns="http://www.w3.org/1999/xhtml"><body><script>{MARK}</script></body></html>',
+    ),
     "svg": ("image/svg+xml", f'<svg xmlns="http://www.w3.org/2000/svg"><script>{MARK}</script></svg>'),
     "html": ("text/html", f"<html><body><script>{MARK}</script></body></html>"),
     # the common "log the payload" step, with XHTML inside the XML
     "xml": ("text/xml", f'<order><h:script xmlns:h="http://www.w3.org/1999/xhtml">{MARK}</h:script></order>'),
     "html in upper case, with a parameter": ("TEXT/HTML; charset=utf-8", f"<script>{MARK}</script>"),
     "a broken media type": ("text/html\r\nX-Injected: 1", f"<script>{MARK}</script>"),
-}  # fmt: skip
+}
 # types served inline: shown as text, even when the content is HTML
 PASSIVE = {"text": ("text/plain", f"<html><body><script>{MARK}</script></body></html>")}
 
@@ -277,8 +304,11 @@ PASSIVE = {"text": ("text/plain", f"<html><body><script>{MARK}</script></body></
 def hostile(journal: Journal) -> dict[str, int]:
     """One message with an attachment per payload; the attachment ids by payload name."""
     payloads = {**ACTIVE, **PASSIVE}
-    rec = MplRecord(integration_flow_name="orders", request_path="/http/orders",
-                    attachments=[Attachment(name, media, body.encode()) for name, (media, body) in payloads.items()])
+    rec = MplRecord(
+        integration_flow_name="orders",
+        request_path="/http/orders",
+        attachments=[Attachment(name, media, body.encode()) for name, (media, body) in payloads.items()],
+    )
     journal.record(rec)
     journal.flush()
     return {a.name: int(a.id or 0) for a in journal.attachments(rec.message_guid)}

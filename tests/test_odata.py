@@ -43,14 +43,26 @@ def at(day: int, hour: int = 0) -> dt.datetime:
 @pytest.fixture
 def mix(journal: Journal) -> dict[str, MplRecord]:
     recs = {
-        "ok": MplRecord(integration_flow_name="Orders", log_start=at(1, 8), log_end=at(1, 9), sender="S4H",
-                        application_message_id="PO-1", custom_header_properties=[("po_number", "12345")],
-                        attachments=[Attachment("note", "text/plain", b"hello")]),
-        "failed": MplRecord(integration_flow_name="Orders", status="FAILED", log_start=at(3), log_end=at(3),
-                            error="java.lang.Exception: boom", error_step="Script1"),
+        "ok": MplRecord(
+            integration_flow_name="Orders",
+            log_start=at(1, 8),
+            log_end=at(1, 9),
+            sender="S4H",
+            application_message_id="PO-1",
+            custom_header_properties=[("po_number", "12345")],
+            attachments=[Attachment("note", "text/plain", b"hello")],
+        ),
+        "failed": MplRecord(
+            integration_flow_name="Orders",
+            status="FAILED",
+            log_start=at(3),
+            log_end=at(3),
+            error="java.lang.Exception: boom",
+            error_step="Script1",
+        ),
         "refused": refusal("auth", "no client certificate", log_start=at(5), log_end=at(5)),
         "quote": MplRecord(integration_flow_name="it's", log_start=at(7), log_end=at(7)),
-    }  # fmt: skip
+    }
     for rec in recs.values():
         journal.record(rec)
     journal.flush()
@@ -73,12 +85,15 @@ def guids(body: Any) -> list[str]:
         ("LogStart gt datetime'2021-02-01T00:00:00'", "log_start > ?", (1612137600000,)),
         ("LogEnd le datetime'2021-02-01T00:00'", "log_end <= ?", (1612137600000,)),
         ("Sender eq 'it''s'", "sender IS ?", ("it's",)),
-        ("not (Status eq 'A' or Status eq 'B') and CustomStatus eq 'C'",
-         "(NOT ((status IS ?) OR (status IS ?))) AND (custom_status IS ?)", ("A", "B", "C")),
+        (
+            "not (Status eq 'A' or Status eq 'B') and CustomStatus eq 'C'",
+            "(NOT ((status IS ?) OR (status IS ?))) AND (custom_status IS ?)",
+            ("A", "B", "C"),
+        ),
         ("substringof('5%', IntegrationArtifact/Id)", "iflow LIKE ? ESCAPE '\\'", ("%5\\%%",)),
         ("startswith(MessageGuid, 'AG') eq false", "NOT (guid LIKE ? ESCAPE '\\')", ("AG%",)),
     ],
-)  # fmt: skip
+)
 def test_filters_become_parameterised_sql(text: str, sql: str, params: tuple[object, ...]) -> None:
     assert parse_filter(text) == Where(sql, params)
 
@@ -167,8 +182,15 @@ def test_a_filter_of_450_comparisons_is_a_400_not_a_503(journal: Journal) -> Non
     assert len(many) <= MAX_FILTER_CHARS
     status, body = get(journal, "MessageProcessingLogs", **{"$filter": many})
     assert status == 400
-    assert body == {"error": {"code": "Bad Request", "message": {
-        "lang": "en", "value": f"Invalid $filter: more than {MAX_TERMS} comparisons; split it into several requests"}}}
+    assert body == {
+        "error": {
+            "code": "Bad Request",
+            "message": {
+                "lang": "en",
+                "value": f"Invalid $filter: more than {MAX_TERMS} comparisons; split it into several requests",
+            },
+        }
+    }
     # the twin: as many comparisons as allowed are one flat SQL condition that SQLite runs
     allowed = " or ".join(f"MessageGuid eq 'AG{n}'" for n in range(MAX_TERMS))
     assert parse_filter(allowed).sql.count("(") == MAX_TERMS
@@ -233,8 +255,12 @@ def test_the_collection_has_cpis_shape(journal: Journal, mix: dict[str, MplRecor
     assert entity["Status"] == entity["CustomStatus"] == "COMPLETED"
     assert entity["IntegrationArtifact"] == {
         "__metadata": {"type": "com.sap.hci.api.IntegrationArtifact"},
-        "Id": "Orders", "Name": "Orders", "Type": "INTEGRATION_FLOW", "PackageId": None, "PackageName": None,
-    }  # fmt: skip
+        "Id": "Orders",
+        "Name": "Orders",
+        "Type": "INTEGRATION_FLOW",
+        "PackageId": None,
+        "PackageName": None,
+    }
     assert entity["LocalComponentName"] == "CPI_mytenant"
     assert len(entity["TransactionId"]) == 32
     for nav in ("CustomHeaderProperties", "Attachments", "ErrorInformation"):
@@ -311,9 +337,13 @@ def test_key_access_navigation_and_values(journal: Journal, mix: dict[str, MplRe
     _, body = get(journal, f"MessageProcessingLogs('{failed}')/ErrorInformation")
     assert body["d"]["LastErrorModelStepId"] == "Script1"
     assert get(journal, f"MessageProcessingLogs('{failed}')/ErrorInformation/$value") == (
-        200, b"java.lang.Exception: boom")  # fmt: skip
+        200,
+        b"java.lang.Exception: boom",
+    )
     assert get(journal, f"MessageProcessingLogs('{refused}')/ErrorInformation/$value") == (
-        200, b"Refused at auth: no client certificate")  # fmt: skip
+        200,
+        b"Refused at auth: no client certificate",
+    )
     _, body = get(journal, f"MessageProcessingLogs('{ok}')", **{"$expand": "CustomHeaderProperties,ErrorInformation"})
     assert body["d"]["CustomHeaderProperties"]["results"][0]["Value"] == "12345"
     assert body["d"]["ErrorInformation"] is None

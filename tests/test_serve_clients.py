@@ -49,13 +49,20 @@ async def curl(running: Running, files: KeyFiles | None, *extra: str) -> tuple[i
 async def s_client(running: Running, files: KeyFiles | None) -> tuple[int, str]:
     cert = ["-cert", str(files.cert), "-key", str(files.key), "-cert_chain", str(files.cert)] if files else []
     request = (
-        b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
-        b"Connection: close\r\n\r\nhello"
+        b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
     )
     return await run(
-        "openssl", "s_client", "-connect", f"127.0.0.1:{running.server.port}", "-CAfile", str(running.ca_path),
-        "-ign_eof", "-quiet", *cert, stdin=request,
-    )  # fmt: skip
+        "openssl",
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{running.server.port}",
+        "-CAfile",
+        str(running.ca_path),
+        "-ign_eof",
+        "-quiet",
+        *cert,
+        stdin=request,
+    )
 
 
 def expired(pki: Pki, folder: Path) -> KeyFiles:
@@ -74,8 +81,9 @@ async def last_tls_reason(running: Running) -> str:
 
 @needs_curl
 async def test_curl_with_the_demo_key_gets_the_greeting(running: Running) -> None:
-    code, out = await curl(running, running.extract("demo-sender"), "-H", "Content-Type: application/json",
-                           "-d", '{"name": "Ada"}')  # fmt: skip
+    code, out = await curl(
+        running, running.extract("demo-sender"), "-H", "Content-Type: application/json", "-d", '{"name": "Ada"}'
+    )
     assert code == 0, out
     assert out.startswith("HTTP/1.1 200 OK")
     assert re.search(r"(?im)^SAP_MessageProcessingLogID: \S{28}\r?$", out)
@@ -88,9 +96,18 @@ async def test_curl_waiting_for_100_continue_gets_it_then_the_answer(running: Ru
     # interim 100 Continue must come, or the sender waits and then sends anyway, or gives up
     body = tmp_path / "big.json"
     body.write_text(json.dumps({"name": "Ada", "padding": "x" * 2_000_000}))
-    code, out = await curl(running, running.extract("demo-sender"), "-H", "Content-Type: application/json",
-                           "-H", "Expect: 100-continue", "--expect100-timeout", "30",
-                           "--data-binary", f"@{body}")  # fmt: skip
+    code, out = await curl(
+        running,
+        running.extract("demo-sender"),
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Expect: 100-continue",
+        "--expect100-timeout",
+        "30",
+        "--data-binary",
+        f"@{body}",
+    )
     assert code == 0, out[:500]
     assert out.startswith("HTTP/1.1 100 Continue")
     assert re.search(r"(?m)^HTTP/1.1 200 OK", out)
@@ -137,9 +154,14 @@ async def test_openssl_s_client_with_the_demo_key_gets_200(running: Running) -> 
 @needs_openssl
 async def test_openssl_s_client_sees_the_ca_list_and_is_refused_without_a_certificate(running: Running) -> None:
     _, out = await run(
-        "openssl", "s_client", "-connect", f"127.0.0.1:{running.server.port}", "-CAfile", str(running.ca_path),
+        "openssl",
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{running.server.port}",
+        "-CAfile",
+        str(running.ca_path),
         stdin=b"",
-    )  # fmt: skip
+    )
     assert "Acceptable client certificate CA names" in out
     assert "CN = cpimock Local Root CA" in out
     _, out = await s_client(running, None)
@@ -165,10 +187,17 @@ async def test_openssl_s_client_with_a_foreign_certificate_is_refused(running: R
 
 async def test_cpimock_serve_in_an_empty_folder_prints_the_curl_line_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cpimock", "serve", "--port", "0", cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "cpimock",
+        "serve",
+        "--port",
+        "0",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    )
     assert proc.stdout is not None
     banner = ""
     try:

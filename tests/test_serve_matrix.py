@@ -199,7 +199,7 @@ async def test_dn_pair_mismatch_gets_403_and_a_listed_pair_gets_200(
     config = workspace / "cpimock.toml"
     config.write_text(
         config.read_text()
-        + "\n[[iflows]]\nid = \"dnOnly\"\naddress = \"/dn\"\nauthorization = \"client-certificate\"\ncsrf = false\n"
+        + '\n[[iflows]]\nid = "dnOnly"\naddress = "/dn"\nauthorization = "client-certificate"\ncsrf = false\n'
         + 'client_certificates = [{ subject = "CN=s4-client, O=T", issuer = '
         + '"CN=cpimock Client CA, OU=cpimock Clients, O=cpimock, L=local, C=DE" }]\n'
     )
@@ -219,7 +219,7 @@ async def test_unknown_address_gets_404(running: Running) -> None:
 
 async def test_stopped_iflow_gets_503(running: Running, workspace: Path) -> None:
     config = workspace / "cpimock.toml"
-    config.write_text(config.read_text().replace('csrf = false', 'csrf = false\nstate = "stopped"', 1))
+    config.write_text(config.read_text().replace("csrf = false", 'csrf = false\nstate = "stopped"', 1))
     await running.reload()
     status, text = await post(running, running.extract("demo-sender"))
     assert status == 503

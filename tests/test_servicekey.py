@@ -34,9 +34,13 @@ def issued(pki: Pki) -> Issued:
 
 def _key(issued: Issued, **kw: object) -> dict[str, object]:
     return build_service_key(
-        key_type="certificate", clientid=new_clientid("mytenant"), url="https://localhost:8443",
-        tokenurl="https://localhost:8443/oauth/token", issued=issued, **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+        key_type="certificate",
+        clientid=new_clientid("mytenant"),
+        url="https://localhost:8443",
+        tokenurl="https://localhost:8443/oauth/token",
+        issued=issued,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def test_certificate_key_has_the_btp_shape(issued: Issued) -> None:

@@ -163,8 +163,9 @@ async def test_an_idle_keep_alive_client_does_not_hold_up_stop() -> None:
     await tenant.start()
     session = requests.Session()
     # a synchronous client on another thread: this one runs the server
-    response = await asyncio.to_thread(session.get, tenant.url + "/", cert=tenant.demo_key.cert,
-                                       verify=str(tenant.ca_path))  # fmt: skip
+    response = await asyncio.to_thread(
+        session.get, tenant.url + "/", cert=tenant.demo_key.cert, verify=str(tenant.ca_path)
+    )
     assert response.status_code == 200
     try:
         # no wait for the grace period: idle connections are closed at once
@@ -199,7 +200,8 @@ def test_using_a_tenant_before_start_says_so() -> None:
 
 def test_tenants_never_stopped_are_cleaned_up_at_exit(tmp_path: Path) -> None:
     script = tmp_path / "forgetful.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import asyncio
         from cpimock.testing import Tenant, ThreadedTenant
 
@@ -213,9 +215,11 @@ def test_tenants_never_stopped_are_cleaned_up_at_exit(tmp_path: Path) -> None:
             print(tenant.port, tenant.root)
 
         asyncio.run(main())
-    """))
-    done = subprocess.run([sys.executable, "-W", "error", "-X", "dev", str(script)], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-X", "dev", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr

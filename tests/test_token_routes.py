@@ -35,8 +35,15 @@ class FakePeer:
 RECORDS = [
     KeyRecord("s4", "default", "clientid-secret", S4_ID, CREATED, secret_sha256=secret_digest(S4_SECRET)),
     KeyRecord("other", "monitoring", "clientid-secret", OTHER_ID, CREATED, secret_sha256=secret_digest(OTHER_SECRET)),
-    KeyRecord("gone", "default", "clientid-secret", "sb-gone|it-rt-mytenant!b117", CREATED,
-              secret_sha256=secret_digest("gone-secret"), revoked=True),
+    KeyRecord(
+        "gone",
+        "default",
+        "clientid-secret",
+        "sb-gone|it-rt-mytenant!b117",
+        CREATED,
+        secret_sha256=secret_digest("gone-secret"),
+        revoked=True,
+    ),
     KeyRecord("cert-sender", "default", "certificate", CERT_ID, CREATED, fingerprint="AA:BB", serial="0x1"),
 ]
 ROLES = {"default": frozenset({"ESBMessaging.send", "Orders.write"}), "monitoring": frozenset({"MonitoringDataRead"})}

@@ -39,8 +39,11 @@ def test_new_workspace_holds_config_pki_demo_flow_and_key(tmp_path: Path) -> Non
     assert config.instances["default"].roles == {"ESBMessaging.send"}
     (iflow,) = config.iflows
     assert (iflow.id, iflow.address, iflow.steps, iflow.csrf) == (
-        "clientCertAuth", "/clientCertAuth", ("iflows/demo.py:process",), False,
-    )  # fmt: skip
+        "clientCertAuth",
+        "/clientCertAuth",
+        ("iflows/demo.py:process",),
+        False,
+    )
     record = Registry.load(root / "certs").get("demo-sender")
     assert (record.instance, record.key_type, record.file) == ("default", "certificate", "certs/keys/demo-sender.json")
     oauth = json.loads((root / record.file).read_text())["oauth"]

@@ -70,7 +70,7 @@ def not_found(path: str) -> Answer:
 
 
 def stopped(iflow_id: str) -> Answer:
-    return refused(503, f"integration flow {iflow_id} is not started (state = \"stopped\" in cpimock.toml)")
+    return refused(503, f'integration flow {iflow_id} is not started (state = "stopped" in cpimock.toml)')
 
 
 def too_large(limit_mb: float, iflow_id: str) -> Answer:

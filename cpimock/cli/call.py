@@ -13,9 +13,18 @@ from cpimock.errors import CpimockError
 
 # the answer headers worth showing without -v
 _INTERESTING = (
-    "SAP_MessageProcessingLogID", "Cpimock-Message-Id", "Content-Type", "X-CSRF-Token", "WWW-Authenticate",
-    "Retry-After", "Location", "SAP_ApplicationID", "SAP_MessageType", "SAP_Sender", "SAP_Receiver",
-)  # fmt: skip
+    "SAP_MessageProcessingLogID",
+    "Cpimock-Message-Id",
+    "Content-Type",
+    "X-CSRF-Token",
+    "WWW-Authenticate",
+    "Retry-After",
+    "Location",
+    "SAP_ApplicationID",
+    "SAP_MessageType",
+    "SAP_Sender",
+    "SAP_Receiver",
+)
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -39,26 +48,52 @@ def _data(text: str | None) -> bytes | None:
 
 @click.command("call")
 @click.argument("url")
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The service key JSON (cpimock's or one from the BTP cockpit).")
-@click.option("--auth", type=click.Choice(["cert", "basic", "oauth"]),
-              help="cert: the key's client certificate; basic: clientid:clientsecret; oauth: a token from the "
-                   "key's tokenurl [default: cert for Certificate keys, else basic].")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The service key JSON (cpimock's or one from the BTP cockpit).",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["cert", "basic", "oauth"]),
+    help="cert: the key's client certificate; basic: clientid:clientsecret; oauth: a token from the "
+    "key's tokenurl [default: cert for Certificate keys, else basic].",
+)
 @click.option("-X", "--request", "method", default=None, help="HTTP method [default: POST, GET without -d].")
 @click.option("-H", "--header", "headers", multiple=True, help="A request header 'Name: value' (repeatable).")
 @click.option("-d", "--data", help="The body, or @FILE to send a file's bytes.")
 @click.option("--csrf", is_flag=True, help="Fetch an X-CSRF-Token first and send it with its cookies.")
-@click.option("--cacert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Trust this CA bundle for the server (for cpimock: certs/root-ca.pem).")
+@click.option(
+    "--cacert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Trust this CA bundle for the server (for cpimock: certs/root-ca.pem).",
+)
 @click.option("--insecure", is_flag=True, help="Do not verify the server's certificate.")
 @click.option("--token-url", help="The OAuth token endpoint [default: the key's tokenurl].")
-@click.option("--timeout", type=click.FloatRange(0.1, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="Seconds to wait for the connection and the answer.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the connection and the answer.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show request headers, TLS version and all answer headers.")
 def command(
-    url: str, key_path: Path, auth: AuthKind | None, method: str | None, headers: tuple[str, ...], data: str | None,
-    csrf: bool, cacert: Path | None, insecure: bool, token_url: str | None, timeout: float, verbose: bool,
-) -> None:  # fmt: skip
+    url: str,
+    key_path: Path,
+    auth: AuthKind | None,
+    method: str | None,
+    headers: tuple[str, ...],
+    data: str | None,
+    csrf: bool,
+    cacert: Path | None,
+    insecure: bool,
+    token_url: str | None,
+    timeout: float,
+    verbose: bool,
+) -> None:
     """Call an iFlow at URL (https://HOST/http/ADDRESS) with a service key, as a sender system would.
 
     Prints the status, the interesting headers (SAP_MessageProcessingLogID, ...) and the body.
@@ -67,10 +102,18 @@ def command(
     """
     body = _data(data)
     request = Request(
-        url=url, key_path=key_path, auth=auth, method=(method or ("POST" if body is not None else "GET")).upper(),
-        headers=tuple(_header(h) for h in headers), body=body, csrf=csrf, cacert=cacert, insecure=insecure,
-        token_url=token_url, timeout_s=timeout,
-    )  # fmt: skip
+        url=url,
+        key_path=key_path,
+        auth=auth,
+        method=(method or ("POST" if body is not None else "GET")).upper(),
+        headers=tuple(_header(h) for h in headers),
+        body=body,
+        csrf=csrf,
+        cacert=cacert,
+        insecure=insecure,
+        token_url=token_url,
+        timeout_s=timeout,
+    )
     sender = Sender(request, note=lambda text: click.echo(text, err=True))
     try:
         if verbose:

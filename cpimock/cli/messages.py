@@ -62,8 +62,15 @@ def _cells(rec: MplRecord) -> tuple[str, ...]:
         what = " ".join(x for x in (rec.request_method, rec.request_path) if x)
     started = rec.log_start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     http = str(rec.response_status) if rec.response_status is not None else "-"
-    return (rec.message_guid, started, status, http, rec.integration_flow_name or "-", _caller(rec),
-            " ".join(what.split()))  # fmt: skip
+    return (
+        rec.message_guid,
+        started,
+        status,
+        http,
+        rec.integration_flow_name or "-",
+        _caller(rec),
+        " ".join(what.split()),
+    )
 
 
 def _fit(cell: str, width: int) -> str:
@@ -85,8 +92,14 @@ def _line(cells: Sequence[str], widths: Sequence[int] = _WIDTHS) -> str:
 
 
 def _style(text: str, status: str) -> str:
-    colour = {"COMPLETED": "green", "FAILED": "red", "REFUSED": "red", "RETRY": "yellow", "ESCALATED": "yellow",
-              "PROCESSING": "blue"}.get(status)  # fmt: skip
+    colour = {
+        "COMPLETED": "green",
+        "FAILED": "red",
+        "REFUSED": "red",
+        "RETRY": "yellow",
+        "ESCALATED": "yellow",
+        "PROCESSING": "blue",
+    }.get(status)
     return click.style(text, fg=colour) if colour else text
 
 
@@ -107,8 +120,15 @@ def _where(status: str | None, iflow: str | None, since: str | None) -> Where:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @workspace_option("The workspace folder (default: the current folder).", default=None)
 @click.pass_context
-def command(ctx: click.Context, status: str | None, iflow: str | None, since: str | None, limit: int,
-            as_json: bool, workspace: Path | None) -> None:  # fmt: skip
+def command(
+    ctx: click.Context,
+    status: str | None,
+    iflow: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+    workspace: Path | None,
+) -> None:
     """List the calls the tenant received, newest first (the message processing log)."""
     ctx.obj = {"workspace": workspace}
     if ctx.invoked_subcommand:
@@ -198,19 +218,34 @@ def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | N
     elif rec.error:
         click.echo(_style(f"error{' in ' + rec.error_step if rec.error_step else ''}: {rec.error}", "FAILED"))
     end = rec.log_end or rec.log_start
-    _pairs("Message", [
-        ("status", rec.status), ("custom status", rec.effective_custom_status),
-        ("started", rec.log_start.isoformat(timespec="milliseconds")),
-        ("duration", f"{round((end - rec.log_start).total_seconds() * 1000)} ms"),
-        ("correlation id", rec.correlation_id), ("application message id", rec.application_message_id),
-        ("application message type", rec.application_message_type), ("sender", rec.sender),
-        ("receiver", rec.receiver), ("peer", rec.peer), ("transaction id", rec.transaction_id),
-    ])  # fmt: skip
-    _pairs("Caller", [
-        ("authentication", rec.auth_method), ("service key", rec.service_key), ("instance", rec.instance),
-        ("subject", rec.cert_subject), ("issuer", rec.cert_issuer), ("serial", rec.cert_serial),
-        ("fingerprint", rec.cert_fingerprint),
-    ])  # fmt: skip
+    _pairs(
+        "Message",
+        [
+            ("status", rec.status),
+            ("custom status", rec.effective_custom_status),
+            ("started", rec.log_start.isoformat(timespec="milliseconds")),
+            ("duration", f"{round((end - rec.log_start).total_seconds() * 1000)} ms"),
+            ("correlation id", rec.correlation_id),
+            ("application message id", rec.application_message_id),
+            ("application message type", rec.application_message_type),
+            ("sender", rec.sender),
+            ("receiver", rec.receiver),
+            ("peer", rec.peer),
+            ("transaction id", rec.transaction_id),
+        ],
+    )
+    _pairs(
+        "Caller",
+        [
+            ("authentication", rec.auth_method),
+            ("service key", rec.service_key),
+            ("instance", rec.instance),
+            ("subject", rec.cert_subject),
+            ("issuer", rec.cert_issuer),
+            ("serial", rec.cert_serial),
+            ("fingerprint", rec.cert_fingerprint),
+        ],
+    )
     request_line = " ".join(x for x in (rec.request_method, rec.request_path) if x)
     if rec.request_query:
         request_line += f"?{rec.request_query}"
@@ -232,8 +267,16 @@ def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | N
 @click.option("--interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Poll every S s.")
 @workspace_option("The workspace folder (default: the current folder).", default=None)
 @click.pass_context
-def tail(ctx: click.Context, status: str | None, iflow: str | None, as_json: bool, count: int | None,
-         timeout: float | None, interval: float, workspace: Path | None) -> None:  # fmt: skip
+def tail(
+    ctx: click.Context,
+    status: str | None,
+    iflow: str | None,
+    as_json: bool,
+    count: int | None,
+    timeout: float | None,
+    interval: float,
+    workspace: Path | None,
+) -> None:
     """Print new messages as they arrive, until Ctrl-C (or --count / --timeout)."""
     journal = _open(workspace or ctx.obj.get("workspace") or Path.cwd())
     deadline = None if timeout is None else time.monotonic() + timeout

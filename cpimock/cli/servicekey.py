@@ -195,8 +195,10 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
     )
     parts = urlsplit(url or "")
     where = f"host {parts.hostname}, port {parts.port or 443}" if parts.hostname else "the host of the url"
-    click.echo(f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
-               f"KEY file {files['key.key']}")  # fmt: skip
+    click.echo(
+        f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
+        f"KEY file {files['key.key']}"
+    )
     if pfx_password:
         click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
 
@@ -242,9 +244,19 @@ def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspa
     if old.key_type == "certificate" and csr is None and _signed_from_csr(path):
         raise ServiceKeyError(f"{name} was signed from a CSR (its key is not here); renew it with --csr NEW.csr")
     _, record = issue_service_key(
-        config, pki, registry, name, old.instance, validity, old.key_type,
-        csr=csr, cert=cert, pinning=old.pinning, out=path, replace=True,
-    )  # fmt: skip
+        config,
+        pki,
+        registry,
+        name,
+        old.instance,
+        validity,
+        old.key_type,
+        csr=csr,
+        cert=cert,
+        pinning=old.pinning,
+        out=path,
+        replace=True,
+    )
     revoke_in_crl(pki, old)
     click.echo(f"Renewed service key {name!r} in {shown(path)}; the old certificate is revoked.")
     click.echo(f"  {_describe(record)}")

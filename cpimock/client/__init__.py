@@ -1,2 +1,1 @@
-"""The sender side: `cpimock call` and its plain-words diagnosis of a failed call.
-"""
+"""The sender side: `cpimock call` and its plain-words diagnosis of a failed call."""

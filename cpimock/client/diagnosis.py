@@ -31,11 +31,8 @@ class SenderView(Protocol):
     def request(self) -> Request: ...
     def context(self, *, with_cert: bool) -> ssl.SSLContext: ...
 
+
 DIGICERT_ROOT = "DigiCert Global Root G2 (https://cacerts.digicert.com/DigiCertGlobalRootG2.crt.pem)"
-
-
-
-
 
 
 def _expired(facts: KeyFacts) -> str | None:
@@ -50,21 +47,29 @@ def _cert_refused(alert: str, facts: KeyFacts, presented: bool) -> str:
     expired = _expired(facts)
     if not presented or "certificate required" in alert:
         if not presented:
-            return ("the server demands a client certificate and none was sent; call with a Certificate "
-                    "service key (--auth cert)")  # fmt: skip
-        return ("the server asked for a client certificate and did not accept the one sent; check that "
-                "the key's certificate and private key belong together")  # fmt: skip
+            return (
+                "the server demands a client certificate and none was sent; call with a Certificate "
+                "service key (--auth cert)"
+            )
+        return (
+            "the server asked for a client certificate and did not accept the one sent; check that "
+            "the key's certificate and private key belong together"
+        )
     if expired or "expired" in alert:
         when = f" on {expired}" if expired else ""
         return f"the server refused the client certificate: it expired{when} (certificatedetails.validuntil); {renew}"
     if "unknown ca" in alert or "bad certificate" in alert or "unsupported certificate" in alert:
         if facts.chainless:
-            return (f"the server refused the client certificate: the chain is incomplete, the key's certificate "
-                    f"comes without its intermediate CA ({facts.issuer}); put the CA certificates after the "
-                    "certificate in the key's certificate field, as BTP issues them")  # fmt: skip
-        return (f"the server refused the client certificate: its issuer ({facts.issuer}) is an unknown CA "
-                "there; use a service key of this tenant, or have the CA's root added to the tenant's "
-                "trusted certificates")  # fmt: skip
+            return (
+                f"the server refused the client certificate: the chain is incomplete, the key's certificate "
+                f"comes without its intermediate CA ({facts.issuer}); put the CA certificates after the "
+                "certificate in the key's certificate field, as BTP issues them"
+            )
+        return (
+            f"the server refused the client certificate: its issuer ({facts.issuer}) is an unknown CA "
+            "there; use a service key of this tenant, or have the CA's root added to the tenant's "
+            "trusted certificates"
+        )
     if "revoked" in alert:
         return f"the server refused the client certificate: it has been revoked; {renew}"
     return f"the server refused the client certificate ({alert})"
@@ -78,11 +83,15 @@ def diagnose_exception(exc: BaseException, sender: SenderView, target: Target) -
     if isinstance(exc, socket.gaierror):
         return CallError(f"cannot resolve the host {target.host} ({exc.strerror}); check the URL's host name")
     if isinstance(exc, ConnectionRefusedError):
-        return CallError(f"nothing listens at {where} (connection refused); is the server running and the port "
-                         "right? (cpimock serve prints its URL)")  # fmt: skip
+        return CallError(
+            f"nothing listens at {where} (connection refused); is the server running and the port "
+            "right? (cpimock serve prints its URL)"
+        )
     if isinstance(exc, TimeoutError | socket.timeout):
-        return CallError(f"{where} did not answer within {sender.request.timeout_s:g} s; check the host and port, "
-                         "and any proxy or firewall on the way")  # fmt: skip
+        return CallError(
+            f"{where} did not answer within {sender.request.timeout_s:g} s; check the host and port, "
+            "and any proxy or firewall on the way"
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return CallError(_untrusted_server(exc, sender, target))
     closed = (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected, ssl.SSLEOFError)
@@ -90,10 +99,13 @@ def diagnose_exception(exc: BaseException, sender: SenderView, target: Target) -
         if presented:
             # no alert, just a closed connection: judge by what the key shows
             guess = _cert_refused("unknown ca", facts, presented)
-            return CallError(f"{where} closed the connection during TLS without an answer, most likely refusing the "
-                             f"client certificate: {guess.removeprefix('the server refused the client certificate: ')}")
-        return CallError(f"{where} closed the connection without an answer; it may require a client certificate "
-                         "(--auth cert)")  # fmt: skip
+            return CallError(
+                f"{where} closed the connection during TLS without an answer, most likely refusing the "
+                f"client certificate: {guess.removeprefix('the server refused the client certificate: ')}"
+            )
+        return CallError(
+            f"{where} closed the connection without an answer; it may require a client certificate (--auth cert)"
+        )
     if isinstance(exc, ssl.SSLError):
         alert = (exc.reason or str(exc)).lower().replace("_", " ")
         if "alert" in alert:
@@ -108,8 +120,10 @@ def _untrusted_server(exc: ssl.SSLCertVerificationError, sender: SenderView, tar
     code = exc.verify_code
     leaf = probe_server_certificate(target, sender.context)
     if code == 62:  # hostname mismatch
-        return (f"the server's certificate is not valid for {target.host} ({exc.verify_message}); call it by a "
-                "name the certificate lists (for cpimock: localhost or 127.0.0.1, or the tenant host)")  # fmt: skip
+        return (
+            f"the server's certificate is not valid for {target.host} ({exc.verify_message}); call it by a "
+            "name the certificate lists (for cpimock: localhost or 127.0.0.1, or the tenant host)"
+        )
     if code == 10:
         return f"the server's certificate has expired ({exc.verify_message}); the server must renew it"
     issuer = leaf.issuer.rfc4514_string() if leaf is not None else "an unknown CA"
@@ -132,8 +146,10 @@ def probe_server_certificate(
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((target.host, target.port), timeout=timeout_s) as raw, \
-                ctx.wrap_socket(raw, server_hostname=target.host) as tls:  # fmt: skip
+        with (
+            socket.create_connection((target.host, target.port), timeout=timeout_s) as raw,
+            ctx.wrap_socket(raw, server_hostname=target.host) as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
     except (OSError, ValueError):
         return None
@@ -146,25 +162,30 @@ def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
     if status < 400:
         return None
     if status == 401:
-        how = {"cert": "the client certificate passed TLS but belongs to no service key of this tenant (deleted "
-                       "or revoked key, or a certificate the tenant does not map)",
-               "basic": "the clientid/clientsecret are wrong or the key was deleted",
-               "oauth": "the token was not accepted (expired, or from another tenant)"}[auth]  # fmt: skip
-        return (f"401 Unauthorized: the tenant does not know who is calling: {how}. (A missing role would be "
-                "403.)")  # fmt: skip
+        how = {
+            "cert": "the client certificate passed TLS but belongs to no service key of this tenant (deleted "
+            "or revoked key, or a certificate the tenant does not map)",
+            "basic": "the clientid/clientsecret are wrong or the key was deleted",
+            "oauth": "the token was not accepted (expired, or from another tenant)",
+        }[auth]
+        return f"401 Unauthorized: the tenant does not know who is calling: {how}. (A missing role would be 403.)"
     if status == 403:
         if (reply.header("X-CSRF-Token") or "").lower() == "required":
             return "403 Forbidden: the iFlow wants a CSRF token; add --csrf (fetches one first, then sends it)"
-        return ("403 Forbidden: the tenant knows the caller but refuses: the service key's instance lacks the role "
-                "the iFlow's sender channel asks for (ESBMessaging.send unless it names another); add the role to "
-                "the instance and create a new key, or check the channel's allowed certificate subjects")  # fmt: skip
+        return (
+            "403 Forbidden: the tenant knows the caller but refuses: the service key's instance lacks the role "
+            "the iFlow's sender channel asks for (ESBMessaging.send unless it names another); add the role to "
+            "the instance and create a new key, or check the channel's allowed certificate subjects"
+        )
     if status == 404:
         path = target.path.split("?", 1)[0]
         if not path.startswith("/http/"):
             fixed = "/http" + (path if path.startswith("/") else "/" + path)
-            return (f"404 Not Found: iFlow endpoints are under /http/; try https://{target.authority}{fixed}")
-        return ("404 Not Found: no iFlow is deployed at this address; compare the URL with the address of the "
-                "iFlow's HTTPS sender channel and check that the iFlow is deployed and started")  # fmt: skip
+            return f"404 Not Found: iFlow endpoints are under /http/; try https://{target.authority}{fixed}"
+        return (
+            "404 Not Found: no iFlow is deployed at this address; compare the URL with the address of the "
+            "iFlow's HTTPS sender channel and check that the iFlow is deployed and started"
+        )
     if status == 503:
         return "503 Service Unavailable: the iFlow is not started (or still deploying); deploy or start it"
     if status == 413:

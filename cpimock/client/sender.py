@@ -35,11 +35,15 @@ def choose_auth(key: ServiceKey, auth: AuthKind | None) -> AuthKind:
         return "cert" if has_cert else "basic"
     if auth == "cert" and not has_cert:
         what = "holds a certificate but no private key" if key.leaf is not None else "is a ClientId/Secret key"
-        raise CallError(f"--key {key.source} {what}: it cannot authenticate with a certificate; use --auth basic "
-                        "or --auth oauth, or a key of type Certificate")  # fmt: skip
+        raise CallError(
+            f"--key {key.source} {what}: it cannot authenticate with a certificate; use --auth basic "
+            "or --auth oauth, or a key of type Certificate"
+        )
     if auth == "basic" and not key.clientsecret:
-        raise CallError(f"--key {key.source} has no clientsecret: Basic needs a ClientId/Secret key; use "
-                        "--auth cert (or oauth) with this Certificate key")  # fmt: skip
+        raise CallError(
+            f"--key {key.source} has no clientsecret: Basic needs a ClientId/Secret key; use "
+            "--auth cert (or oauth) with this Certificate key"
+        )
     return auth
 
 
@@ -112,11 +116,15 @@ class Sender:
         """Do the whole call; raises CallError when no HTTP answer could be had, with the reason."""
         facts = self.facts
         if facts.valid_until is not None and facts.valid_until < now():
-            self.note(f"warning: the key's certificate expired on {facts.valid_until:%Y-%m-%d %H:%M} UTC "
-                      "(certificatedetails.validuntil); the server will refuse it")  # fmt: skip
+            self.note(
+                f"warning: the key's certificate expired on {facts.valid_until:%Y-%m-%d %H:%M} UTC "
+                "(certificatedetails.validuntil); the server will refuse it"
+            )
         if self.auth == "cert" and facts.chainless:
-            self.note("warning: the key's certificate comes without its issuing CA; servers that want the "
-                      "chain (SAP's does) will refuse it")  # fmt: skip
+            self.note(
+                "warning: the key's certificate comes without its issuing CA; servers that want the "
+                "chain (SAP's does) will refuse it"
+            )
         headers = list(self.request.headers)
         if self.auth == "basic":
             headers.append(("Authorization", _basic(self.key.clientid or "", self.key.clientsecret or "")))
@@ -131,8 +139,14 @@ class Sender:
         finally:
             conn.close()
 
-    def _exchange(self, conn: http.client.HTTPSConnection, method: str, path: str,
-                  headers: list[tuple[str, str]], body: bytes | None) -> Reply:  # fmt: skip
+    def _exchange(
+        self,
+        conn: http.client.HTTPSConnection,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> Reply:
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for name, value in headers:
@@ -156,9 +170,11 @@ class Sender:
             self.note("the server sent no CSRF token: its sender channel is not CSRF protected; sending without one")
             return []
         if not token or token.lower() == "required":
-            raise CallError(f"the CSRF token fetch (GET {self.target.path} with X-CSRF-Token: Fetch) got "
-                            f"{fetch.status} {fetch.reason} and no token; check the URL and the credentials, "
-                            "or call without --csrf if the sender channel does not need it")  # fmt: skip
+            raise CallError(
+                f"the CSRF token fetch (GET {self.target.path} with X-CSRF-Token: Fetch) got "
+                f"{fetch.status} {fetch.reason} and no token; check the URL and the credentials, "
+                "or call without --csrf if the sender channel does not need it"
+            )
         cookies = [v.split(";", 1)[0].strip() for n, v in fetch.headers if n.lower() == "set-cookie"]
         self.note(f"fetched a CSRF token ({len(cookies)} session cookie(s))")
         extra = [("X-CSRF-Token", token)]
@@ -182,14 +198,17 @@ class Sender:
         finally:
             conn.close()
         if reply.status != 200:
-            raise CallError(f"the token endpoint {url} answered {reply.status} {reply.reason}: "
-                            f"{reply.body.decode('utf-8', 'replace').strip()[:300]}; "
-                            "check that the key belongs to this tenant (clientid, secret or certificate)")  # fmt: skip
+            raise CallError(
+                f"the token endpoint {url} answered {reply.status} {reply.reason}: "
+                f"{reply.body.decode('utf-8', 'replace').strip()[:300]}; "
+                "check that the key belongs to this tenant (clientid, secret or certificate)"
+            )
         try:
             token = json.loads(reply.body)["access_token"]
         except (ValueError, KeyError, TypeError):
-            raise CallError(f"the token endpoint {url} answered 200 without an access_token; is it an OAuth "
-                            "token endpoint?") from None  # fmt: skip
+            raise CallError(
+                f"the token endpoint {url} answered 200 without an access_token; is it an OAuth token endpoint?"
+            ) from None
         self.note(f"got an access token from {url}")
         return str(token)
 

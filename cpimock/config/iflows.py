@@ -22,8 +22,19 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 _IFLOW_KEYS = {
-    "id", "address", "steps", "authorization", "role", "client_certificates", "allowed_headers",
-    "max_body_mb", "csrf", "return_exception_to_sender", "state", "timeout_s", "auth_methods",
+    "id",
+    "address",
+    "steps",
+    "authorization",
+    "role",
+    "client_certificates",
+    "allowed_headers",
+    "max_body_mb",
+    "csrf",
+    "return_exception_to_sender",
+    "state",
+    "timeout_s",
+    "auth_methods",
 }
 
 

@@ -29,9 +29,7 @@ def load_config(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such file; run `cpimock init {path.parent}` to create a workspace"
-        ) from None
+        raise ConfigError(f"{path}: no such file; run `cpimock init {path.parent}` to create a workspace") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc}); check the file's permissions") from None
     try:
@@ -70,8 +68,16 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
         data,
         p,
         {
-            "host", "port", "workers", "client_auth", "trust", "handshake_timeout_s",
-            "keepalive_timeout_s", "max_header_size", "max_headers", "expose",
+            "host",
+            "port",
+            "workers",
+            "client_auth",
+            "trust",
+            "handshake_timeout_s",
+            "keepalive_timeout_s",
+            "max_header_size",
+            "max_headers",
+            "expose",
         },
     )
     d = ServerConfig()

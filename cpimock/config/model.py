@@ -1,5 +1,4 @@
-"""The frozen settings of a workspace, as ``cpimock.toml`` gives them (defaults where it is silent).
-"""
+"""The frozen settings of a workspace, as ``cpimock.toml`` gives them (defaults where it is silent)."""
 
 from __future__ import annotations
 

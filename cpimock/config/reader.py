@@ -1,5 +1,4 @@
-"""Typed access to TOML values that fails with the key path and the fix.
-"""
+"""Typed access to TOML values that fails with the key path and the fix."""
 
 from __future__ import annotations
 
@@ -43,9 +42,7 @@ class Reader:
             raise self.fail(prefix + key, "must be true or false")
         return value
 
-    def number(
-        self, data: dict[str, Any], key: str, prefix: str, default: float, low: float, high: float
-    ) -> float:
+    def number(self, data: dict[str, Any], key: str, prefix: str, default: float, low: float, high: float) -> float:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
             raise self.fail(prefix + key, f"must be a number from {low:g} to {high:g}")

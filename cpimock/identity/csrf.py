@@ -155,7 +155,10 @@ class CsrfGuard:
         if raw is None:
             return Verdict(False, "invalid")
         expires, id_tag, session_tag, mac = (
-            raw[:8], raw[8 : 8 + _TAG], raw[8 + _TAG : 8 + 2 * _TAG], raw[8 + 2 * _TAG :]
+            raw[:8],
+            raw[8 : 8 + _TAG],
+            raw[8 + _TAG : 8 + 2 * _TAG],
+            raw[8 + 2 * _TAG :],
         )
         if not hmac.compare_digest(mac, self._hmac(b"token", expires, id_tag, session_tag)[:_MAC]):
             return Verdict(False, "invalid")

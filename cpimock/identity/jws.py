@@ -20,8 +20,25 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 # the JWS "alg" values of RFC 7518 and 8037, which a refusal may name
-_JWS_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
-                             "PS256", "PS384", "PS512", "EdDSA", "ES256K"})  # fmt: skip
+_JWS_ALGORITHMS = frozenset(
+    {
+        "none",
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "EdDSA",
+        "ES256K",
+    }
+)
 
 
 Reason = Literal[

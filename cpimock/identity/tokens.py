@@ -79,7 +79,7 @@ def token_roles(claims: dict[str, Any], tenant: str) -> frozenset[str]:
     if not isinstance(clientid, str) or not isinstance(scopes, list):
         return frozenset()
     prefix = xsappname(clientid, tenant) + "."
-    return frozenset(s[len(prefix):] for s in scopes if isinstance(s, str) and s.startswith(prefix))
+    return frozenset(s[len(prefix) :] for s in scopes if isinstance(s, str) and s.startswith(prefix))
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:

@@ -50,8 +50,9 @@ _GATHER_S = 0.05
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_s: float) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout_s,
-                               check_same_thread=False)  # fmt: skip
+        conn = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout_s, check_same_thread=False
+        )
     else:
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         # per connection: in WAL mode a commit then survives a crash of the process (kill -9),
@@ -105,8 +106,17 @@ def _open_error(path: Path, exc: sqlite3.Error) -> JournalError:
 class Journal:
     """The MPL store. Open it with :meth:`open` (writing) or :meth:`open_readonly` (tools)."""
 
-    def __init__(self, path: Path, config: JournalConfig, conn: sqlite3.Connection, *, readonly: bool,
-                 busy_timeout_s: float, queue_size: int, batch_size: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        config: JournalConfig,
+        conn: sqlite3.Connection,
+        *,
+        readonly: bool,
+        busy_timeout_s: float,
+        queue_size: int,
+        batch_size: int,
+    ) -> None:
         self.path = path
         self.config = config
         self.readonly = readonly
@@ -137,8 +147,15 @@ class Journal:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, config: JournalConfig | None = None, *, busy_timeout_s: float = 5.0,
-             queue_size: int = 50_000, batch_size: int = 500) -> Journal:  # fmt: skip
+    def open(
+        cls,
+        path: Path,
+        config: JournalConfig | None = None,
+        *,
+        busy_timeout_s: float = 5.0,
+        queue_size: int = 50_000,
+        batch_size: int = 500,
+    ) -> Journal:
         """Open (or create, mode 0600) the store at *path*; JournalError if it is corrupt or locked."""
         config = config or JournalConfig()
         try:
@@ -166,8 +183,15 @@ class Journal:
             except sqlite3.Error as exc:
                 conn.close()
                 raise _open_error(path, exc) from None
-        journal = cls(path, config, conn, readonly=False, busy_timeout_s=busy_timeout_s,
-                      queue_size=queue_size, batch_size=batch_size)  # fmt: skip
+        journal = cls(
+            path,
+            config,
+            conn,
+            readonly=False,
+            busy_timeout_s=busy_timeout_s,
+            queue_size=queue_size,
+            batch_size=batch_size,
+        )
         journal.prune()
         return journal
 
@@ -182,8 +206,15 @@ class Journal:
             conn.execute("SELECT seq FROM mpl LIMIT 1").fetchone()
         except sqlite3.Error as exc:
             raise _open_error(path, exc) from None
-        return cls(path, JournalConfig(enabled=False), conn, readonly=True, busy_timeout_s=busy_timeout_s,
-                   queue_size=1, batch_size=1)  # fmt: skip
+        return cls(
+            path,
+            JournalConfig(enabled=False),
+            conn,
+            readonly=True,
+            busy_timeout_s=busy_timeout_s,
+            queue_size=1,
+            batch_size=1,
+        )
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -403,12 +434,20 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def query(self, where: Where | None = None, order: Sequence[tuple[str, bool]] = (("log_start", True),),
-              limit: int = 100, offset: int = 0, *, bodies: bool = False) -> list[MplRecord]:  # fmt: skip
+    def query(
+        self,
+        where: Where | None = None,
+        order: Sequence[tuple[str, bool]] = (("log_start", True),),
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        bodies: bool = False,
+    ) -> list[MplRecord]:
         """Messages matching *where*, ordered by (column, descending) pairs; bodies only if asked."""
         where = where or Where()
-        sql = (f"SELECT {mpl_sql.select_list(bodies)} FROM mpl{where.clause()}{mpl_sql.order_sql(order)}"
-               " LIMIT ? OFFSET ?")  # fmt: skip
+        sql = (
+            f"SELECT {mpl_sql.select_list(bodies)} FROM mpl{where.clause()}{mpl_sql.order_sql(order)} LIMIT ? OFFSET ?"
+        )
         with self._read_lock:
             rows = self._conn.execute(sql, (*where.params, limit, offset)).fetchall()
         return [mpl_sql.record_of(r) for r in rows]

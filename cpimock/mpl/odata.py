@@ -32,12 +32,31 @@ NS = "com.sap.hci.api"
 JSON = "application/json"
 NAVIGATION = ("CustomHeaderProperties", "Attachments", "ErrorInformation")
 PROPERTIES = (
-    "MessageGuid", "CorrelationId", "ApplicationMessageId", "ApplicationMessageType", "LogStart", "LogEnd",
-    "Sender", "Receiver", "IntegrationFlowName", "Status", "AlternateWebLink", "IntegrationArtifact", "LogLevel",
-    "CustomStatus", "ArchivingStatus", "ArchivingSenderChannelMessages", "ArchivingReceiverChannelMessages",
-    "ArchivingLogAttachments", "ArchivingPersistedMessages", "TransactionId", "PreviousComponentName",
-    "LocalComponentName", "OriginComponentName", "PredecessorMessageGuid",
-)  # fmt: skip
+    "MessageGuid",
+    "CorrelationId",
+    "ApplicationMessageId",
+    "ApplicationMessageType",
+    "LogStart",
+    "LogEnd",
+    "Sender",
+    "Receiver",
+    "IntegrationFlowName",
+    "Status",
+    "AlternateWebLink",
+    "IntegrationArtifact",
+    "LogLevel",
+    "CustomStatus",
+    "ArchivingStatus",
+    "ArchivingSenderChannelMessages",
+    "ArchivingReceiverChannelMessages",
+    "ArchivingLogAttachments",
+    "ArchivingPersistedMessages",
+    "TransactionId",
+    "PreviousComponentName",
+    "LocalComponentName",
+    "OriginComponentName",
+    "PredecessorMessageGuid",
+)
 _OPTIONS = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$select", "$expand", "$inlinecount", "$format")
 # what SQLite says of a statement beyond its parser's stack, expression depth or variables
 _TOO_COMPLEX = ("parser stack overflow", "Expression tree is too large", "too many SQL variables")
@@ -80,8 +99,10 @@ def _whole(name: str, text: str) -> int:
         raise ODataError(f"Invalid system query option {name}={text!r}: expected a whole number like {name}=100")
     value = int(text)
     if value > MAX_TOP:
-        raise ODataError(f"Invalid system query option {name}={text}: at most {MAX_TOP}; the server pages at "
-                         f"{PAGE_SIZE} entries anyway")  # fmt: skip
+        raise ODataError(
+            f"Invalid system query option {name}={text}: at most {MAX_TOP}; the server pages at "
+            f"{PAGE_SIZE} entries anyway"
+        )
     return value
 
 
@@ -89,8 +110,9 @@ def _names(option: str, text: str, allowed: Sequence[str]) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     for name in names:
         if name not in allowed:
-            raise ODataError(f"Invalid {option}: {name!r} is not a property of MessageProcessingLog; "
-                             f"use one of {', '.join(allowed)}")  # fmt: skip
+            raise ODataError(
+                f"Invalid {option}: {name!r} is not a property of MessageProcessingLog; use one of {', '.join(allowed)}"
+            )
     return names
 
 
@@ -159,8 +181,11 @@ class _Shaper:
             "AlternateWebLink": f"{self.base.rsplit('/api/v1', 1)[0]}/monitor#{rec.message_guid}",
             "IntegrationArtifact": {
                 "__metadata": {"type": f"{NS}.IntegrationArtifact"},
-                "Id": flow, "Name": flow, "Type": "INTEGRATION_FLOW" if flow else None,
-                "PackageId": None, "PackageName": None,
+                "Id": flow,
+                "Name": flow,
+                "Type": "INTEGRATION_FLOW" if flow else None,
+                "PackageId": None,
+                "PackageName": None,
             },
             "LogLevel": rec.log_level,
             "CustomStatus": rec.effective_custom_status,
@@ -189,28 +214,49 @@ class _Shaper:
         key = str(att.id)
         meta = self.meta("MessageProcessingLogAttachments", key, "MessageProcessingLogAttachment")
         meta |= {"media_src": f"{meta['uri']}/$value", "content_type": att.content_type}
-        return {"__metadata": meta, "Id": key, "MessageGuid": guid, "TimeStamp": _date(att.timestamp),
-                "Name": att.name, "ContentType": att.content_type, "PayloadSize": att.size}  # fmt: skip
+        return {
+            "__metadata": meta,
+            "Id": key,
+            "MessageGuid": guid,
+            "TimeStamp": _date(att.timestamp),
+            "Name": att.name,
+            "ContentType": att.content_type,
+            "PayloadSize": att.size,
+        }
 
     def error_information(self, rec: MplRecord) -> dict[str, object] | None:
         if rec.error_text() is None:
             return None
-        meta = self.meta("MessageProcessingLogErrorInformations", rec.message_guid,
-                         "MessageProcessingLogErrorInformation")  # fmt: skip
+        meta = self.meta(
+            "MessageProcessingLogErrorInformations", rec.message_guid, "MessageProcessingLogErrorInformation"
+        )
         meta |= {"media_src": f"{meta['uri']}/$value", "content_type": "text/plain"}
         kind = f"REFUSED_{rec.refusal_stage.upper()}" if rec.refusal_stage else "PROCESSING"
-        return {"__metadata": meta, "MessageGuid": rec.message_guid, "Type": kind,
-                "LastErrorModelStepId": rec.error_step}  # fmt: skip
+        return {
+            "__metadata": meta,
+            "MessageGuid": rec.message_guid,
+            "Type": kind,
+            "LastErrorModelStepId": rec.error_step,
+        }
 
     def navigation(self, rec: MplRecord, nav: str) -> object:
         guid = rec.message_guid
         if nav == "CustomHeaderProperties":
-            return {"results": [
-                {"__metadata": self.meta("MessageProcessingLogCustomHeaderProperties", str(pid),
-                                         "MessageProcessingLogCustomHeaderProperty"),
-                 "Id": str(pid), "Name": name, "Value": value}
-                for pid, name, value in self.journal.properties(guid)
-            ]}  # fmt: skip
+            return {
+                "results": [
+                    {
+                        "__metadata": self.meta(
+                            "MessageProcessingLogCustomHeaderProperties",
+                            str(pid),
+                            "MessageProcessingLogCustomHeaderProperty",
+                        ),
+                        "Id": str(pid),
+                        "Name": name,
+                        "Value": value,
+                    }
+                    for pid, name, value in self.journal.properties(guid)
+                ]
+            }
         if nav == "Attachments":
             return {"results": [self.attachment(guid, a) for a in self.journal.attachments(guid)]}
         return self.error_information(rec)
@@ -242,8 +288,12 @@ def _key(key: str | None, what: str) -> str:
 def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Answer:
     j = shaper.journal
     if path in ("", "/"):
-        sets = ["MessageProcessingLogs", "MessageProcessingLogAttachments",
-                "MessageProcessingLogCustomHeaderProperties", "MessageProcessingLogErrorInformations"]  # fmt: skip
+        sets = [
+            "MessageProcessingLogs",
+            "MessageProcessingLogAttachments",
+            "MessageProcessingLogCustomHeaderProperties",
+            "MessageProcessingLogErrorInformations",
+        ]
         return Answer.json({"d": {"EntitySets": sets}})
     if path == "$metadata":
         return Answer(200, "application/xml", EDMX.encode("utf-8"))
@@ -306,6 +356,10 @@ def answer(journal: Journal, path: str, params: Sequence[tuple[str, str]], base:
         if any(words in str(exc) for words in _TOO_COMPLEX):
             # the parser's bounds keep filters below SQLite's limits; should a build of SQLite have
             # lower ones, the query is still the caller's to simplify, not a failure of the store
-            return Answer.error(ODataError(f"Invalid $filter: too complex for the message log's database ({exc}); "
-                                           "use fewer nested parentheses or comparisons"))  # fmt: skip
+            return Answer.error(
+                ODataError(
+                    f"Invalid $filter: too complex for the message log's database ({exc}); "
+                    "use fewer nested parentheses or comparisons"
+                )
+            )
         return Answer.error(ODataError(f"The message processing log cannot be read now ({exc}); try again", 503))

@@ -95,7 +95,7 @@ def _tokens(text: str) -> list[_Tok]:
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
             start = len(text) - len(text[pos:].lstrip())
-            raise ODataError(f"Invalid $filter: unexpected {text[start:start + 10]!r} at position {start + 1}")
+            raise ODataError(f"Invalid $filter: unexpected {text[start : start + 10]!r} at position {start + 1}")
         kind = next(k for k in ("datetime", "string", "paren", "word") if m.group(k) is not None)
         start = m.start(kind)
         if kind == "datetime":
@@ -289,7 +289,8 @@ def parse_orderby(text: str) -> list[tuple[str, bool]]:
         if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
             raise ODataError(f"Invalid order by expression: {part.strip()!r}; write e.g. $orderby=LogStart desc")
         if words[0] not in FIELDS:
-            raise ODataError(f"Invalid order by expression: {words[0]!r} is not a property; use one of "
-                             f"{', '.join(FIELDS)}")  # fmt: skip
+            raise ODataError(
+                f"Invalid order by expression: {words[0]!r} is not a property; use one of {', '.join(FIELDS)}"
+            )
         order.append((FIELDS[words[0]][0], len(words) == 2 and words[1] == "desc"))
     return order

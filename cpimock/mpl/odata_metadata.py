@@ -9,12 +9,25 @@ from __future__ import annotations
 _S = "Edm.String"
 _D = "Edm.DateTime"
 _MPL = (
-    ("MessageGuid", _S), ("CorrelationId", _S), ("ApplicationMessageId", _S), ("ApplicationMessageType", _S),
-    ("LogStart", _D), ("LogEnd", _D), ("Sender", _S), ("Receiver", _S), ("IntegrationFlowName", _S),
-    ("Status", _S), ("AlternateWebLink", _S), ("IntegrationArtifact", "com.sap.hci.api.IntegrationArtifact"),
-    ("LogLevel", _S), ("CustomStatus", _S), ("TransactionId", _S), ("PreviousComponentName", _S),
-    ("LocalComponentName", _S), ("OriginComponentName", _S),
-)  # fmt: skip
+    ("MessageGuid", _S),
+    ("CorrelationId", _S),
+    ("ApplicationMessageId", _S),
+    ("ApplicationMessageType", _S),
+    ("LogStart", _D),
+    ("LogEnd", _D),
+    ("Sender", _S),
+    ("Receiver", _S),
+    ("IntegrationFlowName", _S),
+    ("Status", _S),
+    ("AlternateWebLink", _S),
+    ("IntegrationArtifact", "com.sap.hci.api.IntegrationArtifact"),
+    ("LogLevel", _S),
+    ("CustomStatus", _S),
+    ("TransactionId", _S),
+    ("PreviousComponentName", _S),
+    ("LocalComponentName", _S),
+    ("OriginComponentName", _S),
+)
 
 
 def _props(props: tuple[tuple[str, str], ...]) -> str:
@@ -44,8 +57,16 @@ EDMX = (
     + _props((("Id", _S), ("Name", _S), ("Value", _S)))
     + "</EntityType>"
     '<EntityType Name="MessageProcessingLogAttachment" m:HasStream="true"><Key><PropertyRef Name="Id"/></Key>'
-    + _props((("Id", _S), ("MessageGuid", _S), ("TimeStamp", _D), ("Name", _S), ("ContentType", _S),
-              ("PayloadSize", "Edm.Int64")))
+    + _props(
+        (
+            ("Id", _S),
+            ("MessageGuid", _S),
+            ("TimeStamp", _D),
+            ("Name", _S),
+            ("ContentType", _S),
+            ("PayloadSize", "Edm.Int64"),
+        )
+    )
     + "</EntityType>"
     '<EntityType Name="MessageProcessingLogErrorInformation" m:HasStream="true">'
     '<Key><PropertyRef Name="MessageGuid"/></Key>'

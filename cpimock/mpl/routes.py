@@ -36,8 +36,9 @@ _API_HEADERS = {
     "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
 }
 # media types a browser shows without running anything in them; other attachments are downloads
-_PASSIVE = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
-                      "image/webp"})  # fmt: skip
+_PASSIVE = frozenset(
+    {"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif", "image/webp"}
+)
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+")
 _CHARSET = re.compile(r"\s*charset\s*=\s*\"?([a-z0-9._:-]{1,40})\"?\s*")
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
@@ -92,8 +93,9 @@ def _since(text: str) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def add_mpl_routes(app: web.Application, journal: Journal, authorize: Authorize | None, *,
-                   tenant: str = "mytenant") -> None:  # fmt: skip
+def add_mpl_routes(
+    app: web.Application, journal: Journal, authorize: Authorize | None, *, tenant: str = "mytenant"
+) -> None:
     """Register ``/api/v1/...`` (OData) and ``/monitor`` (+ ``/monitor/api/...``) on *app*.
 
     *authorize* decides who may read (None: loopback callers only); *tenant* names the
@@ -124,8 +126,13 @@ def add_mpl_routes(app: web.Application, journal: Journal, authorize: Authorize 
         options = "".join(f'<option value="{html.escape(f)}">{html.escape(f)}</option>' for f in iflows)
         statuses = "".join(f'<option value="{s}">{s}</option>' for s in (*STATUSES, "REFUSED"))
         page = page.replace("<!--IFLOWS-->", options).replace("<!--STATUSES-->", statuses)
-        headers = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-                   "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}  # fmt: skip
+        headers = {
+            "Content-Security-Policy": policy,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
         return web.Response(text=page, content_type="text/html", headers=headers)
 
     async def api_list(request: web.Request) -> web.Response:
@@ -143,8 +150,11 @@ def add_mpl_routes(app: web.Application, journal: Journal, authorize: Authorize 
 
         def read() -> dict[str, object]:
             records = journal.query(where, [("seq", True)], _LIST_LIMIT)
-            return {"messages": [r.summary() for r in records], "last_seq": journal.last_seq(),
-                    "total": journal.count(where)}  # fmt: skip
+            return {
+                "messages": [r.summary() for r in records],
+                "last_seq": journal.last_seq(),
+                "total": journal.count(where),
+            }
 
         return web.json_response(await asyncio.to_thread(read), headers={**_API_HEADERS, "Cache-Control": "no-store"})
 

@@ -1,5 +1,4 @@
-"""Writing MPL records: bodies capped, a record as its row, and rows inserted in batches.
-"""
+"""Writing MPL records: bodies capped, a record as its row, and rows inserted in batches."""
 
 from __future__ import annotations
 
@@ -18,8 +17,6 @@ _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES 
 
 
 _INSERT_MANY = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES "
-
-
 
 
 def _capped(data: bytes, cap: int) -> bytes:
@@ -59,18 +56,43 @@ def headers_json(headers: Headers) -> str:
 def row_of(rec: MplRecord, recorded: dt.datetime, pid: int) -> tuple[Any, ...]:
     end = rec.log_end or recorded
     return (
-        rec.message_guid, rec.correlation_id, rec.application_message_id, rec.application_message_type,
-        rec.integration_flow_name, rec.status, rec.effective_custom_status, to_ms(rec.log_start), to_ms(end),
-        rec.sender, rec.receiver, rec.log_level, rec.transaction_id,
-        rec.auth_method, rec.service_key, rec.instance,
-        rec.cert_subject, rec.cert_issuer, rec.cert_serial, rec.cert_fingerprint,
-        rec.peer, rec.refusal_stage, rec.refusal_reason,
-        rec.request_method, rec.request_path, rec.request_query, headers_json(rec.request_headers),
-        rec.request_body, rec.request_body_size if rec.request_body_size is not None else len(rec.request_body),
-        rec.response_status, headers_json(rec.response_headers),
-        rec.response_body, rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
-        rec.error, rec.error_step, pid,
-    )  # fmt: skip
+        rec.message_guid,
+        rec.correlation_id,
+        rec.application_message_id,
+        rec.application_message_type,
+        rec.integration_flow_name,
+        rec.status,
+        rec.effective_custom_status,
+        to_ms(rec.log_start),
+        to_ms(end),
+        rec.sender,
+        rec.receiver,
+        rec.log_level,
+        rec.transaction_id,
+        rec.auth_method,
+        rec.service_key,
+        rec.instance,
+        rec.cert_subject,
+        rec.cert_issuer,
+        rec.cert_serial,
+        rec.cert_fingerprint,
+        rec.peer,
+        rec.refusal_stage,
+        rec.refusal_reason,
+        rec.request_method,
+        rec.request_path,
+        rec.request_query,
+        headers_json(rec.request_headers),
+        rec.request_body,
+        rec.request_body_size if rec.request_body_size is not None else len(rec.request_body),
+        rec.response_status,
+        headers_json(rec.response_headers),
+        rec.response_body,
+        rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
+        rec.error,
+        rec.error_step,
+        pid,
+    )
 
 
 # rows per multi-row INSERT: powers of two, so that the writer's batches, whose sizes vary from one
@@ -81,9 +103,7 @@ def row_of(rec: MplRecord, recorded: dt.datetime, pid: int) -> tuple[Any, ...]:
 _ROW_MARKS = f"({', '.join('?' * (len(COLUMNS) + 1))})"
 
 
-_CHUNKS = tuple(
-    (rows, _INSERT_MANY + ", ".join([_ROW_MARKS] * rows)) for rows in (256, 128, 64, 32, 16, 8, 4, 2, 1)
-)
+_CHUNKS = tuple((rows, _INSERT_MANY + ", ".join([_ROW_MARKS] * rows)) for rows in (256, 128, 64, 32, 16, 8, 4, 2, 1))
 
 
 # what the writer queues: a plain record as its finished row (only strings, numbers, bytes and
@@ -145,11 +165,16 @@ def _insert_rich(conn: sqlite3.Connection, rec: MplRecord, recorded: dt.datetime
         )
     if rec.attachments:
         conn.executemany(
-            "INSERT INTO mpl_attachment (guid, timestamp, name, content_type, size, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO mpl_attachment (guid, timestamp, name, content_type, size, data) VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (rec.message_guid, to_ms(a.timestamp or recorded), a.name, a.content_type,
-                 a.size if a.size is not None else len(a.data), a.data)
+                (
+                    rec.message_guid,
+                    to_ms(a.timestamp or recorded),
+                    a.name,
+                    a.content_type,
+                    a.size if a.size is not None else len(a.data),
+                    a.data,
+                )
                 for a in rec.attachments
             ],
-        )  # fmt: skip
+        )

@@ -63,15 +63,42 @@ CREATE INDEX IF NOT EXISTS mpl_attachment_guid ON mpl_attachment (guid);
 
 # the columns a record fills, in table order (seq and writer_pid are the store's own)
 COLUMNS: tuple[str, ...] = (
-    "guid", "correlation_id", "application_message_id", "application_message_type",
-    "iflow", "status", "custom_status", "log_start", "log_end",
-    "sender", "receiver", "log_level", "transaction_id",
-    "auth_method", "service_key", "instance", "cert_subject", "cert_issuer", "cert_serial", "cert_fingerprint",
-    "peer", "refusal_stage", "refusal_reason",
-    "request_method", "request_path", "request_query", "request_headers", "request_body", "request_body_size",
-    "response_status", "response_headers", "response_body", "response_body_size",
-    "error", "error_step",
-)  # fmt: skip
+    "guid",
+    "correlation_id",
+    "application_message_id",
+    "application_message_type",
+    "iflow",
+    "status",
+    "custom_status",
+    "log_start",
+    "log_end",
+    "sender",
+    "receiver",
+    "log_level",
+    "transaction_id",
+    "auth_method",
+    "service_key",
+    "instance",
+    "cert_subject",
+    "cert_issuer",
+    "cert_serial",
+    "cert_fingerprint",
+    "peer",
+    "refusal_stage",
+    "refusal_reason",
+    "request_method",
+    "request_path",
+    "request_query",
+    "request_headers",
+    "request_body",
+    "request_body_size",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "response_body_size",
+    "error",
+    "error_step",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +145,18 @@ class Where:
             params.append(after_seq)
         if text:
             like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            cols = ("guid", "iflow", "request_path", "refusal_reason", "error", "cert_subject", "service_key",
-                    "application_message_id", "correlation_id", "peer")  # fmt: skip
+            cols = (
+                "guid",
+                "iflow",
+                "request_path",
+                "refusal_reason",
+                "error",
+                "cert_subject",
+                "service_key",
+                "application_message_id",
+                "correlation_id",
+                "peer",
+            )
             parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
             params += [like] * len(cols)
         return cls(" AND ".join(parts), tuple(params))
@@ -204,8 +241,10 @@ def attachments(conn: sqlite3.Connection, guid: str, *, data: bool = False) -> l
         f"SELECT id, timestamp, name, content_type, size, {what} FROM mpl_attachment WHERE guid = ? ORDER BY id",
         (guid,),
     )
-    return [Attachment(id=r[0], timestamp=from_ms(r[1]), name=r[2], content_type=r[3], size=r[4], data=bytes(r[5]))
-            for r in rows]  # fmt: skip
+    return [
+        Attachment(id=r[0], timestamp=from_ms(r[1]), name=r[2], content_type=r[3], size=r[4], data=bytes(r[5]))
+        for r in rows
+    ]
 
 
 def attachment(conn: sqlite3.Connection, att_id: int) -> tuple[str, Attachment] | None:
@@ -214,8 +253,9 @@ def attachment(conn: sqlite3.Connection, att_id: int) -> tuple[str, Attachment] 
     ).fetchone()
     if row is None:
         return None
-    att = Attachment(id=row[1], timestamp=from_ms(row[2]), name=row[3], content_type=row[4], size=row[5],
-                     data=bytes(row[6]))  # fmt: skip
+    att = Attachment(
+        id=row[1], timestamp=from_ms(row[2]), name=row[3], content_type=row[4], size=row[5], data=bytes(row[6])
+    )
     return str(row[0]), att
 
 

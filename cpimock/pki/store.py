@@ -160,9 +160,7 @@ class Pki:
                 cert_data = (folder / cert_name).read_bytes()
                 key_data = (folder / key_name).read_bytes()
             except FileNotFoundError as exc:
-                raise PkiError(
-                    f"{exc.filename}: missing; run `cpimock init` to create the workspace PKI"
-                ) from None
+                raise PkiError(f"{exc.filename}: missing; run `cpimock init` to create the workspace PKI") from None
             certs = load_certs(cert_data, str(folder / cert_name))
             if not certs:
                 raise PkiError(f"{folder / cert_name}: holds no certificate; restore it or re-create the PKI")

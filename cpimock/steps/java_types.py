@@ -26,11 +26,17 @@ class ConversionError(CpimockError, ValueError):
 _STRING_TYPES = ("", "java.lang.String", "String")
 DATA_TYPES = {
     **dict.fromkeys(_STRING_TYPES, "string"),
-    "java.lang.Integer": "int", "Integer": "int", "java.lang.Long": "int", "int": "int",
-    "java.lang.Boolean": "bool", "Boolean": "bool",
-    "org.w3c.dom.NodeList": "nodes", "org.w3c.dom.Node": "node", "org.w3c.dom.Document": "node",
+    "java.lang.Integer": "int",
+    "Integer": "int",
+    "java.lang.Long": "int",
+    "int": "int",
+    "java.lang.Boolean": "bool",
+    "Boolean": "bool",
+    "org.w3c.dom.NodeList": "nodes",
+    "org.w3c.dom.Node": "node",
+    "org.w3c.dom.Document": "node",
     "java.lang.Object": "string",
-}  # fmt: skip
+}
 
 
 def to_int(value: Any) -> int | None:

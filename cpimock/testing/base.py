@@ -1,5 +1,4 @@
-"""What both test tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous).
-"""
+"""What both test tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous)."""
 
 from __future__ import annotations
 
@@ -167,11 +166,20 @@ class TenantBase:
         refs = [self._step_ref(step) for step in steps]
         flow_id = iflow_id or _id_of(address)
         spec = IFlowSpec(
-            flow_id, address, tuple(refs), role=role, csrf=csrf, authorization=authorization,
-            client_certificates=tuple(client_certificates), auth_methods=tuple(auth_methods),
-            allowed_headers=tuple(allowed_headers), return_exception_to_sender=return_exception_to_sender,
-            state=state, timeout_s=timeout_s, max_body_mb=max_body_mb,
-        )  # fmt: skip
+            flow_id,
+            address,
+            tuple(refs),
+            role=role,
+            csrf=csrf,
+            authorization=authorization,
+            client_certificates=tuple(client_certificates),
+            auth_methods=tuple(auth_methods),
+            allowed_headers=tuple(allowed_headers),
+            return_exception_to_sender=return_exception_to_sender,
+            state=state,
+            timeout_s=timeout_s,
+            max_body_mb=max_body_mb,
+        )
         before = dict(self._iflows)
         self._iflows[address.lower()] = spec
         try:
@@ -241,8 +249,9 @@ class TenantBase:
         """Every message logged since the last :meth:`clear`, oldest first, with bodies."""
         journal = self.journal
         journal.flush()
-        return journal.query(Where.of(iflow=iflow, status=status), order=(("seq", False),), limit=1_000_000,
-                             bodies=True)  # fmt: skip
+        return journal.query(
+            Where.of(iflow=iflow, status=status), order=(("seq", False),), limit=1_000_000, bodies=True
+        )
 
     def message(self, guid: str) -> MplRecord | None:
         """One message with its custom header properties and attachments."""
@@ -261,8 +270,11 @@ class TenantBase:
         self._seen_seq = max([self._seen_seq, *(r.seq or 0 for r in records)])
         for rec in records:
             if rec.error_step and not is_registered(rec.error_step):
-                errors.append(StepFailed(f"integration flow {rec.integration_flow_name}: {rec.error} "
-                                         f"(message {rec.message_guid})"))  # fmt: skip
+                errors.append(
+                    StepFailed(
+                        f"integration flow {rec.integration_flow_name}: {rec.error} (message {rec.message_guid})"
+                    )
+                )
         return errors
 
     def check(self) -> None:

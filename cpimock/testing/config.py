@@ -33,11 +33,17 @@ class IFlowSpec:
     max_body_mb: float | None
 
     def table(self) -> list[str]:
-        lines = ["[[iflows]]", f"id = {_str(self.id)}", f"address = {_str(self.address)}",
-                 f"steps = {_strs(self.steps)}", f"authorization = {_str(self.authorization)}",
-                 f"role = {_str(self.role)}", f"csrf = {_bool(self.csrf)}",
-                 f"return_exception_to_sender = {_bool(self.return_exception_to_sender)}",
-                 f"state = {_str(self.state)}"]  # fmt: skip
+        lines = [
+            "[[iflows]]",
+            f"id = {_str(self.id)}",
+            f"address = {_str(self.address)}",
+            f"steps = {_strs(self.steps)}",
+            f"authorization = {_str(self.authorization)}",
+            f"role = {_str(self.role)}",
+            f"csrf = {_bool(self.csrf)}",
+            f"return_exception_to_sender = {_bool(self.return_exception_to_sender)}",
+            f"state = {_str(self.state)}",
+        ]
         if self.client_certificates:
             pairs = ", ".join(f"{{ subject = {_str(s)}, issuer = {_str(i)} }}" for s, i in self.client_certificates)
             lines.append(f"client_certificates = [{pairs}]")
@@ -61,10 +67,19 @@ def render_config(
 ) -> str:
     """The file: *base*'s tenant and iFlows (the demo), then the registered instances and iFlows."""
     tenant = base.tenant
-    lines = ["# a temporary workspace of cpimock.testing; rewritten whenever the test registers something", "",
-             "[tenant]", f"name = {_str(tenant.name)}", f"host = {_str(tenant.host)}",
-             f"region = {_str(tenant.region)}", "",
-             "[server]", 'host = "127.0.0.1"', f"port = {port}", f"client_auth = {_str(client_auth)}"]  # fmt: skip
+    lines = [
+        "# a temporary workspace of cpimock.testing; rewritten whenever the test registers something",
+        "",
+        "[tenant]",
+        f"name = {_str(tenant.name)}",
+        f"host = {_str(tenant.host)}",
+        f"region = {_str(tenant.region)}",
+        "",
+        "[server]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        f"client_auth = {_str(client_auth)}",
+    ]
     for name, roles in instances.items():
         lines += ["", f"[instances.{_key(name)}]", f"roles = {_strs(sorted(roles))}"]
     registered = list(iflows)
@@ -72,8 +87,14 @@ def render_config(
     for flow in base.iflows:  # the template's demo iFlow, unless a registered one took its place
         if flow.address.lower() in taken or flow.id in taken:
             continue
-        lines += ["", "[[iflows]]", f"id = {_str(flow.id)}", f"address = {_str(flow.address)}",
-                  f"steps = {_strs(flow.steps)}", f"csrf = {_bool(flow.csrf)}"]  # fmt: skip
+        lines += [
+            "",
+            "[[iflows]]",
+            f"id = {_str(flow.id)}",
+            f"address = {_str(flow.address)}",
+            f"steps = {_strs(flow.steps)}",
+            f"csrf = {_bool(flow.csrf)}",
+        ]
     for spec in registered:
         lines += ["", *spec.table()]
     return "\n".join(lines) + "\n"

@@ -50,8 +50,17 @@ class _PooledPki(Pki):
 class TenantKey:
     """One service key: its JSON, the files a sender uses, and ready client contexts."""
 
-    def __init__(self, name: str, instance: str, roles: frozenset[str], key_type: KeyType, days: int,
-                 json_path: Path, data: dict[str, Any], ca_path: Path) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        instance: str,
+        roles: frozenset[str],
+        key_type: KeyType,
+        days: int,
+        json_path: Path,
+        data: dict[str, Any],
+        ca_path: Path,
+    ) -> None:
         self.name = name
         self.instance = instance
         self.roles = roles

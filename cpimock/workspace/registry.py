@@ -66,7 +66,7 @@ class Registry:
         except (OSError, ValueError) as exc:
             raise ServiceKeyError(f"{path}: unreadable key registry ({exc}); restore it from a backup") from None
         if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
-            raise ServiceKeyError(f"{path}: not a cpimock key registry (no \"keys\" object)")
+            raise ServiceKeyError(f'{path}: not a cpimock key registry (no "keys" object)')
         names = {f.name for f in fields(KeyRecord)}
         records = {}
         for name, raw in data["keys"].items():

@@ -100,8 +100,10 @@ def forge(
 # --- by hand: what cryptography will not build -------------------------------------------
 
 _SHA256_RSA = bytes.fromhex("2a864886f70d01010b")  # OID 1.2.840.113549.1.1.11 (contents only)
-_WEAK_RSA = {"sha1": (bytes.fromhex("2a864886f70d010105"), hashes.SHA1()),
-             "md5": (bytes.fromhex("2a864886f70d010104"), hashes.MD5())}  # fmt: skip
+_WEAK_RSA = {
+    "sha1": (bytes.fromhex("2a864886f70d010105"), hashes.SHA1()),
+    "md5": (bytes.fromhex("2a864886f70d010104"), hashes.MD5()),
+}
 
 
 def _der(tag: int, content: bytes) -> bytes:
@@ -191,8 +193,9 @@ class Presented:
         return cert, key
 
 
-def client_context(cafile: Path, cert: Path | None = None, key: Path | None = None, *, weak: bool = False,
-                   tls12: bool = False) -> ssl.SSLContext:  # fmt: skip
+def client_context(
+    cafile: Path, cert: Path | None = None, key: Path | None = None, *, weak: bool = False, tls12: bool = False
+) -> ssl.SSLContext:
     """A client context trusting *cafile*; *weak* lets it load SHA-1/MD5/RSA-1024 material."""
     ctx = ssl.create_default_context(cafile=str(cafile))
     if weak:
@@ -215,8 +218,9 @@ class Outcome:
         return f"127.0.0.1:{self.port}"
 
 
-async def attempt(url: str, ctx: ssl.SSLContext, path: str = "/http/clientCertAuth", *,
-                  timeout: float = 10.0) -> Outcome:  # fmt: skip
+async def attempt(
+    url: str, ctx: ssl.SSLContext, path: str = "/http/clientCertAuth", *, timeout: float = 10.0
+) -> Outcome:
     """One TLS connection and one POST; what came back (a status, or the error the client saw)."""
     host, port = url.removeprefix("https://").rsplit(":", 1)
     sock = socket.socket()
@@ -231,7 +235,8 @@ async def attempt(url: str, ctx: ssl.SSLContext, path: str = "/http/clientCertAu
             body = b'{"name": "Mallory"}'
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
             line = await reader.readline()

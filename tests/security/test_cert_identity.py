@@ -44,8 +44,7 @@ def _tlslite_handshake(port: int, chain_pem: str, key_pem: str) -> tuple[int, st
     settings = HandshakeSettings()
     settings.maxVersion = (3, 3)  # TLS 1.2: the server's verdict arrives during the handshake
     try:
-        conn.handshakeClientCert(chain, parsePEMKey(key_pem, private=True), settings=settings,
-                                 serverName="localhost")  # fmt: skip
+        conn.handshakeClientCert(chain, parsePEMKey(key_pem, private=True), settings=settings, serverName="localhost")
         conn.write(b"GET /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         answer = conn.read(max=200)
         return local, f"answered: {answer[:40]!r}"
@@ -59,8 +58,9 @@ async def test_right_certificate_with_the_wrong_key_fails_the_handshake(workspac
     pytest.importorskip("tlslite")
     async with serving(workspace) as running:
         files = running.extract("demo-sender")
-        wrong = rsa_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                        serialization.NoEncryption())  # fmt: skip
+        wrong = rsa_key().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
         port = running.server.port
         local, outcome = await asyncio.to_thread(_tlslite_handshake, port, files.cert.read_text(), wrong.decode())
         assert outcome.startswith("refused"), outcome
@@ -136,19 +136,25 @@ def _issued_of(root: Path) -> Issued:
     return Issued(key.certificates[0], key.key, tuple(key.certificates[1:]))
 
 
-async def test_a_fake_intermediate_without_crl_checks_fails_on_its_signature(
-    workspace: Path, tmp_path: Path
-) -> None:
+async def test_a_fake_intermediate_without_crl_checks_fails_on_its_signature(workspace: Path, tmp_path: Path) -> None:
     """With an extra bundle OpenSSL's CRL check is off; the look-alike CA then fails on its signature."""
     _, bundle = partner_ca(tmp_path)
     trust_also(workspace, bundle)
     pki = Pki.load(workspace / "certs")
     fake_key = rsa_key()
-    fake_ca = forge(subject=CLIENT_CA_NAME, public_key=fake_key.public_key(), issuer_name=ROOT_CA_NAME,
-                    signer=fake_key, aki_from=pki.root.key.public_key(), ca=True, eku=None)  # type: ignore[arg-type]
+    fake_ca = forge(
+        subject=CLIENT_CA_NAME,
+        public_key=fake_key.public_key(),
+        issuer_name=ROOT_CA_NAME,
+        signer=fake_key,
+        aki_from=pki.root.key.public_key(),
+        ca=True,
+        eku=None,
+    )  # type: ignore[arg-type]
     leaf_key = rsa_key()
-    leaf = forge(subject=dn("demo-sender"), public_key=leaf_key.public_key(), issuer_name=CLIENT_CA_NAME,
-                 signer=fake_key)  # fmt: skip
+    leaf = forge(
+        subject=dn("demo-sender"), public_key=leaf_key.public_key(), issuer_name=CLIENT_CA_NAME, signer=fake_key
+    )
     cert, key = Presented((leaf, fake_ca), leaf_key).write(tmp_path / "fake")
     async with serving(workspace) as running:
         assert not running.server.snapshot.crl_by_openssl
@@ -191,13 +197,15 @@ def running_ca(root: Path) -> Path:
 
 async def _external_key(running: Running, acme: Authority, name: str, *, pinning: bool, tmp: Path) -> Presented:
     key = rsa_key()
-    cert = forge(subject=dn(f"{name}.acme.example"), public_key=key.public_key(), issuer_name=acme.cert.subject,
-                 signer=acme.key)  # fmt: skip
+    cert = forge(
+        subject=dn(f"{name}.acme.example"), public_key=key.public_key(), issuer_name=acme.cert.subject, signer=acme.key
+    )
     path = tmp / f"{name}.pem"
     path.write_bytes(cert_to_pem(cert))
     config, pki, registry = load_workspace(running.root)
-    issue_service_key(config, pki, registry, name, "default", key_type="certificate_external", cert=path,
-                      pinning=pinning)  # fmt: skip
+    issue_service_key(
+        config, pki, registry, name, "default", key_type="certificate_external", cert=path, pinning=pinning
+    )
     await running.reload()
     return Presented((cert,), key)
 
@@ -205,8 +213,13 @@ async def _external_key(running: Running, acme: Authority, name: str, *, pinning
 def _same_names(acme: Authority, original: Presented, *, later: bool = False) -> Presented:
     key = rsa_key()
     start = now() - (0 if later else 2) * DAY
-    cert = forge(subject=original.chain[0].subject, public_key=key.public_key(), issuer_name=acme.cert.subject,
-                 signer=acme.key, not_before=start)  # fmt: skip
+    cert = forge(
+        subject=original.chain[0].subject,
+        public_key=key.public_key(),
+        issuer_name=acme.cert.subject,
+        signer=acme.key,
+        not_before=start,
+    )
     return Presented((cert,), key)
 
 
@@ -241,8 +254,9 @@ async def test_a_pinned_external_certificate_cannot_be_replaced_by_one_with_the_
 # --- a CA certificate as the client's identity ------------------------------------------------
 
 
-async def test_a_ca_certificate_is_not_a_client_identity(workspace: Path, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+async def test_a_ca_certificate_is_not_a_client_identity(
+    workspace: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A leaf with basicConstraints CA:TRUE (and the clientAuth EKU) chains fine, but a CA is not a
     TLS client: refused whether it is listed under an instance, in a DN-mode iFlow or is a
     partner's root presented with its own key. The twin with the same subject and CA:FALSE is served."""
@@ -254,13 +268,16 @@ async def test_a_ca_certificate_is_not_a_client_identity(workspace: Path, tmp_pa
     dn_mode = add_dn_iflow(workspace, "/dnMode", subject, CLIENT_CA_NAME)
     root = acme.cert.subject.rfc4514_string()
     with (workspace / "cpimock.toml").open("a") as config:  # the partner's root is listed too
-        config.write(f'\n[instances.partner]\nroles = ["ESBMessaging.send"]\n'
-                     f'subjects = [{{ subject = "{root}", issuer = "{root}" }}]\n')  # fmt: skip
+        config.write(
+            f'\n[instances.partner]\nroles = ["ESBMessaging.send"]\n'
+            f'subjects = [{{ subject = "{root}", issuer = "{root}" }}]\n'
+        )
 
     def leaf(ca: bool) -> Presented:
         key = rsa_key()
-        cert = forge(subject=subject, public_key=key.public_key(), issuer_name=CLIENT_CA_NAME,
-                     signer=pki.client_ca.key, ca=ca)  # type: ignore[arg-type]  # fmt: skip
+        cert = forge(
+            subject=subject, public_key=key.public_key(), issuer_name=CLIENT_CA_NAME, signer=pki.client_ca.key, ca=ca
+        )  # type: ignore[arg-type]
         return Presented((cert, pki.client_ca.cert), key)
 
     caplog.set_level(logging.INFO, logger="cpimock")
@@ -275,8 +292,11 @@ async def test_a_ca_certificate_is_not_a_client_identity(workspace: Path, tmp_pa
         ca_leaf = leaf(ca=True)
         assert ca_leaf.chain[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         partner_root = Presented((acme.cert,), acme.key)
-        for presented, path in ((ca_leaf, "/http/clientCertAuth"), (ca_leaf, dn_mode),
-                                (partner_root, "/http/clientCertAuth")):  # fmt: skip
+        for presented, path in (
+            (ca_leaf, "/http/clientCertAuth"),
+            (ca_leaf, dn_mode),
+            (partner_root, "/http/clientCertAuth"),
+        ):
             status, reason = await call(presented, f"ca-{path.rsplit('/', 1)[1]}-{id(presented)}", path)
             assert status == 401, (path, reason)
             assert "is a CA certificate (basicConstraints CA:TRUE)" in (reason or ""), reason

@@ -59,8 +59,14 @@ class Matrix:
 
 def _intermediate(root: Authority, cn: str, start: dt.datetime, end: dt.datetime) -> Authority:
     key = rsa_key()
-    cert = build_certificate(subject=dn(cn, o="cpimock"), public_key=key.public_key(), issuer=root,
-                             not_before=start, not_after=end, ca_path_length=0)  # fmt: skip
+    cert = build_certificate(
+        subject=dn(cn, o="cpimock"),
+        public_key=key.public_key(),
+        issuer=root,
+        not_before=start,
+        not_after=end,
+        ca_path_length=0,
+    )
     return Authority(cert, key)
 
 
@@ -74,8 +80,9 @@ def _build(root: Path) -> Matrix:
     ensure_workspace(root)
     pki = Pki.load(root / "certs")
     demo_folder = root / "extracted" / "demo-sender"
-    files, _ = export_files(read_service_key(root / "certs" / "keys" / "demo-sender.json"), pfx_password=None,
-                            alias="demo-sender")  # fmt: skip
+    files, _ = export_files(
+        read_service_key(root / "certs" / "keys" / "demo-sender.json"), pfx_password=None, alias="demo-sender"
+    )
     write_files(demo_folder, files)
     demo_chain = x509.load_pem_x509_certificates((demo_folder / "cert.pem").read_bytes())
     demo = demo_chain[0]
@@ -88,16 +95,31 @@ def _build(root: Path) -> Matrix:
     cases["self-signed leaf with a valid key's subject"] = Case(Presented((self_signed,), key), "self-signed")
 
     not_ca_key = rsa_key()
-    not_ca = forge(subject=dn("ACME signing box", o="cpimock"), public_key=not_ca_key.public_key(),
-                   issuer_name=ROOT_CA_NAME, signer=pki.root.key, ca=False, key_cert_sign=True, eku=None)  # fmt: skip
+    not_ca = forge(
+        subject=dn("ACME signing box", o="cpimock"),
+        public_key=not_ca_key.public_key(),
+        issuer_name=ROOT_CA_NAME,
+        signer=pki.root.key,
+        ca=False,
+        key_cert_sign=True,
+        eku=None,
+    )
     leaf = _leaf_under(Authority(not_ca, not_ca_key), subject)
     cases["leaf signed by a certificate without CA:TRUE"] = Case(leaf, "invalid-ca")
 
     no_sign_key = rsa_key()
-    no_sign = forge(subject=dn("ACME CA without keyCertSign", o="cpimock"), public_key=no_sign_key.public_key(),
-                    issuer_name=ROOT_CA_NAME, signer=pki.root.key, ca=True, key_cert_sign=False, eku=None)  # fmt: skip
-    cases["leaf signed by a CA without keyCertSign"] = Case(_leaf_under(Authority(no_sign, no_sign_key), subject),
-                                                            "invalid-ca")  # fmt: skip
+    no_sign = forge(
+        subject=dn("ACME CA without keyCertSign", o="cpimock"),
+        public_key=no_sign_key.public_key(),
+        issuer_name=ROOT_CA_NAME,
+        signer=pki.root.key,
+        ca=True,
+        key_cert_sign=False,
+        eku=None,
+    )
+    cases["leaf signed by a CA without keyCertSign"] = Case(
+        _leaf_under(Authority(no_sign, no_sign_key), subject), "invalid-ca"
+    )
 
     good = pki.issue_client(dn("forged-signature"), 30)
     assert good.key is not None
@@ -107,8 +129,15 @@ def _build(root: Path) -> Matrix:
 
     # a look-alike of the client CA: same subject, issuer name and AKI of the real root, own key
     fake_key = rsa_key()
-    fake_ca = forge(subject=CLIENT_CA_NAME, public_key=fake_key.public_key(), issuer_name=ROOT_CA_NAME,
-                    signer=fake_key, aki_from=pki.root.key.public_key(), ca=True, eku=None)  # type: ignore[arg-type]
+    fake_ca = forge(
+        subject=CLIENT_CA_NAME,
+        public_key=fake_key.public_key(),
+        issuer_name=ROOT_CA_NAME,
+        signer=fake_key,
+        aki_from=pki.root.key.public_key(),
+        ca=True,
+        eku=None,
+    )  # type: ignore[arg-type]
     # OpenSSL checks revocation before signatures: the real client CA's CRL names the fake CA's
     # subject but not its key (AKI), so the leaf's revocation status is unknown and that is the
     # refusal; test_cert_identity shows the forged signature itself when CRLs are not checked
@@ -130,16 +159,18 @@ def _build(root: Path) -> Matrix:
         issued = pki.issue_client(dn(f"{digest}-sender"), 30)
         assert issued.key is not None
         weak = resign_weak(issued.cert, pki.client_ca.key, digest)  # type: ignore[arg-type]
-        cases[f"{digest.upper()}-signed leaf"] = Case(Presented((weak, pki.client_ca.cert), issued.key),
-                                                      "weak-signature", weak=True)  # fmt: skip
+        cases[f"{digest.upper()}-signed leaf"] = Case(
+            Presented((weak, pki.client_ca.cert), issued.key), "weak-signature", weak=True
+        )
     small = pki.issue_client(dn("rsa1024-sender"), 30, key=rsa_key(1024))
     assert small.key is not None
     cases["RSA 1024 key"] = Case(Presented((small.cert, pki.client_ca.cert), small.key), "weak-key", weak=True)
     cases["EKU serverAuth only"] = Case(
         _leaf_under(pki.client_ca, subject, eku=(ExtendedKeyUsageOID.SERVER_AUTH,)), "bad-eku"
     )
-    cases["twin: weak-capable client, valid key"] = Case(Presented(tuple(demo_chain[:2]), _demo_key(demo_folder)),
-                                                         None, weak=True)  # fmt: skip
+    cases["twin: weak-capable client, valid key"] = Case(
+        Presented(tuple(demo_chain[:2]), _demo_key(demo_folder)), None, weak=True
+    )
 
     # CRLs: the root lists the revoked intermediate; every test intermediate publishes an empty one
     crls = [crl_pem(pki.client_ca), crl_pem(pki.root, [revoked.cert.serial_number])]
@@ -202,5 +233,3 @@ async def test_hostile_certificate_is_refused_at_the_handshake_with_its_reason(
     assert rec.refusal_stage == "tls", rec
     assert rec.status == "FAILED"
     assert rec.refusal_reason in reasons_for(case.code), (rec.refusal_reason, rec.error)
-
-

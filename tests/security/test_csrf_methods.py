@@ -30,8 +30,24 @@ def process(message):
 
 # what a sender might send that changes state: the usual four, OData's MERGE, WebDAV's, and the
 # ones that are safe by name but run the iFlow all the same
-UNSAFE = ["POST", "PUT", "PATCH", "DELETE", "MERGE", "PROPPATCH", "PROPFIND", "MKCOL", "COPY", "MOVE", "LOCK",
-          "UNLOCK", "REPORT", "PURGE", "OPTIONS", "TRACE"]  # fmt: skip
+UNSAFE = [
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "MERGE",
+    "PROPPATCH",
+    "PROPFIND",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "PURGE",
+    "OPTIONS",
+    "TRACE",
+]
 
 
 @pytest.fixture
@@ -102,16 +118,31 @@ async def test_curl_with_an_odd_method_and_no_token_gets_403(running: Running, m
     files = running.extract("demo-sender")
     url = f"{running.url}/http/guarded"
     jar = running.root / "jar.txt"
-    curl = ["curl", "-s", "--cert", str(files.cert), "--key", str(files.key), "--cacert", str(running.ca_path),
-            "-b", str(jar), "-c", str(jar)]  # fmt: skip
+    curl = [
+        "curl",
+        "-s",
+        "--cert",
+        str(files.cert),
+        "--key",
+        str(files.key),
+        "--cacert",
+        str(running.ca_path),
+        "-b",
+        str(jar),
+        "-c",
+        str(jar),
+    ]
     status = ["-o", "/dev/null", "-w", "%{http_code}"]
     send = ["-X", method, "--data-binary", "<order/>", url]
     assert (await _run([*curl, *status, *send])).stdout == "403"
     assert ran(running) == []
     # the twin: curl fetches a token (and the session cookie into its jar) and sends it back
     fetched = await _run([*curl, "-o", "/dev/null", "-D", "-", "-H", "X-CSRF-Token: Fetch", url])
-    token = next(line.split(":", 1)[1].strip() for line in fetched.stdout.splitlines()
-                 if line.lower().startswith("x-csrf-token:"))  # fmt: skip
+    token = next(
+        line.split(":", 1)[1].strip()
+        for line in fetched.stdout.splitlines()
+        if line.lower().startswith("x-csrf-token:")
+    )
     assert (await _run([*curl, *status, "-H", f"X-CSRF-Token: {token}", *send])).stdout == "200"
     assert ran(running) == [method]
 

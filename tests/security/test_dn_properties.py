@@ -26,9 +26,18 @@ from cpimock.pki.dn import DnError, name_key, parse_dn
 PROPS = settings(max_examples=400, deadline=None)
 
 # attribute types a certificate may carry: the common ones and two without a name here
-OIDS = [NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME,
-        NameOID.STATE_OR_PROVINCE_NAME, NameOID.DOMAIN_COMPONENT, NameOID.EMAIL_ADDRESS, NameOID.SERIAL_NUMBER,
-        x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), x509.ObjectIdentifier("2.5.4.45.7")]  # fmt: skip
+OIDS = [
+    NameOID.COMMON_NAME,
+    NameOID.ORGANIZATION_NAME,
+    NameOID.ORGANIZATIONAL_UNIT_NAME,
+    NameOID.LOCALITY_NAME,
+    NameOID.STATE_OR_PROVINCE_NAME,
+    NameOID.DOMAIN_COMPONENT,
+    NameOID.EMAIL_ADDRESS,
+    NameOID.SERIAL_NUMBER,
+    x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"),
+    x509.ObjectIdentifier("2.5.4.45.7"),
+]
 # characters that stress the text forms: separators, escapes, quotes, spaces, case, non-ASCII
 TRICKY = ',+;"\\<>=#/ \x00\t\nAaÉéßẞΣσς0'
 
@@ -43,8 +52,9 @@ def values(*, controls: bool = True) -> st.SearchStrategy[str]:
 def names(draw: st.DrawFn, *, controls: bool = True) -> x509.Name:
     rdns = []
     for _ in range(draw(st.integers(1, 4))):
-        attributes = draw(st.lists(st.tuples(st.sampled_from(OIDS), values(controls=controls)), min_size=1,
-                                   max_size=3, unique=True))  # fmt: skip
+        attributes = draw(
+            st.lists(st.tuples(st.sampled_from(OIDS), values(controls=controls)), min_size=1, max_size=3, unique=True)
+        )
         rdns.append(x509.RelativeDistinguishedName([x509.NameAttribute(oid, v) for oid, v in attributes]))
     return x509.Name(rdns)
 
@@ -92,10 +102,18 @@ def test_every_written_shape_of_a_name_reads_as_its_key(name: x509.Name, data: s
 
 
 @PROPS
-@given(st.lists(st.tuples(st.sampled_from(["CN", "O", "OU", "L", "ST", "C"]),
-                          st.text(st.characters(codec="ascii", categories=["L", "N"]) | st.just(" "), min_size=1,
-                                  max_size=12).filter(str.strip)),
-                min_size=1, max_size=5))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["CN", "O", "OU", "L", "ST", "C"]),
+            st.text(st.characters(codec="ascii", categories=["L", "N"]) | st.just(" "), min_size=1, max_size=12).filter(
+                str.strip
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_openssls_slash_form_is_the_rfc4514_form_reversed(pairs: list[tuple[str, str]]) -> None:
     slash = "".join(f"/{k}={v.strip()}" for k, v in pairs)
     rfc = ", ".join(f"{k}={v.strip()}" for k, v in reversed(pairs))

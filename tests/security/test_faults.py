@@ -19,7 +19,7 @@ from ..serving import Running, serving
 from .hostile import attempt, client_context, eventually
 from .proc import set_option
 
-STEPS = '''
+STEPS = """
 import pathlib, time
 
 RELEASE = pathlib.Path(__file__).with_name("release")
@@ -37,14 +37,16 @@ def leak(message):
     kept.append(bytearray(16 << 20))  # 16 MiB that are never given back
     message.body = b"leaked %d" % len(kept)
     return message
-'''
+"""
 
 
 def add_iflow(root: Path, iflow_id: str, step: str, *, timeout_s: float | None = None) -> None:
     extra = f"timeout_s = {timeout_s}\n" if timeout_s else ""
     with (root / "cpimock.toml").open("a") as config:
-        config.write(f'\n[[iflows]]\nid = "{iflow_id}"\naddress = "/{iflow_id}"\nsteps = ["iflows/faults.py:{step}"]\n'
-                     f"csrf = false\n{extra}")  # fmt: skip
+        config.write(
+            f'\n[[iflows]]\nid = "{iflow_id}"\naddress = "/{iflow_id}"\nsteps = ["iflows/faults.py:{step}"]\n'
+            f"csrf = false\n{extra}"
+        )
 
 
 @pytest.fixture
@@ -92,9 +94,16 @@ GARBAGE = b"\x00\xff garbage \x89PNG\r\n\x1a\n" * 40
 
 
 @pytest.mark.parametrize(
-    "name", ["cpimock.toml", "certs/server.pem", "certs/server.key", "certs/crl.pem", "certs/registry.json",
-             "certs/root-ca.pem"],
-)  # fmt: skip
+    "name",
+    [
+        "cpimock.toml",
+        "certs/server.pem",
+        "certs/server.key",
+        "certs/crl.pem",
+        "certs/registry.json",
+        "certs/root-ca.pem",
+    ],
+)
 async def test_a_file_replaced_by_garbage_keeps_the_old_state_and_says_why(
     workspace: Path, name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -139,8 +148,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
     try:
@@ -183,8 +193,9 @@ async def _post(running: Running, ctx: object, body: bytes) -> int:
     connector = aiohttp.TCPConnector(ssl=ctx, force_close=True)  # type: ignore[arg-type]
     async with (
         aiohttp.ClientSession(connector=connector) as session,
-        session.post(f"{running.url}/http/clientCertAuth", data=body,
-                     headers={"Content-Type": "application/octet-stream"}) as response,
-    ):  # fmt: skip
+        session.post(
+            f"{running.url}/http/clientCertAuth", data=body, headers={"Content-Type": "application/octet-stream"}
+        ) as response,
+    ):
         await response.read()
         return response.status

@@ -36,8 +36,19 @@ json_values = st.recursive(
     max_leaves=20,
 )
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-KEY_FIELDS = ["clientid", "clientsecret", "certificate", "key", "url", "tokenurl", "certurl", "tokenurl",
-              "credential-type", "oauth", "-----BEGIN RSA PRIVATE KEY-----"]  # fmt: skip
+KEY_FIELDS = [
+    "clientid",
+    "clientsecret",
+    "certificate",
+    "key",
+    "url",
+    "tokenurl",
+    "certurl",
+    "tokenurl",
+    "credential-type",
+    "oauth",
+    "-----BEGIN RSA PRIVATE KEY-----",
+]
 
 
 def key_like() -> st.SearchStrategy[Any]:
@@ -71,12 +82,42 @@ toml_values = st.recursive(
     max_leaves=15,
 )
 SECTIONS = ["tenant", "server", "instances", "iflows", "journal", "oauth"]
-CONFIG_KEYS = ["name", "host", "region", "port", "workers", "client_auth", "trust", "handshake_timeout_s",
-               "keepalive_timeout_s", "max_header_size", "max_headers", "expose", "roles", "subjects", "id",
-               "address", "steps", "authorization", "role", "client_certificates", "allowed_headers",
-               "max_body_mb", "csrf", "state", "timeout_s", "auth_methods", "enabled", "body_cap_bytes",
-               "retention_count", "retention_days", "monitoring_role", "token_lifetime_s", "subject",
-               "issuer"]  # fmt: skip
+CONFIG_KEYS = [
+    "name",
+    "host",
+    "region",
+    "port",
+    "workers",
+    "client_auth",
+    "trust",
+    "handshake_timeout_s",
+    "keepalive_timeout_s",
+    "max_header_size",
+    "max_headers",
+    "expose",
+    "roles",
+    "subjects",
+    "id",
+    "address",
+    "steps",
+    "authorization",
+    "role",
+    "client_certificates",
+    "allowed_headers",
+    "max_body_mb",
+    "csrf",
+    "state",
+    "timeout_s",
+    "auth_methods",
+    "enabled",
+    "body_cap_bytes",
+    "retention_count",
+    "retention_days",
+    "monitoring_role",
+    "token_lifetime_s",
+    "subject",
+    "issuer",
+]
 
 
 def config_like() -> st.SearchStrategy[dict[str, Any]]:
@@ -109,10 +150,40 @@ def test_config_text_raises_only_config_error(tmp_path_factory: pytest.TempPathF
         pass
 
 
-FILTER_TOKENS = ["Status", "IntegrationFlowName", "LogStart", "LogEnd", "MessageGuid", "eq", "ne", "gt", "ge",
-                 "lt", "le", "and", "or", "not", "(", ")", "'", "''", "'FAILED'", "datetime'2024-01-01T00:00:00'",
-                 "datetime'", "substringof(", "startswith(", ",", " ", "1", "-1", "null", "true", "%", "\\",
-                 "eq'"]  # fmt: skip
+FILTER_TOKENS = [
+    "Status",
+    "IntegrationFlowName",
+    "LogStart",
+    "LogEnd",
+    "MessageGuid",
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "and",
+    "or",
+    "not",
+    "(",
+    ")",
+    "'",
+    "''",
+    "'FAILED'",
+    "datetime'2024-01-01T00:00:00'",
+    "datetime'",
+    "substringof(",
+    "startswith(",
+    ",",
+    " ",
+    "1",
+    "-1",
+    "null",
+    "true",
+    "%",
+    "\\",
+    "eq'",
+]
 filters = st.lists(st.sampled_from(FILTER_TOKENS), max_size=14).map(" ".join) | st.text(max_size=120)
 
 
@@ -127,8 +198,15 @@ def test_odata_filter_raises_only_odata_error(text: str) -> None:
     assert 400 <= status < 500
 
 
-COMPARISONS = st.sampled_from(["Status eq 'A'", "LogStart gt datetime'2021-01-01T00:00:00'", "CorrelationId eq null",
-                                "startswith(MessageGuid, 'AG')", "substringof('x', Sender) eq false"])  # fmt: skip
+COMPARISONS = st.sampled_from(
+    [
+        "Status eq 'A'",
+        "LogStart gt datetime'2021-01-01T00:00:00'",
+        "CorrelationId eq null",
+        "startswith(MessageGuid, 'AG')",
+        "substringof('x', Sender) eq false",
+    ]
+)
 
 
 @st.composite
@@ -165,8 +243,10 @@ def test_every_filter_the_parser_accepts_runs_on_sqlite(journal: Journal, text: 
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(["LogStart", "LogEnd", "Status", "desc", "asc", ",", " ", "x"]), max_size=8).map(
-    "".join) | st.text(max_size=60))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(["LogStart", "LogEnd", "Status", "desc", "asc", ",", " ", "x"]), max_size=8).map("".join)
+    | st.text(max_size=60)
+)
 def test_odata_orderby_raises_only_odata_error(text: str) -> None:
     status = 400
     try:
@@ -176,8 +256,28 @@ def test_odata_orderby_raises_only_odata_error(text: str) -> None:
     assert 400 <= status < 500
 
 
-DN_TOKENS = ["CN", "O", "OU", "C", "L", "ST", "=", ",", ";", "+", "/", "\\", '"', " ", "a", "é", "\\,", "#", "2.5.4.3",
-             "emailAddress"]  # fmt: skip
+DN_TOKENS = [
+    "CN",
+    "O",
+    "OU",
+    "C",
+    "L",
+    "ST",
+    "=",
+    ",",
+    ";",
+    "+",
+    "/",
+    "\\",
+    '"',
+    " ",
+    "a",
+    "é",
+    "\\,",
+    "#",
+    "2.5.4.3",
+    "emailAddress",
+]
 dns = st.lists(st.sampled_from(DN_TOKENS), max_size=16).map("".join) | st.text(max_size=80)
 
 

@@ -45,8 +45,14 @@ REFUSED = {
     "/http/a/b%0d%0ac": "an encoded control character",
 }
 # the twins: encoded characters that change nothing, and dots that are no dot segment
-SERVED = {"/http/a/ab": "'ab'", "/http/a/%61b": "'ab'", "/http/a/b.c..d": "'b.c..d'", "/http/a/...": "'...'",
-          "/http/a/b%20c": "'b c'", "/http/a/b?next=..%2Fx": "'b'"}  # fmt: skip
+SERVED = {
+    "/http/a/ab": "'ab'",
+    "/http/a/%61b": "'ab'",
+    "/http/a/b.c..d": "'b.c..d'",
+    "/http/a/...": "'...'",
+    "/http/a/b%20c": "'b c'",
+    "/http/a/b?next=..%2Fx": "'b'",
+}
 
 
 @pytest.fixture
@@ -90,12 +96,28 @@ async def test_a_path_whose_encoding_changes_nothing_is_served(running: Running,
 @pytest.mark.clients
 async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(running: Running) -> None:
     files = running.extract("demo-sender")
-    curl = ["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", "--cert", str(files.cert),
-            "--key", str(files.key), "--cacert", str(running.ca_path), "--data-binary", "x"]  # fmt: skip
+    curl = [
+        "curl",
+        "-s",
+        "--path-as-is",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--cert",
+        str(files.cert),
+        "--key",
+        str(files.key),
+        "--cacert",
+        str(running.ca_path),
+        "--data-binary",
+        "x",
+    ]
 
     async def status(path: str) -> str:
-        done = await asyncio.to_thread(subprocess.run, [*curl, running.url + path], capture_output=True, text=True,
-                                       timeout=60, check=True)  # fmt: skip
+        done = await asyncio.to_thread(
+            subprocess.run, [*curl, running.url + path], capture_output=True, text=True, timeout=60, check=True
+        )
         return done.stdout
 
     assert await status("/http/a/..%2fab") == "400"
@@ -105,8 +127,33 @@ async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(running: R
     assert seen(running) == ["'ab'"]
 
 
-PIECES = ["/", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "\\", "%00", "%0a", "%1F", "%7f", "%7E", ";", "a",
-          "%61", "%25", "%", "%zz", "%c0%af", "?", "=", "%3F"]  # fmt: skip
+PIECES = [
+    "/",
+    ".",
+    "..",
+    "%2e",
+    "%2E",
+    "%2f",
+    "%2F",
+    "%5c",
+    "%5C",
+    "\\",
+    "%00",
+    "%0a",
+    "%1F",
+    "%7f",
+    "%7E",
+    ";",
+    "a",
+    "%61",
+    "%25",
+    "%",
+    "%zz",
+    "%c0%af",
+    "?",
+    "=",
+    "%3F",
+]
 
 
 @settings(max_examples=2000, deadline=None)

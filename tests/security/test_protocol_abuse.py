@@ -175,15 +175,20 @@ async def test_ten_thousand_headers_are_refused(running: Running) -> None:
     status, _ = await request_on(running, head)
     assert status.split()[1] in (b"400", b"431"), status
     await served(running)
-    assert not [r for r in await running.records() if r.status == "COMPLETED" and r.request_headers
-                and len(r.request_headers) > 100]  # fmt: skip
+    assert not [
+        r
+        for r in await running.records()
+        if r.status == "COMPLETED" and r.request_headers and len(r.request_headers) > 100
+    ]
 
 
 async def test_a_two_gigabyte_body_is_refused_before_it_is_read(running: Running) -> None:
     baseline = open_fds()
     reader, writer = await tls_connection(running)
-    writer.write(b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
-                 b"Content-Length: 2147483648\r\n\r\n")  # fmt: skip
+    writer.write(
+        b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 2147483648\r\n\r\n"
+    )
     writer.write(b"x" * 1024)  # the slow body: a trickle, never 2 GB
     async with asyncio.timeout(SLACK_S):
         status = await reader.readline()

@@ -15,9 +15,24 @@ FUZZ = settings(max_examples=500, deadline=None)
 # everything an Authorization value may be turned into: nothing of what the sender wrote but a scheme's name
 ALLOWED = {MASK} | {f"{name} {MASK}" for name in SCHEMES.values()}
 WHITESPACE = st.text(st.sampled_from(" \t\x0b\x0c\r\n"), min_size=1, max_size=4)
-SECRET_NAMES = ["access_token", "token", "id_token", "client_secret", "clientsecret", "password", "sap-password",
-                "jsessionid", "SessionId", "apiKey", "x-api-key", "sig", "auth", "CSRF_Token", "client%5Fsecret",
-                "Password"]  # fmt: skip
+SECRET_NAMES = [
+    "access_token",
+    "token",
+    "id_token",
+    "client_secret",
+    "clientsecret",
+    "password",
+    "sap-password",
+    "jsessionid",
+    "SessionId",
+    "apiKey",
+    "x-api-key",
+    "sig",
+    "auth",
+    "CSRF_Token",
+    "client%5Fsecret",
+    "Password",
+]
 PLAIN_NAMES = ["q", "sap-client", "orderId", "id", "$filter", "name", "key", "code", "format"]
 
 
@@ -34,8 +49,13 @@ def test_an_authorization_value_becomes_at_most_a_scheme_name(value: str) -> Non
 
 
 @FUZZ
-@given(st.sampled_from(sorted(SCHEMES)), st.lists(st.booleans(), max_size=20), WHITESPACE, st.text(max_size=200),
-       WHITESPACE | st.just(""))  # fmt: skip
+@given(
+    st.sampled_from(sorted(SCHEMES)),
+    st.lists(st.booleans(), max_size=20),
+    WHITESPACE,
+    st.text(max_size=200),
+    WHITESPACE | st.just(""),
+)
 def test_a_scheme_in_any_case_and_spacing_is_kept_and_nothing_after_it(
     scheme: str, flips: list[bool], separator: str, secret: str, lead: str
 ) -> None:
@@ -51,8 +71,12 @@ def test_a_value_without_a_registered_scheme_is_masked_whole(value: str) -> None
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.text(max_size=12).filter(lambda n: "=" not in n and "&" not in n), st.text(max_size=12)),
-                max_size=5))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=12).filter(lambda n: "=" not in n and "&" not in n), st.text(max_size=12)),
+        max_size=5,
+    )
+)
 def test_cookies_keep_their_names_only(pairs: list[tuple[str, str]]) -> None:
     value = "; ".join(f"{name}={v}" for name, v in pairs)
     masked = redaction.header_value("Cookie", value)
@@ -81,8 +105,12 @@ def test_secret_query_parameters_are_masked_and_the_others_kept(params: list[tup
 
 
 @FUZZ
-@given(st.sampled_from(SECRET_NAMES), st.text(st.characters(exclude_categories=("Cs",)), min_size=8, max_size=40),
-       st.sampled_from(["?", ";", "/", "?a=1&", "?a=1;"]), st.text("abc/", max_size=10))  # fmt: skip
+@given(
+    st.sampled_from(SECRET_NAMES),
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=8, max_size=40),
+    st.sampled_from(["?", ";", "/", "?a=1&", "?a=1;"]),
+    st.text("abc/", max_size=10),
+)
 def test_a_secret_in_a_decoded_path_is_masked(name: str, secret: str, before: str, prefix: str) -> None:
     secret = secret.replace("/", "").replace("?", "").replace("&", "")
     if before == "/" or "?" not in before:

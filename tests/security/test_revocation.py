@@ -62,13 +62,15 @@ def _write_crls(pki: Pki, crls: list[bytes] | None) -> None:
 
 def _partner_leaf(acme: Authority, cn: str, serial: int | None = None) -> Presented:
     key = rsa_key()
-    cert = forge(subject=dn(cn), public_key=key.public_key(), issuer_name=acme.cert.subject, signer=acme.key,
-                 serial=serial)  # fmt: skip
+    cert = forge(
+        subject=dn(cn), public_key=key.public_key(), issuer_name=acme.cert.subject, signer=acme.key, serial=serial
+    )
     return Presented((cert,), key)
 
 
-async def _call(running: Running, tmp: Path, who: Presented | KeyFiles, path: str = "/http/clientCertAuth",
-                folder: str = "x") -> tuple[int | None, str | None]:  # fmt: skip
+async def _call(
+    running: Running, tmp: Path, who: Presented | KeyFiles, path: str = "/http/clientCertAuth", folder: str = "x"
+) -> tuple[int | None, str | None]:
     if isinstance(who, Presented):
         cert, key = who.write(tmp / folder)
         ctx = client_context(running.ca_path, cert, key)
@@ -128,8 +130,7 @@ async def test_a_second_reload_with_the_crl_still_broken_says_so_again(
     _, bundle = partner_ca(tmp_path)
     trust_also(workspace, bundle)
     pki = Pki.load(workspace / "certs")
-    _write_crls(pki, [crl_pem(pki.client_ca, last_update=now() - 60 * DAY, next_update=now() - DAY),
-                      crl_pem(pki.root)])  # fmt: skip
+    _write_crls(pki, [crl_pem(pki.client_ca, last_update=now() - 60 * DAY, next_update=now() - DAY), crl_pem(pki.root)])
     caplog.set_level(logging.WARNING, logger="cpimock.workspace.revocation")
     async with serving(workspace) as running:
         demo = running.extract("demo-sender")
@@ -166,8 +167,9 @@ async def test_an_expired_crl_fails_the_handshake_when_openssl_checks_it(workspa
         assert running.server.snapshot.crl_by_openssl
         demo = running.extract("demo-sender")
         assert (await attempt(running.url, running.context(demo))).status == 200
-        _write_crls(pki, [crl_pem(pki.client_ca, last_update=now() - 60 * DAY, next_update=now() - DAY),
-                          crl_pem(pki.root)])  # fmt: skip
+        _write_crls(
+            pki, [crl_pem(pki.client_ca, last_update=now() - 60 * DAY, next_update=now() - DAY), crl_pem(pki.root)]
+        )
         await running.reload()
         outcome = await attempt(running.url, running.context(demo))
         assert outcome.status is None

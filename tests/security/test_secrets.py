@@ -39,8 +39,12 @@ async def test_private_keys_and_the_mpl_are_readable_by_the_owner_only(workspace
         config, pki, registry = load_workspace(workspace)
         issue_service_key(config, pki, registry, "s4-basic", "default", key_type="clientid-secret")
         await running.records()
-    private = [*workspace.glob("certs/*.key"), *workspace.glob("certs/keys/*.json"), workspace / "certs/registry.json",
-               workspace / "cpimock.db"]  # fmt: skip
+    private = [
+        *workspace.glob("certs/*.key"),
+        *workspace.glob("certs/keys/*.json"),
+        workspace / "certs/registry.json",
+        workspace / "cpimock.db",
+    ]
     assert workspace / "certs" / "token-signing.key" in private
     for path in private:
         assert mode(path) == 0o600, f"{path.relative_to(workspace)} is {oct(mode(path))}"
@@ -70,14 +74,18 @@ async def test_no_secret_reaches_the_log_or_the_mpl(workspace: Path, caplog: pyt
         basic = "Basic " + base64.b64encode(f"{clientid}:{secret}".encode()).decode()
         wrong = "Basic " + base64.b64encode(f"{clientid}:{secret[::-1]}".encode()).decode()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
-            async with http.post(f"{running.url}/oauth/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": basic}) as answer:  # fmt: skip
+            async with http.post(
+                f"{running.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": basic},
+            ) as answer:
                 assert answer.status == 200
                 token = (await answer.json())["access_token"]
             cookie, csrf = "JSESSIONID=s3cr3t-session-cookie-value", "s3cr3t-csrf-token-value-0123456789"
             for auth in (basic, wrong, f"Bearer {token}", f"Bearer {token[:-4]}AAAA"):
-                async with http.post(url, data=b"{}", headers={"Authorization": auth, "Cookie": cookie,
-                                                               "X-CSRF-Token": csrf}) as answer:  # fmt: skip
+                async with http.post(
+                    url, data=b"{}", headers={"Authorization": auth, "Cookie": cookie, "X-CSRF-Token": csrf}
+                ) as answer:
                     assert answer.status in (200, 401)
         await running.records()
     secrets = {
@@ -125,16 +133,21 @@ async def test_no_credential_in_any_shape_reaches_the_log_or_the_mpl(
         creds = base64.b64encode(f"{clientid}:{secret}".encode()).decode()
         url = f"{running.url}/http/clientCertAuth"
         async with running.session() as http:
-            async with http.post(f"{running.url}/oauth/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {creds}"}) as answer:  # fmt: skip
+            async with http.post(
+                f"{running.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {creds}"},
+            ) as answer:
                 token = (await answer.json())["access_token"]
             calls: dict[str, tuple[str, list[tuple[str, str]]]] = {
                 shape: (url, headers) for shape, headers in _credential_shapes(creds, token).items()
             }
             calls["a token in the query"] = (f"{url}?access_token={token}", [])
             calls["a token in the path"] = (f"{url}%3Faccess_token={token}", [])
-            calls["secrets in the query"] = (f"{url}?client_secret={secret}&password={secret}&sap-client=100",
-                                             [("Authorization", f"Basic {creds}")])  # fmt: skip
+            calls["secrets in the query"] = (
+                f"{url}?client_secret={secret}&password={secret}&sap-client=100",
+                [("Authorization", f"Basic {creds}")],
+            )
             guids = {}
             for shape, (target, headers) in calls.items():
                 async with http.post(URL(target, encoded=True), data=b"{}", headers=CIMultiDict(headers)) as answer:
@@ -144,8 +157,11 @@ async def test_no_credential_in_any_shape_reaches_the_log_or_the_mpl(
             await running.records()
             shown_by_api = []
             for guid in guids.values():
-                for path in (f"/monitor/api/messages/{guid}", f"/api/v1/MessageProcessingLogs('{guid}')",
-                             f"/api/v1/MessageProcessingLogs('{guid}')/ErrorInformation/$value"):  # fmt: skip
+                for path in (
+                    f"/monitor/api/messages/{guid}",
+                    f"/api/v1/MessageProcessingLogs('{guid}')",
+                    f"/api/v1/MessageProcessingLogs('{guid}')/ErrorInformation/$value",
+                ):
                     async with http.get(running.url + path) as answer:
                         shown_by_api.append(await answer.text())
         records = {r.message_guid: r for r in await running.records()}
@@ -157,16 +173,24 @@ async def test_no_credential_in_any_shape_reaches_the_log_or_the_mpl(
     assert by_shape["a token in the path"].request_path == "/http/clientCertAuth?access_token=***"
     assert by_shape["secrets in the query"].request_query == "client_secret=***&password=***&sap-client=100"
     assert by_shape["several spaces"].response_status == by_shape["a lower-case scheme"].response_status == 200
-    shown_by_cli = [CliRunner().invoke(main, ["messages", "show", guid, *extra, "--workspace", str(workspace)]).output
-                    for guid in guids.values() for extra in ((), ("--json",))]  # fmt: skip
+    shown_by_cli = [
+        CliRunner().invoke(main, ["messages", "show", guid, *extra, "--workspace", str(workspace)]).output
+        for guid in guids.values()
+        for extra in ((), ("--json",))
+    ]
     places = {
         "the log": "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
         "the MPL database": b"".join(p.read_bytes() for p in workspace.glob("cpimock.db*")).decode("latin-1"),
         "the monitor and OData API": "\n".join(shown_by_api),
         "cpimock messages show": "\n".join(shown_by_cli),
     }
-    secrets = {"the client secret": secret, "the Basic credentials": creds, "the Base64 after the break": creds[13:],
-               "the token": token, "the token's signature": token.rsplit(".", 1)[1]}  # fmt: skip
+    secrets = {
+        "the client secret": secret,
+        "the Basic credentials": creds,
+        "the Base64 after the break": creds[13:],
+        "the token": token,
+        "the token's signature": token.rsplit(".", 1)[1],
+    }
     for place, text in places.items():
         for what, value in secrets.items():
             assert value not in text, f"{what} is in {place}"
@@ -211,10 +235,23 @@ async def test_the_monitor_answers_remote_callers_only_with_the_monitoring_role(
 
 def test_serve_refuses_a_non_loopback_host_without_expose(workspace: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cpimock", "serve", "--workspace", str(workspace), "--host", "0.0.0.0",
-         "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cpimock",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "error: --host 0.0.0.0 would expose the tenant" in done.stderr
     assert "--expose" in done.stderr

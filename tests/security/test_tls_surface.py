@@ -50,8 +50,11 @@ def scan(server: ServerProcess, *checks: str, cert: bool) -> dict[str, Any]:
     credentials = ["--cert", str(keys / "cert.pem"), "--key", str(keys / "key.key")] if cert else []
     done = subprocess.run(
         [_sslyze(), "--json_out=-", *checks, *credentials, f"127.0.0.1:{server.port}"],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     out = done.stdout
     result: dict[str, Any] = json.loads(out[out.index("{") :])["server_scan_results"][0]
     assert result["scan_status"] == "COMPLETED", result.get("connectivity_error_trace")
@@ -63,8 +66,18 @@ def accepted(result: dict[str, Any], name: str) -> list[str]:
 
 
 def test_sslyze_finds_only_tls12_and_13_strong_ciphers_no_renegotiation_no_compression(server: ServerProcess) -> None:
-    result = scan(server, "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3", "--reneg",
-                  "--compression", cert=True)  # fmt: skip
+    result = scan(
+        server,
+        "--sslv2",
+        "--sslv3",
+        "--tlsv1",
+        "--tlsv1_1",
+        "--tlsv1_2",
+        "--tlsv1_3",
+        "--reneg",
+        "--compression",
+        cert=True,
+    )
     for old in ("ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites"):
         assert accepted(result, old) == [], old
     # SSL 2.0 cannot even be spoken by the scanner's modern OpenSSL against this server
@@ -97,8 +110,12 @@ def test_the_certificate_request_names_the_trusted_root(server: ServerProcess) -
         pytest.skip("no openssl binary")
     done = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-tls1_2", "-servername", "localhost"],
-        input="", capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     out = done.stdout
     assert "Acceptable client certificate CA names" in out, out[-2000:]
     names = out.split("Acceptable client certificate CA names", 1)[1]

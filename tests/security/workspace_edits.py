@@ -61,8 +61,15 @@ def partner_ca(tmp: Path, name: str = "ACME Root CA") -> tuple[Authority, Path]:
     """A partner's root CA (not the workspace's) and the PEM bundle that trusts it."""
     key = rsa_key()
     start = now() - DAY
-    cert = build_certificate(subject=dn(name), public_key=key.public_key(), issuer=None, issuer_key=key,
-                             not_before=start, not_after=start + 400 * DAY, ca_path_length=None)  # fmt: skip
+    cert = build_certificate(
+        subject=dn(name),
+        public_key=key.public_key(),
+        issuer=None,
+        issuer_key=key,
+        not_before=start,
+        not_after=start + 400 * DAY,
+        ca_path_length=None,
+    )
     bundle = tmp / f"{name.replace(' ', '-').lower()}.pem"
     bundle.write_bytes(cert_to_pem(cert))
     return Authority(cert, key), bundle
