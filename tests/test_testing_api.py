@@ -141,6 +141,47 @@ async def test_a_fresh_pki_does_not_trust_other_tenants_keys() -> None:
         assert (await post(flow.url, fresh.demo_key.ssl_context()))[0] == 200
 
 
+async def test_an_untrusted_key_is_the_rejecting_twin_of_a_service_key() -> None:
+    async with Tenant() as tenant:
+        flow = tenant.iflow("/orders", steps=[greet])
+        untrusted = tenant.untrusted_key("stranger")
+        with pytest.raises(aiohttp.ClientError):
+            await post(flow.url, untrusted.ssl_context())
+        assert (await post(flow.url, tenant.demo_key.ssl_context()))[0] == 200
+        assert untrusted.cert_path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+        assert oct(untrusted.key_path.stat().st_mode & 0o777) == "0o600"
+        [refused] = [r for r in tenant.messages() if r.refusal_stage == "tls"]
+        assert "unknown" in (refused.refusal_reason or "") or "not known" in (refused.refusal_reason or "")
+
+
+def test_an_untrusted_key_works_with_requests_and_curl() -> None:
+    with ThreadedTenant(client_auth="optional") as tenant:
+        flow = tenant.iflow("/orders", steps=[greet])
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.post(flow.url, data=b"x", cert=tenant.untrusted_key().cert, verify=tenant.ca_path, timeout=10)
+        curl = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "--cert",
+                str(tenant.untrusted_key().cert_path),
+                "--key",
+                str(tenant.untrusted_key().key_path),
+                "--cacert",
+                str(tenant.ca_path),
+                "-d",
+                "x",
+                flow.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert curl.returncode != 0, curl.stdout
+        ok = requests.post(flow.url, data=b"Ada", cert=tenant.demo_key.cert, verify=tenant.ca_path, timeout=10)
+        assert (ok.status_code, ok.text) == (200, "hello Ada")
+
+
 async def test_key_files_and_pkcs12() -> None:
     async with Tenant() as tenant:
         key = tenant.service_key("files")

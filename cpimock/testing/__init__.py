@@ -24,5 +24,6 @@ fixtures are in :mod:`cpimock.pytest_plugin`.
 from cpimock.testing.base import IFlow, StepFailed
 from cpimock.testing.keys import TenantKey
 from cpimock.testing.tenant import Tenant, ThreadedTenant
+from cpimock.testing.untrusted import UntrustedKey
 
-__all__ = ["IFlow", "StepFailed", "Tenant", "TenantKey", "ThreadedTenant"]
+__all__ = ["IFlow", "StepFailed", "Tenant", "TenantKey", "ThreadedTenant", "UntrustedKey"]

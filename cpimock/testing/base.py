@@ -29,6 +29,7 @@ from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.keypool import POOL
 from cpimock.testing.keys import TenantKey, existing_key, issue_key
 from cpimock.testing.steps import forget, is_registered, register
+from cpimock.testing.untrusted import UntrustedKey
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
 from cpimock.workspace.keys import keys_dir
 
@@ -235,6 +236,12 @@ class TenantBase:
         self._keys[name] = key
         self._reload()
         return key
+
+    def untrusted_key(self, name: str = "untrusted") -> UntrustedKey:
+        """A client certificate from a throw-away CA the tenant does not trust: for the rejecting twin
+        of a test (the tenant refuses it in the TLS handshake, or with 401 when client
+        certificates are optional)."""
+        return UntrustedKey(name, self.root / "untrusted" / name, self.ca_path)
 
     @property
     def demo_key(self) -> TenantKey:
