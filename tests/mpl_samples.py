@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cpimock.mpl.journal import MplRecord, refusal
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 
 SUBJECT = "CN=demo-sender,OU=cpimock Clients,O=cpimock,L=local,C=DE"
 ISSUER = "CN=cpimock Client CA,OU=cpimock Clients,O=cpimock,L=local,C=DE"
@@ -42,7 +42,7 @@ def scripted_mix(start: dt.datetime | None = None) -> dict[str, MplRecord]:
             sender="S4H",
             receiver="SHOP",
             custom_header_properties=[("po_number", "4711")],
-            attachments=[Attachment("payload", "application/json", b'{"order": 4711}')],
+            attachments=[StoredAttachment("payload", "application/json", b'{"order": 4711}')],
             **CALLER,
             **post,
             **at(0),

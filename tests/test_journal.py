@@ -22,7 +22,7 @@ from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
 from cpimock.mpl import rows as mpl_rows
 from cpimock.mpl.journal import Journal, MplRecord, Where, new_message_guid, refusal
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def full_record(**changes: object) -> MplRecord:
         response_headers=[("Content-Type", "text/plain")],
         response_body=b"\xff\xfe binary",
         custom_header_properties=[("po_number", "12345"), ("po_number", "12346")],
-        attachments=[Attachment("payload.xml", "application/xml", b"<a>" + b"x" * 40 + b"</a>")],
+        attachments=[StoredAttachment("payload.xml", "application/xml", b"<a>" + b"x" * 40 + b"</a>")],
     )
     for name, value in changes.items():
         setattr(rec, name, value)

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from cpimock.cli import main
 from cpimock.cli.messages import parse_since
 from cpimock.mpl.journal import Journal, MplRecord
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 from tests.mpl_samples import scripted_mix
 
 
@@ -27,7 +27,7 @@ def ws(tmp_path: Path) -> Path:
 @pytest.fixture
 def mix(ws: Path) -> dict[str, MplRecord]:
     recs = scripted_mix()
-    pdf = Attachment("a.bin", "application/pdf", b"%PDF")
+    pdf = StoredAttachment("a.bin", "application/pdf", b"%PDF")
     old = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
     recs["binary"] = MplRecord(
         integration_flow_name="other", log_start=old, request_body=b"\x00\xff", attachments=[pdf]

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from cpimock.mpl.journal import Journal, MplRecord
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 from cpimock.mpl.routes import add_mpl_routes
 from tests.mpl_samples import scripted_mix
 
@@ -167,14 +167,25 @@ async def test_without_a_callback_only_loopback_may_read(client: Any) -> None:
 def test_the_loopback_check_refuses_remote_peers() -> None:
     from aiohttp.test_utils import make_mocked_request
 
-    from cpimock.mpl.routes import _is_loopback
+    from cpimock.net import host_of, is_loopback
 
     remote = make_mocked_request("GET", "/monitor")
     remote._transport_peername = ("192.0.2.7", 40000)  # type: ignore[attr-defined]
-    assert not _is_loopback(remote)
+    assert not is_loopback(remote.remote or "")
     local = make_mocked_request("GET", "/monitor")
     local._transport_peername = ("::1", 40000, 0, 0)  # type: ignore[attr-defined]
-    assert _is_loopback(local)
+    assert is_loopback(local.remote or "")
+    assert [
+        is_loopback(host_of(a)) for a in ("127.8.9.10:5", "[::1]:5", "[fe80::1%eth0]:5", "unknown", "10.0.0.1:5")
+    ] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert is_loopback("localhost")
+    assert is_loopback("fe80::1%lo") is False
 
 
 async def test_the_monitor_page_and_its_json(client: Any, mix: dict[str, MplRecord]) -> None:
@@ -307,7 +318,7 @@ def hostile(journal: Journal) -> dict[str, int]:
     rec = MplRecord(
         integration_flow_name="orders",
         request_path="/http/orders",
-        attachments=[Attachment(name, media, body.encode()) for name, (media, body) in payloads.items()],
+        attachments=[StoredAttachment(name, media, body.encode()) for name, (media, body) in payloads.items()],
     )
     journal.record(rec)
     journal.flush()

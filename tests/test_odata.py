@@ -17,7 +17,7 @@ import pytest
 from cpimock.mpl.journal import Journal, MplRecord, Where, refusal
 from cpimock.mpl.odata import PAGE_SIZE, answer, parse_options
 from cpimock.mpl.odata_filter import MAX_DEPTH, MAX_FILTER_CHARS, MAX_TERMS, ODataError, parse_filter, parse_orderby
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 
 BASE = "https://mytenant.example/api/v1"
 
@@ -50,7 +50,7 @@ def mix(journal: Journal) -> dict[str, MplRecord]:
             sender="S4H",
             application_message_id="PO-1",
             custom_header_properties=[("po_number", "12345")],
-            attachments=[Attachment("note", "text/plain", b"hello")],
+            attachments=[StoredAttachment("note", "text/plain", b"hello")],
         ),
         "failed": MplRecord(
             integration_flow_name="Orders",

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MPL_ID_HEADER = "SAP_MessageProcessingLogID"
-# on every answer cpimock logged (refusals too), to find the MPL entry: `cpimock messages show ID`
-LOG_ID_HEADER = "Cpimock-Message-Id"
+from cpimock.wire import MPL_ID_HEADER
+
 TEXT = "text/plain;charset=utf-8"
 
 

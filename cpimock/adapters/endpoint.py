@@ -32,7 +32,7 @@ from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
 from cpimock.message import LogAttachment, Message
-from cpimock.mpl.record import Attachment, MplRecord, new_message_guid, utcnow
+from cpimock.mpl.record import MplRecord, StoredAttachment, new_message_guid, utcnow
 from cpimock.steps.pipeline import StepError
 from cpimock.tenant.snapshot import Snapshot
 
@@ -245,6 +245,6 @@ def _log_value(value: object) -> str:
     return str(value)
 
 
-def _attachment(item: LogAttachment) -> Attachment:
+def _attachment(item: LogAttachment) -> StoredAttachment:
     data = item.text.encode() if isinstance(item.text, str) else bytes(item.text)
-    return Attachment(item.name, item.media_type, data)
+    return StoredAttachment(item.name, item.media_type, data)

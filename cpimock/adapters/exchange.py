@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from cpimock.message import LogAttachment, Message
 from cpimock.steps.pipeline import StepError
+from cpimock.wire import MPL_ID_HEADER
 
 __all__ = [
     "IDENTITY_PROPERTIES",
@@ -55,7 +56,6 @@ IDENTITY_PROPERTIES = (
     CERT_FINGERPRINT,
 )
 
-MPL_ID = "SAP_MessageProcessingLogID"
 
 _HOP_BY_HOP = (
     "connection",
@@ -159,12 +159,12 @@ def build_message(
     inbound["CamelHttpQuery"] = query
     inbound["CamelHttpPath"] = path
     inbound["CamelServletContextPath"] = context_path
-    inbound[MPL_ID] = mpl_id
+    inbound[MPL_ID_HEADER] = mpl_id
     if correlation_id:
         inbound["SAP_MplCorrelationId"] = correlation_id
     if authenticated_user:
         inbound["SapAuthenticatedUserName"] = authenticated_user
-    properties: dict[str, Any] = {MPL_ID: mpl_id}
+    properties: dict[str, Any] = {MPL_ID_HEADER: mpl_id}
     if identity is not None:
         try:
             pairs = _identity_pairs(cast(Hashable, identity))

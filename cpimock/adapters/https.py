@@ -18,10 +18,11 @@ from cpimock.identity import csrf
 from cpimock.identity.csrf import CsrfGuard
 from cpimock.message import Message
 from cpimock.steps.pipeline import StepError
+from cpimock.wire import MPL_ID_HEADER
 
 log = logging.getLogger(__name__)
 
-_MPL_ID_LOWER = answers.MPL_ID_HEADER.lower()
+_MPL_ID_LOWER = MPL_ID_HEADER.lower()
 
 
 class HttpsAdapter(SenderAdapter):
@@ -77,7 +78,7 @@ class HttpsAdapter(SenderAdapter):
     def reply(self, call: Call, result: Message) -> Reply:
         status, headers, body = response_parts(result)
         # the log id is the server's to set: a step's own value (in any case) gives way to it
-        mpl_id = answers.MPL_ID_HEADER
+        mpl_id = MPL_ID_HEADER
         kept = [(n, v) for n, v in headers if len(n) != len(mpl_id) or n.lower() != _MPL_ID_LOWER]
         kept.append((mpl_id, call.record.message_guid))
         return Reply(status, kept, body)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
-from cpimock.adapters.answers import LOG_ID_HEADER, Answer
+from cpimock.adapters.answers import Answer
 from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity
 from cpimock.iflows.model import Route
@@ -22,6 +22,7 @@ from cpimock.message import Message
 from cpimock.mpl.record import MplRecord
 from cpimock.steps.pipeline import StepError
 from cpimock.tenant.snapshot import Snapshot
+from cpimock.wire import LOG_ID_HEADER
 
 __all__ = ["Call", "Refused", "Reply", "SenderAdapter"]
 

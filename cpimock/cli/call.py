@@ -10,11 +10,12 @@ from cpimock.client.diagnosis import explain_status
 from cpimock.client.model import DEFAULT_TIMEOUT_S, AuthKind, Reply, Request
 from cpimock.client.sender import Sender
 from cpimock.errors import CpimockError
+from cpimock.wire import LOG_ID_HEADER, MPL_ID_HEADER
 
 # the answer headers worth showing without -v
 _INTERESTING = (
-    "SAP_MessageProcessingLogID",
-    "Cpimock-Message-Id",
+    MPL_ID_HEADER,
+    LOG_ID_HEADER,
     "Content-Type",
     "X-CSRF-Token",
     "WWW-Authenticate",

@@ -18,12 +18,13 @@ import click
 
 from cpimock import __version__
 from cpimock.cli.options import shown, workspace_option
-from cpimock.config import CONFIG_NAME
+from cpimock.config import CONFIG_NAME, ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
+from cpimock.net import is_loopback
 from cpimock.pki.exports import export_files, write_files
 from cpimock.pki.servicekey import read_service_key
-from cpimock.tenant.snapshot import ClientAuthSetting, Snapshot, build_snapshot
+from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
 from cpimock.workspace.keys import keys_dir
 
@@ -101,13 +102,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _check_exposure(host: str, expose: bool) -> None:
-    import ipaddress
-
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not expose:
+    if not is_loopback(host) and not expose:
         raise CpimockError(
             f"--host {host} would expose the tenant beyond this machine while its CA keys lie unencrypted "
             "in certs/; add --expose if that is what you want (a test network, a container)"

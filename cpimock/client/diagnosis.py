@@ -18,6 +18,7 @@ from typing import Protocol
 from cryptography import x509
 
 from cpimock.client.model import CallError, KeyFacts, Reply, Request, Target
+from cpimock.wire import MPL_ID_HEADER
 
 
 class SenderView(Protocol):
@@ -193,7 +194,7 @@ def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
     if status == 429:
         return f"429 Too Many Requests: retry after {reply.header('Retry-After') or 'a while'} s"
     if status == 500:
-        mpl = reply.header("SAP_MessageProcessingLogID")
+        mpl = reply.header(MPL_ID_HEADER)
         ref = f" (message processing log {mpl})" if mpl else ""
         return f"500: the iFlow ran and failed{ref}; its error is in the monitor"
     return f"{status} {reply.reason}"

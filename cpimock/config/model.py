@@ -21,7 +21,7 @@ DEFAULT_MAX_BODY_MB = 40.0
 AUTH_METHODS = ("certificate", "basic", "oauth")
 
 
-ClientAuth = Literal["required", "optional", "auto"]
+ClientAuthSetting = Literal["required", "optional", "auto"]
 
 
 Authorization = Literal["user-role", "client-certificate"]
@@ -39,7 +39,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8443
     workers: int = 1
-    client_auth: ClientAuth = "auto"
+    client_auth: ClientAuthSetting = "auto"
     trust: tuple[Path, ...] = ()
     # a client that has not finished its handshake within this time is dropped
     handshake_timeout_s: float = 10.0

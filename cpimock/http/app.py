@@ -8,7 +8,6 @@ endpoint, the MPL's OData API and monitor, the index page, and any request that 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
@@ -23,6 +22,7 @@ from cpimock.identity.model import Identity
 from cpimock.identity.tokens import TokenAuthority
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.routes import add_mpl_routes
+from cpimock.net import host_of, is_loopback
 from cpimock.tenant.snapshot import Snapshot
 
 __all__ = ["AppParts", "Dispatcher", "make_app"]
@@ -58,12 +58,8 @@ def make_app(parts: AppParts) -> web.Application:
     async def may_monitor(request: web.Request) -> bool:
         snapshot = parts.snapshot()
         peer = peer_of(request, snapshot)
-        host = peer.address.rsplit(":", 1)[0].strip("[]")
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return True
-        except ValueError:
-            pass
+        if is_loopback(host_of(peer.address)):
+            return True
         identity = peer.identity
         role = snapshot.config.journal.monitoring_role
         return isinstance(identity, Identity) and role in snapshot.directory.roles_of(identity.instance)

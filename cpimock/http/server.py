@@ -24,6 +24,7 @@ from aiohttp import web
 
 from cpimock.adapters.endpoint import Endpoint, EndpointContext
 from cpimock.adapters.https import HttpsAdapter
+from cpimock.config import ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
@@ -34,7 +35,7 @@ from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord, new_message_guid, refusal, utcnow
 from cpimock.steps.groovy import runner as groovy_runner
 from cpimock.tenant.reloader import Reloader
-from cpimock.tenant.snapshot import ClientAuthSetting, Snapshot, build_snapshot
+from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.tenant.tls import HANDSHAKE_SOCKET, classify_handshake_error
 
 log = logging.getLogger(__name__)

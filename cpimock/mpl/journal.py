@@ -28,10 +28,10 @@ from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
 from cpimock.mpl import rows as mpl_rows
 from cpimock.mpl import sql as mpl_sql
-from cpimock.mpl.record import REFUSED, STATUSES, Attachment, MplRecord, new_message_guid, refusal, utcnow
+from cpimock.mpl.record import REFUSED, STATUSES, MplRecord, StoredAttachment, new_message_guid, refusal, utcnow
 from cpimock.mpl.sql import Where
 
-__all__ = ["REFUSED", "STATUSES", "Attachment", "Journal", "MplRecord", "Where", "new_message_guid", "refusal"]
+__all__ = ["REFUSED", "STATUSES", "Journal", "MplRecord", "StoredAttachment", "Where", "new_message_guid", "refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -486,11 +486,11 @@ class Journal:
         with self._read_lock:
             return mpl_sql.properties(self._conn, guid)
 
-    def attachments(self, guid: str, *, data: bool = False) -> list[Attachment]:
+    def attachments(self, guid: str, *, data: bool = False) -> list[StoredAttachment]:
         with self._read_lock:
             return mpl_sql.attachments(self._conn, guid, data=data)
 
-    def attachment(self, att_id: int) -> tuple[str, Attachment] | None:
+    def attachment(self, att_id: int) -> tuple[str, StoredAttachment] | None:
         """One attachment with its data, and the id of its message."""
         with self._read_lock:
             return mpl_sql.attachment(self._conn, att_id)

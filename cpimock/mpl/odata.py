@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from cpimock.mpl.journal import Journal, MplRecord, Where
 from cpimock.mpl.odata_filter import ODataError, parse_filter, parse_orderby
 from cpimock.mpl.odata_metadata import EDMX
-from cpimock.mpl.record import Attachment
+from cpimock.mpl.record import StoredAttachment
 from cpimock.mpl.sql import to_ms
 
-__all__ = ["PAGE_SIZE", "Answer", "ODataError", "Options", "answer", "parse_options"]
+__all__ = ["PAGE_SIZE", "ODataError", "ODataReply", "Options", "answer", "parse_options"]
 
 PAGE_SIZE = 1000
 MAX_TOP = 2**31 - 1  # $top and $skip are Edm.Int32 in OData V2
@@ -77,7 +77,7 @@ class Options:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class ODataReply:
     status: int
     content_type: str
     body: bytes
@@ -86,11 +86,11 @@ class Answer:
     attachment: str | None = None
 
     @classmethod
-    def json(cls, data: object, status: int = 200) -> Answer:
+    def json(cls, data: object, status: int = 200) -> ODataReply:
         return cls(status, JSON, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
     @classmethod
-    def error(cls, exc: ODataError) -> Answer:
+    def error(cls, exc: ODataError) -> ODataReply:
         return cls.json(exc.body(), exc.status)
 
 
@@ -210,7 +210,7 @@ class _Shaper:
             entity = {k: v for k, v in entity.items() if k == "__metadata" or k in opts.select}
         return entity
 
-    def attachment(self, guid: str, att: Attachment) -> dict[str, object]:
+    def attachment(self, guid: str, att: StoredAttachment) -> dict[str, object]:
         key = str(att.id)
         meta = self.meta("MessageProcessingLogAttachments", key, "MessageProcessingLogAttachment")
         meta |= {"media_src": f"{meta['uri']}/$value", "content_type": att.content_type}
@@ -262,7 +262,7 @@ class _Shaper:
         return self.error_information(rec)
 
 
-def _collection(shaper: _Shaper, opts: Options, params: Sequence[tuple[str, str]]) -> Answer:
+def _collection(shaper: _Shaper, opts: Options, params: Sequence[tuple[str, str]]) -> ODataReply:
     offset = opts.skip + opts.skiptoken
     remaining = None if opts.top is None else max(opts.top - opts.skiptoken, 0)
     limit = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
@@ -276,7 +276,7 @@ def _collection(shaper: _Shaper, opts: Options, params: Sequence[tuple[str, str]
         kept = [(k, v) for k, v in params if k != "$skiptoken"] + [("$skiptoken", str(opts.skiptoken + limit))]
         query = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
         data["__next"] = f"{shaper.base}/MessageProcessingLogs?{query}"
-    return Answer.json({"d": data})
+    return ODataReply.json({"d": data})
 
 
 def _key(key: str | None, what: str) -> str:
@@ -285,7 +285,7 @@ def _key(key: str | None, what: str) -> str:
     return key.replace("''", "'")
 
 
-def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Answer:
+def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> ODataReply:
     j = shaper.journal
     if path in ("", "/"):
         sets = [
@@ -294,9 +294,9 @@ def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Ans
             "MessageProcessingLogCustomHeaderProperties",
             "MessageProcessingLogErrorInformations",
         ]
-        return Answer.json({"d": {"EntitySets": sets}})
+        return ODataReply.json({"d": {"EntitySets": sets}})
     if path == "$metadata":
-        return Answer(200, "application/xml", EDMX.encode("utf-8"))
+        return ODataReply(200, "application/xml", EDMX.encode("utf-8"))
     m = _PATH.match(path)
     if m is None:
         raise ODataError(f"Resource not found for the segment {path!r}", 404)
@@ -304,28 +304,28 @@ def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Ans
     opts = parse_options(params)
     if entity_set == "MessageProcessingLogs":
         if key is None and nav == "$count" and not value:
-            return Answer(200, "text/plain", str(j.count(opts.where)).encode())
+            return ODataReply(200, "text/plain", str(j.count(opts.where)).encode())
         if key is None and nav is None:
             return _collection(shaper, opts, params)
         rec = j.get(_key(key, entity_set))
         if rec is None:
             raise ODataError("Requested entity could not be found.", 404)
         if nav is None:
-            return Answer.json({"d": shaper.mpl(rec, opts)})
+            return ODataReply.json({"d": shaper.mpl(rec, opts)})
         if nav not in NAVIGATION:
             raise ODataError(f"Resource not found for the segment {nav!r}; use one of {', '.join(NAVIGATION)}", 404)
         if value and nav == "ErrorInformation":
             return _error_value(rec)
         if value:
             raise ODataError(f"$value is not available for {nav}", 400)
-        return Answer.json({"d": shaper.navigation(rec, nav)})
+        return ODataReply.json({"d": shaper.navigation(rec, nav)})
     if entity_set == "MessageProcessingLogErrorInformations" and (nav is None or nav == "$value"):
         rec = j.get(_key(key, entity_set))
         if rec is None or rec.error_text() is None:
             raise ODataError("Requested entity could not be found.", 404)
         if nav == "$value":
             return _error_value(rec)
-        return Answer.json({"d": shaper.error_information(rec)})
+        return ODataReply.json({"d": shaper.error_information(rec)})
     if entity_set == "MessageProcessingLogAttachments" and (nav is None or nav == "$value"):
         att_key = _key(key, entity_set)
         found = j.attachment(int(att_key)) if att_key.isdigit() else None
@@ -333,33 +333,33 @@ def _route(shaper: _Shaper, path: str, params: Sequence[tuple[str, str]]) -> Ans
             raise ODataError("Requested entity could not be found.", 404)
         guid, att = found
         if nav == "$value":
-            return Answer(200, att.content_type or "application/octet-stream", att.data, attachment=att.name)
-        return Answer.json({"d": shaper.attachment(guid, att)})
+            return ODataReply(200, att.content_type or "application/octet-stream", att.data, attachment=att.name)
+        return ODataReply.json({"d": shaper.attachment(guid, att)})
     raise ODataError(f"Resource not found for the segment {path!r}", 404)
 
 
-def _error_value(rec: MplRecord) -> Answer:
+def _error_value(rec: MplRecord) -> ODataReply:
     text = rec.error_text()
     if text is None:
         raise ODataError("Requested entity could not be found.", 404)
-    return Answer(200, "text/plain; charset=utf-8", text.encode("utf-8"))
+    return ODataReply(200, "text/plain; charset=utf-8", text.encode("utf-8"))
 
 
-def answer(journal: Journal, path: str, params: Sequence[tuple[str, str]], base: str, component: str) -> Answer:
-    """Answer ``GET /api/v1/<path>?<params>``; *base* is the absolute URL of ``/api/v1``."""
+def answer(journal: Journal, path: str, params: Sequence[tuple[str, str]], base: str, component: str) -> ODataReply:
+    """ODataReply ``GET /api/v1/<path>?<params>``; *base* is the absolute URL of ``/api/v1``."""
     shaper = _Shaper(journal, base, component)
     try:
         return _route(shaper, path, params)
     except ODataError as exc:
-        return Answer.error(exc)
+        return ODataReply.error(exc)
     except sqlite3.Error as exc:
         if any(words in str(exc) for words in _TOO_COMPLEX):
             # the parser's bounds keep filters below SQLite's limits; should a build of SQLite have
             # lower ones, the query is still the caller's to simplify, not a failure of the store
-            return Answer.error(
+            return ODataReply.error(
                 ODataError(
                     f"Invalid $filter: too complex for the message log's database ({exc}); "
                     "use fewer nested parentheses or comparisons"
                 )
             )
-        return Answer.error(ODataError(f"The message processing log cannot be read now ({exc}); try again", 503))
+        return ODataReply.error(ODataError(f"The message processing log cannot be read now ({exc}); try again", 503))

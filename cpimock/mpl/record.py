@@ -29,7 +29,7 @@ REFUSED = "REFUSED"
 REFUSAL_STAGES = ("tls", "http", "auth", "authorization", "routing", "processing")
 LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR", "TRACE")
 
-Headers = list[tuple[str, str]]
+HeaderList = list[tuple[str, str]]
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 # a generator of its own, reseeded in each worker process (a forked copy would repeat the ids)
 _random = random.Random()
@@ -73,7 +73,7 @@ def _body_json(data: bytes, size: int | None) -> dict[str, object]:
 
 
 @dataclass(slots=True)
-class Attachment:
+class StoredAttachment:
     """An MPL attachment added by a handler (``message.log``): name, media type, content."""
 
     name: str
@@ -118,19 +118,19 @@ class MplRecord:
     request_method: str | None = None
     request_path: str | None = None
     request_query: str | None = None
-    request_headers: Headers = field(default_factory=list)
+    request_headers: HeaderList = field(default_factory=list)
     request_body: bytes = b""
     request_body_size: int | None = None  # before the cap; None = len(request_body)
     # the answer cpimock gave
     response_status: int | None = None
-    response_headers: Headers = field(default_factory=list)
+    response_headers: HeaderList = field(default_factory=list)
     response_body: bytes = b""
     response_body_size: int | None = None
     # from message.log
-    custom_header_properties: Headers = field(default_factory=list)
+    custom_header_properties: HeaderList = field(default_factory=list)
     # message.log.set_property (setStringProperty, ...): CPI shows them at log level Debug/Trace
-    log_properties: Headers = field(default_factory=list)
-    attachments: list[Attachment] = field(default_factory=list)
+    log_properties: HeaderList = field(default_factory=list)
+    attachments: list[StoredAttachment] = field(default_factory=list)
     # what went wrong (exception text, handshake error) and in which step
     error: str | None = None
     error_step: str | None = None

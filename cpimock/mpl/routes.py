@@ -13,7 +13,6 @@ import datetime as dt
 import functools
 import hashlib
 import html
-import ipaddress
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -23,8 +22,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from cpimock.mpl.journal import Journal, Where
-from cpimock.mpl.odata import Answer, ODataError, answer
+from cpimock.mpl.odata import ODataError, ODataReply, answer
 from cpimock.mpl.record import STATUSES
+from cpimock.net import is_loopback
 
 Authorize = Callable[[web.Request], Awaitable[bool]]
 
@@ -78,13 +78,6 @@ def _monitor_page() -> tuple[str, str]:
     return page, policy
 
 
-def _is_loopback(request: web.Request) -> bool:
-    try:
-        return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def _since(text: str) -> dt.datetime | None:
     try:
         when = dt.datetime.fromisoformat(text)
@@ -104,11 +97,11 @@ def add_mpl_routes(
 
     async def allowed(request: web.Request) -> bool:
         if authorize is None:
-            return _is_loopback(request)
+            return is_loopback(request.remote or "")
         return await authorize(request)
 
     def forbidden_odata() -> web.Response:
-        return _reply(Answer.error(ODataError("Forbidden: this caller may not read message processing logs", 403)))
+        return _reply(ODataReply.error(ODataError("Forbidden: this caller may not read message processing logs", 403)))
 
     async def odata(request: web.Request) -> web.Response:
         if not await allowed(request):
@@ -185,7 +178,7 @@ def add_mpl_routes(
     app.router.add_get("/monitor/api/attachments/{id}", api_attachment)
 
 
-def _reply(result: Answer) -> web.Response:
+def _reply(result: ODataReply) -> web.Response:
     media, charset = _media_type(result.content_type)
     headers = dict(_API_HEADERS)
     if result.attachment is None:

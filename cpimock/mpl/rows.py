@@ -10,7 +10,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from cpimock import redaction
-from cpimock.mpl.record import Headers, MplRecord
+from cpimock.mpl.record import HeaderList, MplRecord
 from cpimock.mpl.sql import COLUMNS, to_ms
 
 _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES ({', '.join('?' * len(COLUMNS))}, ?)"
@@ -45,7 +45,7 @@ def capped(rec: MplRecord, cap: int) -> MplRecord:
     return rec
 
 
-def headers_json(headers: Headers) -> str:
+def headers_json(headers: HeaderList) -> str:
     """``[[name, value], ...]`` as ``json.dumps`` writes it (compact), in half its time."""
     try:
         return "[" + ",".join(["[" + _json_str(k) + "," + _json_str(v) + "]" for k, v in headers]) + "]"

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cpimock.mpl.record import Attachment, Headers, MplRecord
+from cpimock.mpl.record import HeaderList, MplRecord, StoredAttachment
 
 SCHEMA_VERSION = 1
 BODIES = ("request_body", "response_body")
@@ -172,7 +172,7 @@ def from_ms(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-def _headers(text: str) -> Headers:
+def _headers(text: str) -> HeaderList:
     return [(str(k), str(v)) for k, v in json.loads(text)]
 
 
@@ -235,25 +235,25 @@ def properties(conn: sqlite3.Connection, guid: str) -> list[tuple[int, str, str]
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
-def attachments(conn: sqlite3.Connection, guid: str, *, data: bool = False) -> list[Attachment]:
+def attachments(conn: sqlite3.Connection, guid: str, *, data: bool = False) -> list[StoredAttachment]:
     what = "data" if data else "X''"
     rows = conn.execute(
         f"SELECT id, timestamp, name, content_type, size, {what} FROM mpl_attachment WHERE guid = ? ORDER BY id",
         (guid,),
     )
     return [
-        Attachment(id=r[0], timestamp=from_ms(r[1]), name=r[2], content_type=r[3], size=r[4], data=bytes(r[5]))
+        StoredAttachment(id=r[0], timestamp=from_ms(r[1]), name=r[2], content_type=r[3], size=r[4], data=bytes(r[5]))
         for r in rows
     ]
 
 
-def attachment(conn: sqlite3.Connection, att_id: int) -> tuple[str, Attachment] | None:
+def attachment(conn: sqlite3.Connection, att_id: int) -> tuple[str, StoredAttachment] | None:
     row = conn.execute(
         "SELECT guid, id, timestamp, name, content_type, size, data FROM mpl_attachment WHERE id = ?", (att_id,)
     ).fetchone()
     if row is None:
         return None
-    att = Attachment(
+    att = StoredAttachment(
         id=row[1], timestamp=from_ms(row[2]), name=row[3], content_type=row[4], size=row[5], data=bytes(row[6])
     )
     return str(row[0]), att

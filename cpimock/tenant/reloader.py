@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from cpimock.config import ClientAuthSetting
 from cpimock.errors import CpimockError
-from cpimock.tenant.snapshot import ClientAuthSetting, Snapshot, build_snapshot, stat
+from cpimock.tenant.snapshot import Snapshot, build_snapshot, stat
 
 log = logging.getLogger(__name__)
 

@@ -11,19 +11,16 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from cpimock.config import Config, load_config
+from cpimock.config import ClientAuthSetting, Config, load_config
 from cpimock.identity.directory import Directory
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.store import Pki
 from cpimock.steps.pipeline import Pipeline, load_pipeline
-from cpimock.tenant.tls import ClientAuth, TlsMaterial, crl_checked_by_openssl, server_context
+from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, server_context
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
-
-ClientAuthSetting = Literal["required", "optional", "auto"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +34,14 @@ class Snapshot:
     routes: Routes
     pipelines: dict[str, Pipeline]
     ssl_context: ssl.SSLContext
-    client_auth: ClientAuth
+    client_auth: ClientAuthMode
     client_auth_reason: str
     crl_by_openssl: bool
     revocation: WorkspaceRevocation
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
 
 
-def choose_client_auth(setting: ClientAuthSetting, config: Config, registry: Registry) -> tuple[ClientAuth, str]:
+def choose_client_auth(setting: ClientAuthSetting, config: Config, registry: Registry) -> tuple[ClientAuthMode, str]:
     """``auto``: required while every way in is a certificate, optional once Basic/OAuth can be used."""
     if setting != "auto":
         return setting, f"--client-auth {setting}"

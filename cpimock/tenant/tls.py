@@ -23,7 +23,7 @@ from cpimock.errors import PkiError
 
 log = logging.getLogger(__name__)
 
-ClientAuth = Literal["required", "optional"]
+ClientAuthMode = Literal["required", "optional"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class TlsMaterial:
     own_roots: int = 1  # how many of *trust* are the workspace's own (leading entries)
 
 
-def server_context(material: TlsMaterial, client_auth: ClientAuth) -> ssl.SSLContext:
+def server_context(material: TlsMaterial, client_auth: ClientAuthMode) -> ssl.SSLContext:
     """Build the server context: TLS 1.2 and 1.3 only, client certificates verified, no tickets.
 
     Starts from Python's hardened defaults for a server, loads the server chain, trusts the

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cpimock.config import DEFAULT_ROLE, load_config
+from cpimock.config import DEFAULT_ROLE, ClientAuthSetting, load_config
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
 from cpimock.message import Message
@@ -24,7 +24,6 @@ from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
 from cpimock.mpl.sql import Where
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
-from cpimock.tenant.snapshot import ClientAuthSetting
 from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.keypool import POOL
 from cpimock.testing.keys import TenantKey, existing_key, issue_key

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from multidict import CIMultiDict
 from yarl import URL
 
-from cpimock.adapters.answers import MPL_ID_HEADER
 from cpimock.cli import main
 from cpimock.cli.serve import _check_exposure
 from cpimock.errors import CpimockError
 from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity
+from cpimock.wire import MPL_ID_HEADER
 from cpimock.workspace.create import load_workspace
 from cpimock.workspace.keys import issue_service_key
 

@@ -14,6 +14,7 @@ import re
 
 from lxml import etree
 
+from cpimock.config import DEFAULT_ROLE
 from cpimock.iflows.export.archive import FlowFiles
 from cpimock.iflows.export.model import (
     Adapter,
@@ -29,7 +30,7 @@ from cpimock.xmlsafe import XmlError, parse
 
 __all__ = ["read_sender_channel", "timer_channel"]
 
-DEFAULT_ROLE = "ESBMessaging.send"
+
 _PLACEHOLDER = re.compile(r"<[^<>/=\"']+>")
 _SERVED = "cpimock serves HTTPS, SOAP 1.x, SOAP (SAP RM) and IDoc senders"
 _NOT_SERVED = {
