@@ -1,4 +1,4 @@
-"""The ``cpimock`` command: a click group whose subcommands live in :mod:`cpimock.commands`.
+"""The ``cpimock`` command: a click group whose subcommands live in the modules of this package.
 
 Every :class:`~cpimock.errors.CpimockError` becomes one line on stderr and exit status 1;
 nothing a user can cause prints a traceback.
