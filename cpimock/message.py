@@ -31,6 +31,7 @@ __all__ = [
     "Message",
     "MessageLog",
     "SoapFault",
+    "SoapHeader",
     "messageLogFactory",
 ]
 
@@ -76,6 +77,29 @@ class SoapFault(Exception):
 
     def __reduce__(self) -> tuple[type[SoapFault], tuple[str, str, str | None, dict[str, str], str | None]]:
         return (type(self), (self.faultstring, self.faultcode, self.detail, dict(self.namespaces), self.soap_version))
+
+
+@dataclass(slots=True)
+class SoapHeader:
+    """A SOAP header block, as ``message.soap_headers`` holds them (CPI's ``SoapHeader`` class).
+
+    The SOAP-based senders give the steps the request's header blocks this way; a step sets the
+    reply's by putting ``SoapHeader`` values (or the XML of one namespace-qualified element,
+    as str or bytes) into ``message.soap_headers``. *xml* is the block's XML as sent; *actor*
+    the ``actor`` (SOAP 1.1) or ``role`` (SOAP 1.2) it is for, ``None`` for the iFlow itself.
+    """
+
+    namespace: str
+    local: str
+    xml: str
+    must_understand: bool = False
+    actor: str | None = None
+    relay: bool = False
+
+    @property
+    def name(self) -> str:
+        """The header's qualified name in Clark notation, ``{namespace}local``."""
+        return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
 
 
 class Headers(MutableMapping[str, Any]):
@@ -272,7 +296,8 @@ class Message:
         self.properties: dict[str, Any] = dict(properties) if properties else {}
         self.attachments: dict[str, Attachment] = {}
         self.log = MessageLog()
-        # the HTTPS sender adapter brings none; kept for scripts that read or clear them
+        # SoapHeader values from a SOAP-based sender (the HTTPS sender brings none); for the
+        # reply, a step may also put the XML of a header element here
         self.soap_headers: list[Any] = []
 
     def __repr__(self) -> str:

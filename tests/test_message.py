@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from cpimock.errors import CpimockError
-from cpimock.message import Attachment, BodyDecodeError, Headers, Message, messageLogFactory
+from cpimock.message import Attachment, BodyDecodeError, Headers, Message, SoapHeader, messageLogFactory
 
 
 def test_body_as_bytes_text_and_json() -> None:
@@ -169,6 +169,15 @@ def test_soap_headers_are_kept_for_scripts_that_use_them() -> None:
     assert message.soap_headers == ["<h/>"]
     message.clearSoapHeaders()
     assert message.getSoapHeaders() == []
+
+
+def test_a_soap_header_is_one_type_for_python_and_groovy_steps() -> None:
+    from cpimock.steps.groovy import SoapHeader as GroovySoapHeader
+
+    header = SoapHeader("urn:acme", "Trace", '<a:Trace xmlns:a="urn:acme">42</a:Trace>', must_understand=True)
+    assert GroovySoapHeader is SoapHeader
+    assert (header.name, header.actor, header.relay) == ("{urn:acme}Trace", None, False)
+    assert SoapHeader("", "Local", "<Local/>").name == "Local"
 
 
 def test_message_log_pythonic_and_groovy() -> None:

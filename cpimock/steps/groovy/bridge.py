@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
 from cpimock import xmlsafe
-from cpimock.message import Attachment, Headers, Message, MessageLog
+from cpimock.message import Attachment, Headers, Message, MessageLog, SoapHeader
 from cpimock.steps.groovy.wire import Decoder, Encoder, JavaObject, WireError
 
 __all__ = ["ScriptCompileError", "ScriptException", "ScriptLoadError", "SoapHeader"]
@@ -44,23 +43,6 @@ class ScriptCompileError(ScriptException):
 
 class ScriptLoadError(ScriptException):
     """The script file is not there, or lacks the function the step names."""
-
-
-@dataclass(slots=True)
-class SoapHeader:
-    """A SOAP header as scripts see it (``com.sap.gateway.ip.core.customdev.util.SoapHeader``)."""
-
-    namespace: str
-    local: str
-    xml: str
-    must_understand: bool = False
-    actor: str | None = None
-    relay: bool = False
-
-    @property
-    def name(self) -> str:
-        """The header's qualified name in Clark notation, ``{namespace}local``."""
-        return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
 
 
 def frame(kind: bytes, call_id: int, payload: bytes | bytearray = b"") -> bytes:
