@@ -78,11 +78,11 @@ def test_server_certificate_names_the_tenant_hosts(workspace: Path) -> None:
 
 
 def test_generated_config_documents_every_iflow_key(workspace: Path) -> None:
-    from cpimock.config.iflows import _IFLOW_KEYS
+    from cpimock.config.channels import ADAPTER_KEYS, COMMON_KEYS
 
     text = (workspace / "cpimock.toml").read_text()
     uncommented = "\n".join(line.lstrip("# ") for line in text.splitlines())
-    for key in _IFLOW_KEYS:
+    for key in COMMON_KEYS | set(ADAPTER_KEYS) | {"cxf_case_sensitive"}:
         assert f"\n{key} =" in uncommented, key
     assert tomllib.loads(text)["instances"]["default"]["roles"] == ["ESBMessaging.send"]
 

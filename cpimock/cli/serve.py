@@ -30,6 +30,8 @@ from cpimock.workspace.keys import keys_dir
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.0005
+# the adapters as CPI's channel dialog names them
+_ADAPTER_NAMES = {"https": "HTTPS", "soap": "SOAP 1.x", "soap-rm": "SOAP (SAP RM)", "idoc": "IDoc"}
 
 
 @click.command("serve")
@@ -138,12 +140,14 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     if workers > 1:
         echo(f"Workers: {workers} processes on one port")
     echo("Integration flows:")
-    width = max((len(f.address) for f in config.iflows), default=0) + len(url) + 5
-    for iflow in config.iflows:
-        rule = iflow.role if iflow.authorization == "user-role" else "client certificate subject/issuer list"
+    channels = [(iflow, channel) for iflow in snapshot.iflows.values() for channel in iflow.channels]
+    width = max((len(c.url_path) for _, c in channels), default=0) + len(url) + 1
+    for iflow, channel in channels:
+        rule = channel.role if channel.authorization == "user-role" else "client certificate subject/issuer list"
         state = "" if iflow.state == "started" else f" [{iflow.state}]"
-        echo(f"  {url + '/http' + iflow.address:<{width}}  {iflow.id} ({rule}){state}")
-    if not config.iflows:
+        kind = "" if channel.adapter == "https" else f"{_ADAPTER_NAMES[channel.adapter]}, "
+        echo(f"  {url + channel.url_path:<{width}}  {iflow.id} ({kind}{rule}){state}")
+    if not channels:
         echo("  none yet: add [[iflows]] to cpimock.toml (it is reloaded while the server runs)")
     if config.journal.enabled:
         echo(f"Message monitor: {url}/monitor   (or `cpimock messages`)")

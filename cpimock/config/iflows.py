@@ -1,13 +1,16 @@
 """The ``[[iflows]]`` tables of ``cpimock.toml``: CPI's address and role rules, unique ids and
-addresses, no address under another's ``/*``.
+addresses (per prefix: ``/http/`` for HTTPS, ``/cxf/`` for the SOAP-based adapters), no HTTPS
+address under another's ``/*``. :mod:`cpimock.config.channels` reads the adapter's own keys.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from cpimock.config.model import AUTH_METHODS, DEFAULT_MAX_BODY_MB, DEFAULT_ROLE, IFlowConfig
+from cpimock.config.channels import adapter_of, idoc_channel, soap_channel
+from cpimock.config.model import AUTH_METHODS, DEFAULT_MAX_BODY_MB, DEFAULT_ROLE, Adapter, IFlowConfig
 from cpimock.config.reader import Reader
 
 # CPI address rules: leading "/", then alphanumerics, "_", "/", "~", "-", ".", "$", "*";
@@ -21,34 +24,17 @@ _ROLE_RE = re.compile(r"^[A-Za-z0-9_.]+$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-_IFLOW_KEYS = {
-    "id",
-    "address",
-    "steps",
-    "authorization",
-    "role",
-    "client_certificates",
-    "allowed_headers",
-    "max_body_mb",
-    "csrf",
-    "return_exception_to_sender",
-    "state",
-    "timeout_s",
-    "auth_methods",
-}
-
-
-def _iflows(r: Reader, data: Any) -> tuple[IFlowConfig, ...]:
+def _iflows(r: Reader, data: Any, root: Path, *, cxf_case_sensitive: bool = True) -> tuple[IFlowConfig, ...]:
     if not isinstance(data, list):
         raise r.fail("iflows", "must be an array of tables ([[iflows]])")
     iflows: list[IFlowConfig] = []
     seen_ids: dict[str, int] = {}
-    seen_addresses: dict[str, int] = {}
+    seen_addresses: dict[tuple[str, str], int] = {}
     for i, table in enumerate(data):
         p = f"iflows[{i}]."
         if not isinstance(table, dict):
             raise r.fail(f"iflows[{i}]", "must be a table")
-        r.only(table, p, _IFLOW_KEYS)
+        adapter = adapter_of(r, table, p)
         if "id" not in table or "address" not in table:
             raise r.fail(f"iflows[{i}]", 'needs id = "..." and address = "/..."')
         iflow_id = r.text(table, "id", p, "")
@@ -57,13 +43,16 @@ def _iflows(r: Reader, data: Any) -> tuple[IFlowConfig, ...]:
         if iflow_id in seen_ids:
             raise r.fail(p + "id", f"{iflow_id!r} is already used by iflows[{seen_ids[iflow_id]}]")
         seen_ids[iflow_id] = i
-        address = _address(r, r.text(table, "address", p, ""), p + "address")
-        key = address.lower()
+        address = _address(r, r.text(table, "address", p, ""), p + "address", adapter)
+        https = adapter == "https"
+        sensitive = not https and cxf_case_sensitive
+        key = ("/http" if https else "/cxf", address if sensitive else address.lower())
         if key in seen_addresses:
+            rule = "case-sensitive under /cxf/" if sensitive else "case-insensitive"
             raise r.fail(
                 p + "address",
-                f"{address!r} is already used by iflows[{seen_addresses[key]}]; addresses are unique "
-                "and case-insensitive",
+                f"{address!r} is already used by iflows[{seen_addresses[key]}] under {key[0]}/; addresses are "
+                f"unique there and {rule}",
             )
         seen_addresses[key] = i
         authorization = r.choice(table, "authorization", p, "user-role", ("user-role", "client-certificate"))
@@ -85,23 +74,32 @@ def _iflows(r: Reader, data: Any) -> tuple[IFlowConfig, ...]:
                 id=iflow_id,
                 address=address,
                 steps=r.strings(table, "steps", p),
+                adapter=adapter,
                 authorization=authorization,  # type: ignore[arg-type]
                 role=role,
                 client_certificates=pairs,
                 allowed_headers=r.strings(table, "allowed_headers", p),
                 max_body_mb=r.number(table, "max_body_mb", p, DEFAULT_MAX_BODY_MB, 1, 4096),
-                csrf=r.flag(table, "csrf", p, True),
+                csrf=https and r.flag(table, "csrf", p, True),
                 return_exception_to_sender=r.flag(table, "return_exception_to_sender", p, False),
                 state=r.choice(table, "state", p, "started", ("started", "stopped")),  # type: ignore[arg-type]
                 timeout_s=r.number(table, "timeout_s", p, 60.0, 0.01, 86400),
                 auth_methods=frozenset(methods),
+                soap=soap_channel(r, table, p, adapter, root) if adapter in ("soap", "soap-rm") else None,
+                idoc=idoc_channel(r, table, p) if adapter == "idoc" else None,
             )
         )
     _check_wildcard_overlap(r, iflows)
     return tuple(iflows)
 
 
-def _address(r: Reader, address: str, where: str) -> str:
+def _address(r: Reader, address: str, where: str, adapter: Adapter) -> str:
+    if adapter != "https" and "*" in address:
+        raise r.fail(
+            where,
+            f"{address!r}: a {adapter} address answers its sub-paths already (/path also answers /path/...); "
+            "drop the '*'",
+        )
     if not _ADDRESS_RE.match(address) or "//" in address or address.count("*") > 1:
         raise r.fail(
             where,
@@ -120,7 +118,7 @@ def _check_wildcard_overlap(r: Reader, iflows: list[IFlowConfig]) -> None:
             continue
         prefix = wild.address[:-1].lower()
         for j, other in enumerate(iflows):
-            if i != j and other.address.lower().startswith(prefix):
+            if i != j and other.adapter == "https" and other.address.lower().startswith(prefix):
                 raise r.fail(
                     f"iflows[{j}].address",
                     f"{other.address!r} lies under {wild.address!r} of iflows[{i}]; CPI refuses to "

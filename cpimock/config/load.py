@@ -1,4 +1,5 @@
-"""Reading ``cpimock.toml``: the only I/O of the settings, and the tables other than ``[[iflows]]``.
+"""Reading ``cpimock.toml``: the I/O of the settings (with the WSDL files it names), and the tables
+other than ``[[iflows]]``.
 
 Every error names the key path (``iflows[2].address``) and the fix, so a user sees one line and
 knows what to edit.
@@ -46,7 +47,7 @@ def parse_config(data: dict[str, Any], root: Path, *, source: str = CONFIG_NAME)
     tenant = _tenant(reader, reader.table(data, "tenant"))
     server = _server(reader, reader.table(data, "server"), root)
     instances = _instances(reader, reader.table(data, "instances"))
-    iflows = _iflows(reader, data.get("iflows", []))
+    iflows = _iflows(reader, data.get("iflows", []), root, cxf_case_sensitive=server.cxf_case_sensitive)
     journal = _journal(reader, reader.table(data, "journal"))
     oauth = _oauth(reader, reader.table(data, "oauth"))
     return Config(root, tenant, server, instances, iflows, journal, oauth)
@@ -78,6 +79,7 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
             "max_header_size",
             "max_headers",
             "expose",
+            "cxf_case_sensitive",
         },
     )
     d = ServerConfig()
@@ -96,6 +98,7 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
         max_header_size=r.whole(data, "max_header_size", p, d.max_header_size, 1024, 1 << 20),
         max_headers=r.whole(data, "max_headers", p, d.max_headers, 10, 10_000),
         expose=r.flag(data, "expose", p, d.expose),
+        cxf_case_sensitive=r.flag(data, "cxf_case_sensitive", p, d.cxf_case_sensitive),
     )
 
 

@@ -27,6 +27,51 @@ ClientAuthSetting = Literal["required", "optional", "auto"]
 Authorization = Literal["user-role", "client-certificate"]
 
 
+# CPI's sender adapters cpimock serves: HTTPS at /http/, the SOAP-based ones at /cxf/
+Adapter = Literal["https", "soap", "soap-rm", "idoc"]
+ADAPTERS: tuple[Adapter, ...] = ("https", "soap", "soap-rm", "idoc")
+
+
+@dataclass(frozen=True, slots=True)
+class SoapChannel:
+    """A SOAP 1.x or SOAP (SAP RM) sender channel's own settings (CPI's *Connection* tab).
+
+    *Service Definition* ``Manual`` is ``wsdl = None``: a generic service, any payload element,
+    the exchange *pattern* chosen here. ``WSDL`` is the WSDL's content in *wsdl* (read from
+    *wsdl_file* in the workspace, or from an export), with *service* and *port* naming its
+    service and endpoint (``p1:Name``; optional when the WSDL has one); its operations then say
+    which are one-way. *processing* applies to one-way operations: ``ws-standard`` answers
+    before the steps run (errors are not returned), ``robust`` after (errors are returned as
+    faults). *one_way_status* is the status of a one-way acknowledgement (202 without a body,
+    or 200 with an empty envelope). SOAP (SAP RM) channels are one-way and robust; their
+    *duplicates* are acknowledged without running the steps again, or processed again.
+    """
+
+    pattern: Literal["request-reply", "one-way"] = "request-reply"
+    processing: Literal["ws-standard", "robust"] = "ws-standard"
+    wsdl: bytes | None = field(default=None, repr=False)
+    wsdl_file: Path | None = None
+    service: str | None = None
+    port: str | None = None
+    ws_addressing: bool = False
+    one_way_status: Literal[200, 202] = 202
+    duplicates: Literal["acknowledge", "process"] = "acknowledge"
+
+
+@dataclass(frozen=True, slots=True)
+class IdocChannel:
+    """An IDoc sender channel's own settings (CPI's *Processing* tab, and what its answer holds).
+
+    *invalid_characters* is CPI's *Invalid XML Character Handling*: ``throw`` (Throw Error, the
+    default), ``remove``, or ``substitute`` with ``#``. *answer* is the body of a success:
+    ``empty``, or ``idoc-assign`` (a SOAP envelope mapping each IDoc number to the number the
+    receiving side gave it, for SOAP-wrapped requests).
+    """
+
+    invalid_characters: Literal["throw", "remove", "substitute"] = "throw"
+    answer: Literal["empty", "idoc-assign"] = "empty"
+
+
 @dataclass(frozen=True, slots=True)
 class TenantConfig:
     name: str = "mytenant"
@@ -49,6 +94,9 @@ class ServerConfig:
     max_header_size: int = 16384
     max_headers: int = 100
     expose: bool = False
+    # whether /cxf/ addresses are matched with their case (CXF, and SAP's troubleshooting page)
+    # or without it (as /http/ addresses are); UNCONFIRMED for a real tenant, so a setting
+    cxf_case_sensitive: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +119,7 @@ class IFlowConfig:
     id: str
     address: str
     steps: tuple[str, ...] = ()
+    adapter: Adapter = "https"
     authorization: Authorization = "user-role"
     role: str = DEFAULT_ROLE
     client_certificates: tuple[SubjectPair, ...] = ()
@@ -81,6 +130,8 @@ class IFlowConfig:
     state: Literal["started", "stopped"] = "started"
     timeout_s: float = 60.0
     auth_methods: frozenset[str] = frozenset(AUTH_METHODS)
+    soap: SoapChannel | None = None  # adapter "soap" or "soap-rm"
+    idoc: IdocChannel | None = None  # adapter "idoc"
 
     @property
     def wildcard(self) -> bool:

@@ -2,8 +2,38 @@
 
 An ``[[iflows]]`` table of ``cpimock.toml`` and a CPI export both become an :class:`IFlow` before
 anything is served. A sender channel (:class:`Channel`) is one way in: CPI's adapter, its
-address, who may call and how much they may send. The server routes a request to a channel
-(:class:`Route`), asks the channel whether the caller may call, and runs the iFlow's steps.
+address, who may call and how much they may send, and the adapter's own settings
+(:class:`SoapChannel` for SOAP 1.x and SOAP (SAP RM), :class:`IdocChannel` for IDoc; these are
+defined with the settings in :mod:`cpimock.config.model`, since ``cpimock.toml`` and an export
+both fill them). The server routes a request to a channel (:class:`Route`), asks the channel
+whether the caller may call, and runs the iFlow's steps.
+
+How CPI's export keys map onto a channel, for the export's reader:
+
+==============================  =============================================================
+export (``ifl:property``)       :class:`Channel`
+==============================  =============================================================
+``ComponentType`` HTTPS         ``adapter="https"``, ``address`` from ``urlPath``
+``ComponentType`` SOAP          ``adapter="soap"`` (``MessageProtocol`` SOAP 1.x) or
+                                ``"soap-rm"`` (SAP RM), ``address`` from ``address``
+``ComponentType`` IDOC          ``adapter="idoc"``, ``address`` from ``address``
+``senderAuthType``              ``authorization``: RoleBased ``"user-role"``,
+                                ClientCertificate ``"client-certificate"``
+``userRole``                    ``role``
+``clientCertificates``          ``client_certificates``
+``xsrfProtection``              ``csrf`` (HTTPS only)
+``maximumBodySize``             ``max_body_mb``
+``messageExchangePattern``      ``soap.pattern``: RequestReply ``"request-reply"``,
+                                OneWay ``"one-way"``
+``soapOptions``                 ``soap.processing``: cxfRobust ``"robust"``, else
+                                ``"ws-standard"``
+``serviceDefinition`` WSDL      ``soap.wsdl`` (the file's bytes from ``soapWsdlURL``),
+                                ``soap.service`` (``soapServiceName``), ``soap.port``
+                                (``soapWsdlPortName``)
+``useWSAddressing``             ``soap.ws_addressing``
+``xmlCharacterHandling``        ``idoc.invalid_characters``: throwException ``"throw"``,
+                                remove..., substitute... (see ``CharacterHandling.parse``)
+==============================  =============================================================
 """
 
 from __future__ import annotations
@@ -11,13 +41,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cpimock.config import DEFAULT_MAX_BODY_MB, DEFAULT_ROLE, IFlowConfig, SubjectPair
+from cpimock.config import (
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_ROLE,
+    Adapter,
+    IdocChannel,
+    IFlowConfig,
+    SoapChannel,
+    SubjectPair,
+)
 
-Adapter = Literal["https"]
+__all__ = ["PREFIXES", "Adapter", "Channel", "IFlow", "IdocChannel", "Route", "SoapChannel", "from_config"]
+
 Authorization = Literal["user-role", "client-certificate"]
 
 # the path prefix CPI serves each adapter under
-PREFIXES: dict[str, str] = {"https": "/http"}
+PREFIXES: dict[str, str] = {"https": "/http", "soap": "/cxf", "soap-rm": "/cxf", "idoc": "/cxf"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +69,14 @@ class Channel:
     authorization: Authorization = "user-role"
     role: str = DEFAULT_ROLE
     client_certificates: tuple[SubjectPair, ...] = ()
-    csrf: bool = True
+    csrf: bool = True  # HTTPS only
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    soap: SoapChannel | None = None  # adapter "soap" or "soap-rm"
+    idoc: IdocChannel | None = None  # adapter "idoc"
 
     @property
     def prefix(self) -> str:
-        """``/http`` for the HTTPS adapter."""
+        """``/http`` for the HTTPS adapter, ``/cxf`` for the SOAP-based ones."""
         return PREFIXES[self.adapter]
 
     @property
@@ -76,13 +117,15 @@ def from_config(table: IFlowConfig) -> IFlow:
     """The iFlow an ``[[iflows]]`` table describes: one channel, the table's settings."""
     channel = Channel(
         iflow_id=table.id,
-        adapter="https",
+        adapter=table.adapter,
         address=table.address,
         authorization=table.authorization,
         role=table.role,
         client_certificates=table.client_certificates,
         csrf=table.csrf,
         max_body_mb=table.max_body_mb,
+        soap=table.soap,
+        idoc=table.idoc,
     )
     return IFlow(
         id=table.id,

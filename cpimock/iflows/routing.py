@@ -1,4 +1,10 @@
-"""Which channel answers a request: CPI's address rules, and paths refused before any rule applies."""
+"""Which channel answers a request: CPI's address rules, and paths refused before any rule applies.
+
+``/http/`` (HTTPS) and ``/cxf/`` (SOAP 1.x, SOAP (SAP RM), IDoc) have rules of their own: an
+HTTPS address matches exactly, or as a ``/path/*`` prefix, case-insensitively; a ``/cxf/``
+address also answers its sub-paths, the longest deployed address winning, with or without its
+case (``[server] cxf_case_sensitive``).
+"""
 
 from __future__ import annotations
 
@@ -77,15 +83,51 @@ class Router(Generic[T]):
         return None
 
 
+class SubPathRouter(Generic[T]):
+    """CXF's address rule (SOAP, SOAP (SAP RM), IDoc): ``/path`` answers ``/path`` and every
+    ``/path/...``; of the addresses that match a path, the longest wins, so deploying
+    ``/path/test`` takes ``/path/test/...`` over from ``/path``. A match ends at a segment
+    boundary: ``/path`` does not answer ``/pathology``."""
+
+    def __init__(self, entries: Iterable[tuple[str, T]], *, case_sensitive: bool = True) -> None:
+        self._case_sensitive = case_sensitive
+        self._exact: dict[str, T] = {}
+        for address, value in entries:
+            key = self._key(address)
+            self._exact[key.rstrip("/") or "/"] = value
+        # the longest address first; a few per tenant, so a scan is as quick as anything cleverer
+        self._prefixes = sorted(self._exact.items(), key=lambda item: len(item[0]), reverse=True)
+
+    def _key(self, address: str) -> str:
+        return address if self._case_sensitive else address.lower()
+
+    def match(self, address: str) -> tuple[T, str] | None:
+        """The value for *address* and what follows the matched address (``/path/a/b`` → ``a/b``)."""
+        key = self._key(address)
+        if len(key) > 1:
+            key = key.rstrip("/") or "/"
+        found = self._exact.get(key)
+        if found is not None:
+            return found, ""
+        for prefix, value in self._prefixes:
+            if prefix == "/" or key.startswith(prefix + "/"):
+                rest = address[len(prefix) :].strip("/")
+                return value, rest
+        return None
+
+
 class Routes:
     """Every channel of the tenant's iFlows, by the prefix it is served under."""
 
-    def __init__(self, iflows: Iterable[IFlow]) -> None:
+    def __init__(self, iflows: Iterable[IFlow], *, cxf_case_sensitive: bool = True) -> None:
         by_prefix: dict[str, list[tuple[str, Route]]] = {}
         for iflow in iflows:
             for channel in iflow.channels:
                 by_prefix.setdefault(channel.prefix, []).append((channel.address, Route(iflow, channel)))
-        self._routers = {prefix: Router(entries) for prefix, entries in by_prefix.items()}
+        self._routers: dict[str, Router[Route] | SubPathRouter[Route]] = {
+            prefix: SubPathRouter(entries, case_sensitive=cxf_case_sensitive) if prefix == "/cxf" else Router(entries)
+            for prefix, entries in by_prefix.items()
+        }
 
     def match(self, prefix: str, address: str) -> Route | None:
         """The route of a request to *prefix* + *address*, or None when no channel serves it."""

@@ -71,6 +71,8 @@ def watched_files(config: Config, pki: Pki) -> list[Path]:
         pki.server_key_path,
         pki.root_cert_path,
         *config.server.trust,
+        # a SOAP channel's WSDL is read with cpimock.toml, and reloaded when it changes
+        *(f.soap.wsdl_file for f in config.iflows if f.soap is not None and f.soap.wsdl_file is not None),
     ]
 
 
@@ -117,7 +119,7 @@ def build_snapshot(
         registry=registry,
         directory=directory,
         iflows=iflows,
-        routes=Routes(iflows.values()),
+        routes=Routes(iflows.values(), cxf_case_sensitive=config.server.cxf_case_sensitive),
         pipelines=pipelines,
         ssl_context=context,
         client_auth=mode,

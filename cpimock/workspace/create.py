@@ -38,6 +38,7 @@ port = 8443
 # client_auth = "auto"          # "required" | "optional" | "auto"
 # trust = ["certs/extra-roots.pem"]   # more CA bundles whose client certificates are accepted
 # workers = 1
+# cxf_case_sensitive = true     # whether /cxf/ addresses match with their case
 
 # A service instance of Process Integration Runtime (plan integration-flow): its roles are
 # what every service key of the instance may do.
@@ -60,6 +61,23 @@ csrf = false
 # state = "started"               # or "stopped" (answers 503 like an undeployed flow)
 # timeout_s = 60
 # auth_methods = ["certificate", "basic", "oauth"]
+
+# A SOAP 1.x, SOAP (SAP RM) or IDoc sender channel is served at https://127.0.0.1:8443/cxf/<address>
+# (docs/s4hana.md sets S/4HANA up to call one). The keys above apply, but csrf (HTTPS only); and:
+# [[iflows]]
+# id = "orders"
+# adapter = "soap"                # "https" (the default) | "soap" | "soap-rm" | "idoc"
+# address = "/orders"             # also answers /orders/...; the longest deployed address wins
+# message_exchange_pattern = "request-reply"   # soap: or "one-way"
+# processing = "ws-standard"      # soap, one-way: or "robust" (answer after the steps, errors as faults)
+# wsdl = "iflows/OrderService.wsdl"   # soap, soap-rm: the channel's WSDL; without it a generic one
+# service = "p1:OrderService"     # the WSDL's service and port (CPI's Service and Endpoint)
+# port = "p1:OrderPortSoap11"
+# ws_addressing = false           # soap: accept WS-Addressing headers
+# one_way_status = 202            # or 200 (with an empty envelope): the one-way acknowledgement
+# duplicates = "acknowledge"      # soap-rm: or "process" (run the steps again for a repeated message id)
+# invalid_xml_characters = "throw"  # idoc: or "remove", "substitute" (with #)
+# idoc_answer = "empty"           # idoc: or "idoc-assign" (an envelope mapping IDoc numbers)
 """
 
 
