@@ -217,6 +217,41 @@ async def test_unknown_address_gets_404(running: Running) -> None:
     assert "/http/nowhere" in text
 
 
+@pytest.mark.parametrize("path", ["/cxf/nowhere", "/nowhere", "/favicon.ico", "/http", "/cxf"])
+async def test_a_path_no_iflow_serves_gets_a_404_that_is_logged_and_recorded(
+    running: Running, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="cpimock.adapters.endpoint")
+    async with running.session(running.extract("demo-sender")) as session, session.get(running.url + path) as answer:
+        assert answer.status == 404
+        assert f"no integration flow is deployed at {path}" in await answer.text()
+        guid = answer.headers["Cpimock-Message-Id"]
+    [record] = await running.records()
+    assert (record.message_guid, record.refusal_stage, record.request_path) == (guid, "routing", path)
+    assert (record.service_key, record.response_status) == ("demo-sender", 404)
+    assert f"GET {path} from" in caplog.text
+
+
+async def test_a_path_no_iflow_serves_asks_for_credentials_first(optional: Running) -> None:
+    async with optional.session(None) as session, session.get(optional.url + "/nowhere") as answer:
+        assert answer.status == 401
+    [record] = await optional.records()
+    assert (record.refusal_stage, record.request_path) == ("auth", "/nowhere")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/", 200), ("GET", "/token_keys", 200), ("GET", "/oauth/token", 405), ("POST", "/monitor", 405)],
+)
+async def test_the_tenants_own_routes_keep_their_answers_and_are_not_recorded(
+    running: Running, method: str, path: str, status: int
+) -> None:
+    async with running.session(running.extract("demo-sender")) as session:
+        async with session.request(method, running.url + path) as answer:
+            assert answer.status == status
+    assert await running.records() == []
+
+
 async def test_stopped_iflow_gets_503(running: Running, workspace: Path) -> None:
     config = workspace / "cpimock.toml"
     config.write_text(config.read_text().replace("csrf = false", 'csrf = false\nstate = "stopped"', 1))

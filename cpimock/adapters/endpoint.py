@@ -61,12 +61,21 @@ class _Unanswerable(StepError):
 class Endpoint:
     """The iFlow endpoint of one server process, for every prefix an adapter serves."""
 
-    def __init__(self, context: EndpointContext, adapters: Mapping[str, SenderAdapter], prefixes: Mapping[str, str]):
+    def __init__(
+        self,
+        context: EndpointContext,
+        adapters: Mapping[str, SenderAdapter],
+        prefixes: Mapping[str, str],
+        *,
+        default: str = "https",
+    ):
         """*adapters* by kind (``"https"``); *prefixes* maps each served prefix (``"/http"``) to the
-        kind that answers a request no channel serves there."""
+        kind that answers a request no channel serves there; *default* is the kind that answers a
+        path under no prefix at all."""
         self._context = context
         self._adapters = dict(adapters)
         self._fallback = {prefix: self._adapters[kind] for prefix, kind in prefixes.items()}
+        self._default = self._adapters[default]
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -79,19 +88,22 @@ class Endpoint:
         return cut > 0 and path[:cut] in self._fallback
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer *request*, whatever its path: one no channel serves gets a recorded 404."""
         context = self._context
         snapshot = context.snapshot()
         peer = context.peer_of(request, snapshot)
         rec = _record_of(request, peer)
         path = request.path
         cut = path.find("/", 1)
-        prefix, address = path[:cut], path[cut:]
-        adapter = self._fallback[prefix]
+        prefix, address = (path[:cut], path[cut:]) if cut > 0 else (path, "/")
+        adapter = self._fallback.get(prefix)
+        if adapter is None:  # a path no adapter serves: a 404 like an unknown address, and recorded
+            adapter, prefix = self._default, ""
         unsafe = unsafe_path(request.raw_path)
         if unsafe is not None:
             reason = f"the request path holds {unsafe}, which would change its meaning once decoded; leave it out"
             return self._refuse(rec, None, adapter, "http", answers.refused(400, reason))
-        route = snapshot.routes.match(prefix, address)
+        route = snapshot.routes.match(prefix, address) if prefix else None
         if route is not None:
             adapter = self._adapters[route.channel.adapter]
         authorization = request.headers.get("Authorization")

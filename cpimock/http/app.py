@@ -1,9 +1,11 @@
 """The aiohttp application of a tenant: its routes, and the hot path past aiohttp's router.
 
-``/http/...`` requests go to the iFlow endpoint directly: aiohttp's router and the application's
-set-up of each request cost about a twentieth of a request. Everything else (the token
-endpoint, the MPL's OData API and monitor, the index page, and any request that expects a
-``100 Continue``, which the application's expect handler answers) goes through the application.
+``/http/...`` and ``/cxf/...`` requests go to the iFlow endpoint directly: aiohttp's router and
+the application's set-up of each request cost about a twentieth of a request. Everything else
+(the token endpoint, the MPL's OData API and monitor, the index page, and any request that
+expects a ``100 Continue``, which the application's expect handler answers) goes through the
+application. A path the application has no route for goes to the endpoint as well, which
+answers it with a 404 that is logged and recorded, as for an unknown iFlow address.
 """
 
 from __future__ import annotations
@@ -43,7 +45,17 @@ class AppParts:
 
 
 def make_app(parts: AppParts) -> web.Application:
-    app = web.Application(client_max_size=1 << 40)
+    @web.middleware
+    async def unrouted(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # only the router's own 404 (no route for the path); a route that answers 404 itself
+        # (an unknown message id) keeps its answer
+        if isinstance(request.match_info.http_exception, web.HTTPNotFound):
+            return await parts.endpoint.handle(request)
+        return await handler(request)
+
+    app = web.Application(client_max_size=1 << 40, middlewares=[unrouted])
     for prefix in parts.endpoint.prefixes:
         app.router.add_route("*", prefix + "/{tail:.*}", parts.endpoint.handle)
 
