@@ -22,12 +22,16 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return str(value)
 
 
 def add_iflow(root: Path, iflow_id: str, address: str, steps: list[str], **settings: Any) -> None:
-    """Append an ``[[iflows]]`` table to the workspace's cpimock.toml (``csrf = false`` unless given)."""
-    settings.setdefault("csrf", False)
+    """Append an ``[[iflows]]`` table to the workspace's cpimock.toml (``csrf = false`` unless given,
+    for HTTPS channels)."""
+    if settings.get("adapter", "https") == "https":
+        settings.setdefault("csrf", False)
     lines = [
         "",
         "[[iflows]]",

@@ -5,14 +5,14 @@ pair, the adapter's own checks such as CSRF, the body size) → the request as a
 (adapter) → run the steps (steps.pipeline) → the answer in the adapter's shape → record (mpl).
 
 A refusal at any point is answered in the adapter's shape, logged at INFO with its reason and
-recorded in the message processing log. Whatever the steps leave that cannot be answered is a
-failure like a step's exception: CPI's 500, and a FAILED record.
+recorded in the message processing log. Running the steps, answering and recording the
+message is :mod:`cpimock.adapters.processing`'s: whatever the steps leave that cannot be
+answered is a failure like a step's exception (CPI's 500, and a FAILED record).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,9 +21,10 @@ from aiohttp import web
 
 from cpimock import redaction
 from cpimock.adapters import answers
-from cpimock.adapters.exchange import NO_MPL_FIELDS, mpl_fields
+from cpimock.adapters.processing import Processor, response
 from cpimock.adapters.request import read_limited
 from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
+from cpimock.errors import CpimockError
 from cpimock.identity.authorize import authorize
 from cpimock.identity.basic import FailureLimiter
 from cpimock.identity.callers import Peer, TooMany, identify
@@ -31,9 +32,7 @@ from cpimock.identity.model import Refusal
 from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
-from cpimock.message import LogAttachment, Message
-from cpimock.mpl.record import MplRecord, StoredAttachment, new_message_guid, utcnow
-from cpimock.steps.pipeline import StepError
+from cpimock.mpl.record import MplRecord, new_message_guid, utcnow
 from cpimock.tenant.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -54,10 +53,6 @@ class EndpointContext:
     loop: asyncio.AbstractEventLoop
 
 
-class _Unanswerable(StepError):
-    """The steps left something the adapter cannot turn into an answer."""
-
-
 class Endpoint:
     """The iFlow endpoint of one server process, for every prefix an adapter serves."""
 
@@ -76,6 +71,7 @@ class Endpoint:
         self._adapters = dict(adapters)
         self._fallback = {prefix: self._adapters[kind] for prefix, kind in prefixes.items()}
         self._default = self._adapters[default]
+        self._processor = Processor(context.loop, context.record, context.arecord)
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -143,7 +139,7 @@ class Endpoint:
         except Refused as refused:
             return self._refuse(rec, route, adapter, refused.stage, refused.answer)
         if early is not None:
-            return _response(early)
+            return response(early)
         body = await read_limited(request, channel.max_body_bytes)
         if body is None:
             return self._refuse(rec, route, adapter, "http", answers.too_large(channel.max_body_mb, iflow.id))
@@ -151,51 +147,55 @@ class Endpoint:
 
     async def _run(self, call: Call, adapter: SenderAdapter, body: bytes) -> web.StreamResponse:
         route, rec = call.route, call.record
-        iflow = route.iflow
-        rec.integration_flow_name = iflow.id
+        rec.integration_flow_name = route.iflow.id
         rec.request_body = body
         rec.log_level = call.request.headers.get("SAP_MessageProcessingLogLevel", "INFO").upper()
         try:
             message = adapter.message(call, body)
+            return await self._processor.deliver(call, adapter, message)
         except Refused as refused:
-            return self._refuse(rec, route, adapter, refused.stage, refused.answer)
-        result = message
-        try:
-            pipeline = call.snapshot.pipelines[iflow.id]
-            result = await pipeline.run(message, iflow.timeout_s, self._context.loop)
-            try:
-                reply = adapter.reply(call, result)
-                response = _response(reply)
-            except StepError:
-                raise
-            except Exception as exc:  # a header whose str() raises, a body aiohttp refuses, ...
-                raise _Unanswerable("response", f"the answer the steps left cannot be sent: {exc}") from exc
-            rec.status = "COMPLETED"
-        except StepError as exc:
-            rec.status, rec.error, rec.error_step = "FAILED", str(exc), exc.step
-            log.error(
-                "integration flow %s failed (message %s): %s",
-                iflow.id,
-                rec.message_guid,
-                exc,
-                exc_info=exc.__cause__ if exc.__cause__ is not None else None,
-            )
-            reply = adapter.failure(call, exc)
-            response = _response(reply)
-        _fill_from_message(rec, result)
-        rec.response_status, rec.response_headers, rec.response_body = reply.status, reply.headers, reply.body
-        rec.log_end = utcnow()
-        await self._context.arecord(rec)
-        if log.isEnabledFor(logging.DEBUG):
-            label = call.identity.label
-            log.debug("%s %s → %d (%s, %s)", rec.request_method, rec.request_path, reply.status, iflow.id, label)
-        return response
+            return self._refuse(rec, route, adapter, refused.stage, refused.answer, refused.reply)
+
+    def check(self, snapshot: Snapshot) -> None:
+        """Raise :class:`CpimockError` naming every channel of *snapshot* its adapter cannot serve."""
+        problems = []
+        for iflow in snapshot.iflows.values():
+            for channel in iflow.channels:
+                adapter = self._adapters.get(channel.adapter)
+                problem = (
+                    f"cpimock does not serve adapter {channel.adapter!r} yet"
+                    if adapter is None
+                    else adapter.check(channel)
+                )
+                if problem is not None:
+                    problems.append(f"integration flow {iflow.id}: {problem}")
+        if problems:
+            raise CpimockError("; ".join(problems))
+
+    @property
+    def busy(self) -> bool:
+        """Whether steps of a call that was answered before they ended are still running."""
+        return self._processor.busy
+
+    async def settle(self) -> None:
+        """Wait until the steps of every call answered so far have ended and their messages are recorded."""
+        await self._processor.settle()
+
+    async def drain(self, timeout: float) -> None:
+        """At stop: let steps still running end within *timeout* seconds, then cut them short."""
+        await self._processor.drain(timeout)
 
     def _refuse(
-        self, rec: MplRecord, route: Route | None, adapter: SenderAdapter, stage: str, answer: answers.Answer
+        self,
+        rec: MplRecord,
+        route: Route | None,
+        adapter: SenderAdapter,
+        stage: str,
+        answer: answers.Answer,
+        reply: Reply | None = None,
     ) -> web.Response:
         """Answer a refusal before the steps ran, and log and record it with its stage and reason."""
-        reply = adapter.refusal(rec, answer)
+        reply = reply or adapter.refusal(rec, answer)
         rec.status, rec.refusal_stage, rec.refusal_reason = "FAILED", stage, answer.reason
         rec.integration_flow_name = route.iflow.id if route else None
         rec.response_status, rec.response_headers, rec.response_body = reply.status, reply.headers, reply.body
@@ -209,7 +209,7 @@ class Endpoint:
             reply.status,
             answer.reason,
         )
-        return _response(reply)
+        return response(reply)
 
 
 def _record_of(request: web.Request, peer: Peer) -> MplRecord:
@@ -228,35 +228,3 @@ def _record_of(request: web.Request, peer: Peer) -> MplRecord:
         rec.cert_subject, rec.cert_issuer = cert.subject, cert.issuer
         rec.cert_serial, rec.cert_fingerprint = cert.serial, cert.fingerprint
     return rec
-
-
-def _response(reply: Reply) -> web.Response:
-    return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
-
-
-def _fill_from_message(rec: MplRecord, message: Message) -> None:
-    """What the steps put into the MPL entry (``SAP_ApplicationID``, the message log, ...)."""
-    fields = mpl_fields(message)
-    if fields is NO_MPL_FIELDS:
-        return
-    rec.application_message_id = fields.application_message_id
-    rec.application_message_type = fields.application_message_type
-    rec.sender, rec.receiver = fields.sender, fields.receiver
-    rec.custom_status = fields.custom_status
-    rec.custom_header_properties = list(fields.custom_header_properties)
-    rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
-    rec.attachments = [_attachment(item) for item in fields.attachments]
-
-
-def _log_value(value: object) -> str:
-    """A message-log property as text: dates in ISO form, booleans as CPI writes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _attachment(item: LogAttachment) -> StoredAttachment:
-    data = item.text.encode() if isinstance(item.text, str) else bytes(item.text)
-    return StoredAttachment(item.name, item.media_type, data)

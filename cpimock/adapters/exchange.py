@@ -32,6 +32,7 @@ __all__ = [
     "build_message",
     "mpl_fields",
     "response_parts",
+    "response_status",
 ]
 
 # the exchange properties that tell a step who called (cpimock's own; not present on a real tenant)
@@ -206,8 +207,7 @@ def response_parts(message: Message) -> ResponseParts:
     the transport headers the server sets itself; ``None`` values are left out, lists give one
     header line per item, booleans are ``true``/``false``.
     """
-    code = message.headers.get("CamelHttpResponseCode")
-    status = _status(code) if code is not None and code != "" else (200 if message.body else 204)
+    status = response_status(message, 200 if message.body else 204)
     headers: list[tuple[str, str]] = []
     for name, value in message.headers.pairs():
         if value is None:
@@ -279,6 +279,13 @@ def mpl_fields(message: Message) -> MplFields:
         log_properties=dict(sorted(message.log.properties.items())),
         attachments=tuple(message.log.attachments),
     )
+
+
+def response_status(message: Message, default: int) -> int:
+    """``CamelHttpResponseCode`` when a step set it (raising :class:`ResponseError` for one that
+    is not a status), else *default*."""
+    code = message.headers.get("CamelHttpResponseCode")
+    return _status(code) if code is not None and code != "" else default
 
 
 def _status(code: object) -> int:

@@ -5,26 +5,30 @@ which channel → may they → size limit → run the steps → record. A :class
 what its channel kind does differently: checks before the body is read (CSRF for HTTPS), how
 the request becomes a :class:`~cpimock.message.Message`, and how a result, a failure or a
 refusal becomes the answer the sender sees. The endpoint never asks which adapter it talks to.
+
+By default the answer waits for the steps, as HTTPS does. :meth:`SenderAdapter.delivery` lets
+an adapter say otherwise for one message (:class:`Delivery`): answer at once and let the steps
+run afterwards (one-way SOAP, *WS Standard*). HTTPS does not notice it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from cpimock.adapters.answers import Answer
 from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity
-from cpimock.iflows.model import Route
+from cpimock.iflows.model import Channel, Route
 from cpimock.message import Message
 from cpimock.mpl.record import MplRecord
 from cpimock.steps.pipeline import StepError
 from cpimock.tenant.snapshot import Snapshot
 from cpimock.wire import LOG_ID_HEADER
 
-__all__ = ["Call", "Refused", "Reply", "SenderAdapter"]
+__all__ = ["SYNCHRONOUS", "Call", "Delivery", "Refused", "Reply", "SenderAdapter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +51,47 @@ class Call:
     record: MplRecord
     route: Route
     identity: Identity
+    # what an adapter keeps from one hook to the next for this call (the request's SOAP version)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How the endpoint delivers one message to the steps, when not as HTTPS does.
+
+    *early*: answer with this reply at once; the steps run afterwards, and the message
+    processing log records the message when they end.
+    """
+
+    early: Reply | None = None
+
+
+# the answer waits for the steps, every message runs them: HTTPS, and most calls of the others
+SYNCHRONOUS = Delivery()
 
 
 class Refused(Exception):
-    """Raised by an adapter's hook: the call is refused at *stage* with *answer* (logged and recorded)."""
+    """Raised by an adapter's hook: the call is refused at *stage* with *answer* (logged and recorded).
 
-    def __init__(self, stage: str, answer: Answer) -> None:
+    *reply* is the answer to send when the adapter has made it already (a SOAP fault in the
+    request's version); otherwise :meth:`SenderAdapter.refusal` makes it from *answer*.
+    """
+
+    def __init__(self, stage: str, answer: Answer, reply: Reply | None = None) -> None:
         super().__init__(answer.reason)
         self.stage = stage
         self.answer = answer
+        self.reply = reply
 
 
 class SenderAdapter:
     """One kind of sender channel. Subclasses set :attr:`kind` and implement the three conversions."""
 
     kind: ClassVar[str]
+
+    def check(self, channel: Channel) -> str | None:
+        """Why the adapter cannot serve *channel* (a WSDL it cannot read), in words; ``None`` if it can."""
+        return None
 
     def admit(self, call: Call) -> Reply | None:
         """After the caller is authorized, before the body is read. A :class:`Reply` ends the call
@@ -73,6 +103,10 @@ class SenderAdapter:
         """The Message the iFlow's steps receive. Raise :class:`Refused` for a request the adapter
         cannot read (a malformed envelope)."""
         raise NotImplementedError
+
+    def delivery(self, call: Call, message: Message) -> Delivery:
+        """How *message* goes to the steps; :data:`SYNCHRONOUS` by default (the answer waits for them)."""
+        return SYNCHRONOUS
 
     def reply(self, call: Call, result: Message) -> Reply:
         """The answer to a call whose steps ran. Any exception here is answered as a failure."""

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from cpimock.adapters.endpoint import Endpoint, EndpointContext
-from cpimock.adapters.https import HttpsAdapter
+from cpimock.adapters.senders import make_endpoint
 from cpimock.config import ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.app import AppParts, Dispatcher, make_app
@@ -57,6 +57,7 @@ class _Running:
     reloader: Reloader
     journal: Journal | None
     authority: TokenAuthority
+    endpoint: Endpoint
     runner: web.AppRunner
     listening: socket.socket
     handler_kwargs: dict[str, Any]
@@ -119,6 +120,11 @@ class Server:
     def authority(self) -> TokenAuthority:
         return self.running.authority
 
+    @property
+    def endpoint(self) -> Endpoint:
+        """The iFlow endpoint: its :meth:`~Endpoint.settle` waits for steps still running after their answer."""
+        return self.running.endpoint
+
     # --- start and stop ----------------------------------------------------------------
 
     async def start(self) -> None:
@@ -169,7 +175,15 @@ class Server:
             return reloader.current
 
         context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop)
-        endpoint = Endpoint(context, {"https": HttpsAdapter(csrf)}, {"/http": "https"})
+        endpoint = make_endpoint(context, csrf)
+        try:
+            endpoint.check(snapshot)
+        except BaseException:
+            if journal is not None:
+                await journal.aclose()
+            if self._sock is None:
+                sock.close()
+            raise
         app = make_app(AppParts(current, endpoint, authority, self.limiter, journal, lambda: self.url))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -183,7 +197,7 @@ class Server:
             "access_log": None,
         }
         sock.setblocking(False)
-        self._running = _Running(loop, reloader, journal, authority, runner, sock, handler_kwargs, record)
+        self._running = _Running(loop, reloader, journal, authority, endpoint, runner, sock, handler_kwargs, record)
         groovy_runner.server_started()
         self._start_accepting()
         if self._watch:
@@ -211,6 +225,8 @@ class Server:
                 transports.append(conn.transport)
             await runner.server.shutdown(SHUTDOWN_GRACE_S)
         await runner.cleanup()
+        # steps still running after their call was answered (one-way SOAP) end, or are cut short and recorded
+        await running.endpoint.drain(SHUTDOWN_GRACE_S)
         # a client that never answers the TLS close_notify would keep its socket open for the
         # TLS shutdown timeout, past the end of an event loop that stops after this
         for transport in transports:
