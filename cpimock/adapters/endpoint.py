@@ -184,6 +184,11 @@ class Endpoint:
     async def drain(self, timeout: float) -> None:
         """At stop: let steps still running end within *timeout* seconds, then cut them short."""
         await self._processor.drain(timeout)
+        self._processor.close()
+
+    def forget_deliveries(self) -> None:
+        """Forget the message ids delivered exactly once so far (for test fixtures)."""
+        self._processor.forget_deliveries()
 
     def _refuse(
         self,

@@ -5,6 +5,12 @@ adapter's :class:`~cpimock.adapters.seam.Delivery` says so (one-way SOAP, *WS St
 steps then run on a task of their own, and the message is recorded when they end, with the
 answer that was sent. Such tasks are kept so that a stopping server lets them finish (and
 records the ones it must cut short), and so that tests can wait for them.
+
+A message the adapter delivers exactly once (SOAP (SAP RM): ``Delivery.once``) first claims its
+sender's id in :class:`~cpimock.mpl.delivered.DeliveredIds`. A copy of a delivered message is
+answered by the adapter's ``duplicate()`` and recorded as ``DUPLICATE`` without running the
+steps; a copy that arrives while the first one's steps run waits for them (within the iFlow's
+timeout, else ``503``) and is then a duplicate, or runs the steps itself when the first failed.
 """
 
 from __future__ import annotations
@@ -12,19 +18,30 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
+from cpimock.adapters import answers
 from cpimock.adapters.exchange import NO_MPL_FIELDS, mpl_fields
-from cpimock.adapters.seam import Call, Reply, SenderAdapter
+from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
+from cpimock.errors import CpimockError
 from cpimock.message import LogAttachment, Message
+from cpimock.mpl.delivered import DeliveredIds
 from cpimock.mpl.record import MplRecord, StoredAttachment, utcnow
 from cpimock.steps.pipeline import StepError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Processor", "response"]
+__all__ = ["DUPLICATE", "Processor", "response"]
+
+# the CustomStatus of a copy of a message that was delivered already
+DUPLICATE = "DUPLICATE"
+T = TypeVar("T")
+# how often a copy looks whether another worker process has finished the first one's steps
+_POLL_S = 0.05
 
 
 class _Unanswerable(StepError):
@@ -44,6 +61,10 @@ class Processor:
         self._record = record
         self._arecord = arecord
         self._background: set[asyncio.Task[web.Response]] = set()
+        self._delivered: DeliveredIds | None = None
+        self._opening = asyncio.Lock()
+        # the messages of this process whose steps run under a claimed id: copies wait on these
+        self._running: dict[tuple[str, str], asyncio.Event] = {}
 
     @property
     def busy(self) -> bool:
@@ -53,6 +74,8 @@ class Processor:
     async def deliver(self, call: Call, adapter: SenderAdapter, message: Message) -> web.Response:
         """Run the steps and answer: after them, or before them when the adapter says so."""
         delivery = adapter.delivery(call, message)
+        if delivery.once is not None:
+            return await self._once(call, adapter, message, delivery.once)
         if delivery.early is None:
             return await self.run(call, adapter, message)
         task = self._loop.create_task(self.run(call, adapter, message, answered=delivery.early))
@@ -104,6 +127,81 @@ class Processor:
             log.debug("%s %s → %d (%s, %s)", rec.request_method, rec.request_path, sent.status, iflow.id, label)
         return answer
 
+    async def _once(self, call: Call, adapter: SenderAdapter, message: Message, message_id: str) -> web.Response:
+        """Run the steps unless *message_id* was delivered to the iFlow already (see the module)."""
+        iflow, rec = call.route.iflow, call.record
+        key = (iflow.id, message_id)
+        store = await self._store(call)
+        deadline = self._loop.time() + iflow.timeout_s
+        while True:
+            claim = await self._ask(store.claim, iflow.id, message_id, rec.message_guid)
+            if claim.state == "new":
+                break
+            if claim.state == "delivered":
+                reply = adapter.duplicate(call, message, claim.guid)
+                rec.status, rec.custom_status = "COMPLETED", DUPLICATE
+                rec.custom_header_properties = [*rec.custom_header_properties, ("DuplicateOf", claim.guid)]
+                self._finish(rec, message, reply)
+                await self._arecord(rec)
+                log.info(
+                    "integration flow %s: message %s is a copy of %s; not run again", iflow.id, message_id, claim.guid
+                )
+                return response(reply)
+            left = deadline - self._loop.time()
+            if left <= 0:
+                reason = (
+                    f"message id {message_id} is being processed by message {claim.guid} for longer than the "
+                    f"integration flow's timeout_s; send it again later"
+                )
+                raise Refused("processing", answers.refused(503, reason, headers={"Retry-After": "1"}))
+            first = self._running.get(key)
+            if first is not None:  # in this process: wait for its steps to end
+                try:
+                    await asyncio.wait_for(first.wait(), left)
+                except TimeoutError:
+                    pass
+            else:  # in another worker process: nothing tells this one when it ends
+                await asyncio.sleep(min(_POLL_S, left))
+        done = self._running[key] = asyncio.Event()
+        completed = False
+        try:
+            answer = await self.run(call, adapter, message)
+            completed = rec.status == "COMPLETED"
+        finally:
+            end = store.delivered if completed else store.release
+            try:
+                await self._ask(end, iflow.id, message_id, rec.message_guid)
+            except Refused:
+                log.error("integration flow %s: could not note message id %s as %s", iflow.id, message_id, end.__name__)
+            del self._running[key]
+            done.set()
+        return answer
+
+    async def _store(self, call: Call) -> DeliveredIds:
+        if self._delivered is None:
+            async with self._opening:
+                if self._delivered is None:
+                    config = call.snapshot.config
+                    path = config.db_path if config.journal.enabled else None
+                    retention = config.journal.retention_days
+                    try:
+                        self._delivered = await asyncio.to_thread(DeliveredIds.open, path, retention_days=retention)
+                    except CpimockError as exc:
+                        raise _unavailable(str(exc)) from None
+        return self._delivered
+
+    @staticmethod
+    async def _ask(what: Callable[..., T], *args: str) -> T:
+        try:
+            return await asyncio.to_thread(what, *args)
+        except sqlite3.Error as exc:  # a locked or full disk: the sender may send it again
+            raise _unavailable(f"the delivered message ids cannot be read or written ({exc})") from None
+
+    def forget_deliveries(self) -> None:
+        """Forget every delivered message id (for test fixtures)."""
+        if self._delivered is not None:
+            self._delivered.clear()
+
     async def settle(self) -> None:
         """Wait until the steps of every call answered so far have ended (and their messages are recorded)."""
         while pending := [task for task in self._background if not task.done()]:
@@ -120,11 +218,21 @@ class Processor:
         if late:
             await asyncio.wait(late)
 
+    def close(self) -> None:
+        """Close the store of delivered ids (after :meth:`drain`)."""
+        if self._delivered is not None:
+            self._delivered.close()
+            self._delivered = None
+
     @staticmethod
     def _finish(rec: MplRecord, result: Message, reply: Reply) -> None:
         _fill_from_message(rec, result)
         rec.response_status, rec.response_headers, rec.response_body = reply.status, reply.headers, reply.body
         rec.log_end = utcnow()
+
+
+def _unavailable(reason: str) -> Refused:
+    return Refused("processing", answers.refused(503, f"{reason}; send the message again later"))
 
 
 def response(reply: Reply) -> web.Response:

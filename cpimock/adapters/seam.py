@@ -8,7 +8,9 @@ refusal becomes the answer the sender sees. The endpoint never asks which adapte
 
 By default the answer waits for the steps, as HTTPS does. :meth:`SenderAdapter.delivery` lets
 an adapter say otherwise for one message (:class:`Delivery`): answer at once and let the steps
-run afterwards (one-way SOAP, *WS Standard*). HTTPS does not notice it.
+run afterwards (one-way SOAP, *WS Standard*), or deliver it exactly once by the sender's
+message id (SOAP (SAP RM)), a copy of a delivered message then being answered by
+:meth:`SenderAdapter.duplicate` without running the steps again. HTTPS does not notice either.
 """
 
 from __future__ import annotations
@@ -60,10 +62,14 @@ class Delivery:
     """How the endpoint delivers one message to the steps, when not as HTTPS does.
 
     *early*: answer with this reply at once; the steps run afterwards, and the message
-    processing log records the message when they end.
+    processing log records the message when they end. *once*: the sender's id of the message,
+    for exactly-once delivery per iFlow; a copy of a message whose steps completed is answered
+    by :meth:`SenderAdapter.duplicate` without running them again (a copy arriving while they
+    run waits for them).
     """
 
     early: Reply | None = None
+    once: str | None = None
 
 
 # the answer waits for the steps, every message runs them: HTTPS, and most calls of the others
@@ -107,6 +113,11 @@ class SenderAdapter:
     def delivery(self, call: Call, message: Message) -> Delivery:
         """How *message* goes to the steps; :data:`SYNCHRONOUS` by default (the answer waits for them)."""
         return SYNCHRONOUS
+
+    def duplicate(self, call: Call, message: Message, original: str) -> Reply:
+        """The answer to a copy of a message already delivered (by the message *original*, an MPL
+        id), for adapters whose :meth:`delivery` names a message id."""
+        raise NotImplementedError
 
     def reply(self, call: Call, result: Message) -> Reply:
         """The answer to a call whose steps ran. Any exception here is answered as a failure."""

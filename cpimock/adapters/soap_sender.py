@@ -35,11 +35,11 @@ from cpimock.wire import MPL_ID_HEADER
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SoapAdapter"]
+__all__ = ["ADDRESSING", "SoapAdapter", "SoapCall"]
 
-_STATE = "soap.call"
+STATE = "soap.call"
 _WSDL_QUERIES = ("wsdl", "singlewsdl")
-_ADDRESSING = frozenset(
+ADDRESSING = frozenset(
     QName(ns, name)
     for ns in (WSA10, WSA2004)
     for name in ("MessageID", "Action", "To", "ReplyTo", "FaultTo", "From", "RelatesTo")
@@ -47,7 +47,7 @@ _ADDRESSING = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class _SoapCall:
+class SoapCall:
     """What the adapter read from the request, for its answer."""
 
     envelope: Envelope
@@ -81,7 +81,11 @@ class SoapAdapter(CxfAdapter):
 
     def understood(self, soap: SoapChannel) -> frozenset[QName]:
         """The header blocks the channel processes, which may carry mustUnderstand."""
-        return _ADDRESSING if soap.ws_addressing else frozenset()
+        return ADDRESSING if soap.ws_addressing else frozenset()
+
+    def reads_addressing(self, soap: SoapChannel) -> bool:
+        """Whether the channel reads WS-Addressing headers (CPI's *Use WS-Addressing*)."""
+        return soap.ws_addressing
 
     # -- GET ?wsdl -------------------------------------------------------------------------------
 
@@ -114,7 +118,7 @@ class SoapAdapter(CxfAdapter):
                 body,
                 headers.get("Content-Type"),
                 headers.get("SOAPAction"),
-                addressing=soap.ws_addressing,
+                addressing=self.reads_addressing(soap),
                 max_bytes=max(call.route.channel.max_body_bytes, 1),
             )
             call.state[VERSION] = envelope.version
@@ -144,7 +148,7 @@ class SoapAdapter(CxfAdapter):
         soap = call.route.channel.soap
         assert soap is not None
         one_way = operation.one_way if operation is not None else soap.pattern == "one-way"
-        call.state[_STATE] = _SoapCall(envelope, operation, one_way)
+        call.state[STATE] = SoapCall(envelope, operation, one_way)
         headers: dict[str, str] = {}
         if envelope.action is not None:
             headers["SOAPAction"] = envelope.action
@@ -158,7 +162,7 @@ class SoapAdapter(CxfAdapter):
         return message
 
     def delivery(self, call: Call, message: Message) -> Delivery:
-        state: _SoapCall = call.state[_STATE]
+        state: SoapCall = call.state[STATE]
         soap = call.route.channel.soap
         assert soap is not None
         if state.one_way and soap.processing == "ws-standard":
@@ -178,7 +182,7 @@ class SoapAdapter(CxfAdapter):
         return Reply(200, [("Content-Type", empty.content_type), (MPL_ID_HEADER, mpl_id)], empty.content)
 
     def reply(self, call: Call, result: Message) -> Reply:
-        state: _SoapCall = call.state[_STATE]
+        state: SoapCall = call.state[STATE]
         if state.one_way:
             return self.acknowledgement(call)
         version = state.envelope.version
