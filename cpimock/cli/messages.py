@@ -60,6 +60,10 @@ def _cells(rec: MplRecord) -> tuple[str, ...]:
     what = f"{rec.refusal_stage}: {rec.refusal_reason}" if rec.refused else (rec.error or "")
     if not what:
         what = " ".join(x for x in (rec.request_method, rec.request_path) if x)
+    # what the message is, when the adapter or the steps said (an IDoc's type and number)
+    application = " ".join(x for x in (rec.application_message_type, rec.application_message_id) if x)
+    if application:
+        what = f"{application} · {what}"
     started = rec.log_start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     http = str(rec.response_status) if rec.response_status is not None else "-"
     return (

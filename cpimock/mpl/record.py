@@ -172,6 +172,8 @@ class MplRecord:
             "service_key": self.service_key,
             "cert_subject": self.cert_subject,
             "peer": self.peer,
+            "application_message_id": self.application_message_id,
+            "application_message_type": self.application_message_type,
             "refusal_stage": self.refusal_stage,
             "refusal_reason": self.refusal_reason,
             "error": self.error_text(),
