@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cpimock.config import DEFAULT_ROLE, ClientAuthSetting, load_config
+from cpimock.config import DEFAULT_ROLE, Adapter, ClientAuthSetting, load_config
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
+from cpimock.iflows.model import PREFIXES
 from cpimock.message import Message
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
@@ -81,7 +82,7 @@ class TenantBase:
         self._tmp: Path | None = None
         self._sock: socket.socket | None = None
         self._server: Server | None = None
-        self._iflows: dict[str, IFlowSpec] = {}  # by lower-case address
+        self._iflows: dict[tuple[str, str], IFlowSpec] = {}  # by prefix and lower-case address
         self._step_names: list[str] = []
         self._keys: dict[str, TenantKey] = {}
         self._instances: dict[str, frozenset[str]] = {}
@@ -156,15 +157,29 @@ class TenantBase:
         state: Literal["started", "stopped"] = "started",
         timeout_s: float | None = None,
         max_body_mb: float | None = None,
+        adapter: Adapter = "https",
+        **channel: str | int | bool | Path | None,
     ) -> IFlow:
         """Deploy an iFlow at ``/http<address>`` whose steps are plain functions or references.
 
         A step takes a :class:`~cpimock.message.Message` and returns it (or None), sync or async,
         as in ``cpimock.toml``. Registering an address again replaces its iFlow. Raises
         :class:`~cpimock.errors.CpimockError` for what ``cpimock.toml`` would refuse.
+
+        *adapter* ``"soap"``, ``"soap-rm"`` or ``"idoc"`` deploys a SOAP 1.x, SOAP (SAP RM) or
+        IDoc sender channel at ``/cxf<address>`` instead; *channel* takes that adapter's keys of
+        ``cpimock.toml`` (``message_exchange_pattern="one-way"``, ``processing="robust"``,
+        ``wsdl=path``, ``service``, ``port``, ``ws_addressing``, ``one_way_status``,
+        ``duplicates``, ``invalid_xml_characters``, ``idoc_answer``). A ``wsdl`` path is relative
+        to the caller's folder.
         """
         refs = [self._step_ref(step) for step in steps]
         flow_id = iflow_id or _id_of(address)
+        options: dict[str, str | int | bool | None] = {}
+        for key, value in channel.items():
+            if isinstance(value, Path) or (key == "wsdl" and isinstance(value, str)):
+                value = str(Path(value).resolve())  # relative to the caller, not the temporary workspace
+            options[key] = value
         spec = IFlowSpec(
             flow_id,
             address,
@@ -179,9 +194,12 @@ class TenantBase:
             state=state,
             timeout_s=timeout_s,
             max_body_mb=max_body_mb,
+            adapter=adapter,
+            channel=tuple(options.items()),
         )
         before = dict(self._iflows)
-        self._iflows[address.lower()] = spec
+        prefix = PREFIXES.get(adapter, "/http")
+        self._iflows[(prefix, address.lower())] = spec
         try:
             self._apply()
         except BaseException:
@@ -189,7 +207,7 @@ class TenantBase:
             self._apply()
             raise
         path = address if address.startswith("/") else "/" + address
-        return IFlow(flow_id, address, f"{self.url}/http{path}" if self._server else f"/http{path}")
+        return IFlow(flow_id, address, f"{self.url}{prefix}{path}" if self._server else f"{prefix}{path}")
 
     def _step_ref(self, step: Step) -> str:
         if isinstance(step, str):
@@ -253,6 +271,7 @@ class TenantBase:
 
     def messages(self, iflow: str | None = None, status: str | None = None) -> list[MplRecord]:
         """Every message logged since the last :meth:`clear`, oldest first, with bodies."""
+        self._settled()
         journal = self.journal
         journal.flush()
         return journal.query(
@@ -261,11 +280,14 @@ class TenantBase:
 
     def message(self, guid: str) -> MplRecord | None:
         """One message with its custom header properties and attachments."""
+        self._settled()
         self.journal.flush()
         return self.journal.get(guid)
 
     def take_errors(self) -> list[BaseException]:
         """The step failures since the last call (and forget them): for tests that make steps fail."""
+        if self._server is not None:
+            self._settled()
         with self._errors_lock:
             errors, self._errors = self._errors, []
         if self._server is None or self._server.journal is None:
@@ -296,8 +318,13 @@ class TenantBase:
             self._iflows.clear()
             self._apply()
         self._forget_steps()
-        if self._server is not None and self._server.journal is not None:
-            self._server.journal.clear()
+        if self._server is not None:
+            self._server.endpoint.forget_deliveries()  # SOAP (SAP RM) ids: a test may send the same again
+            if self._server.journal is not None:
+                self._server.journal.clear()
+
+    def _settled(self) -> None:
+        """Before the MPL is read: the steps of one-way calls answered before they ran have ended."""
 
     def _forget_steps(self) -> None:
         forget(self._step_names)
@@ -336,8 +363,9 @@ class TenantBase:
         self._reload()
 
     def _reload(self) -> None:
-        """Rebuild the server's snapshot now, strictly: a step that does not load raises here."""
-        self.server.reloader.rebuild()
+        """Rebuild the server's snapshot now, strictly: a step or a WSDL that does not load raises here."""
+        snapshot = self.server.reloader.rebuild()
+        self.server.endpoint.check(snapshot)
 
     def _cleanup(self) -> None:
         self._forget_steps()

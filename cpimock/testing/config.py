@@ -31,19 +31,27 @@ class IFlowSpec:
     state: str
     timeout_s: float | None
     max_body_mb: float | None
+    adapter: str = "https"
+    # the adapter's own keys (message_exchange_pattern, invalid_xml_characters, ...), None left out
+    channel: tuple[tuple[str, str | int | bool | None], ...] = ()
 
     def table(self) -> list[str]:
         lines = [
             "[[iflows]]",
             f"id = {_str(self.id)}",
             f"address = {_str(self.address)}",
+            f"adapter = {_str(self.adapter)}",
             f"steps = {_strs(self.steps)}",
             f"authorization = {_str(self.authorization)}",
             f"role = {_str(self.role)}",
-            f"csrf = {_bool(self.csrf)}",
             f"return_exception_to_sender = {_bool(self.return_exception_to_sender)}",
             f"state = {_str(self.state)}",
         ]
+        if self.adapter == "https":
+            lines.append(f"csrf = {_bool(self.csrf)}")
+        for key, value in self.channel:
+            if value is not None:
+                lines.append(f"{key} = {_value(value)}")
         if self.client_certificates:
             pairs = ", ".join(f"{{ subject = {_str(s)}, issuer = {_str(i)} }}" for s, i in self.client_certificates)
             lines.append(f"client_certificates = [{pairs}]")
@@ -92,9 +100,11 @@ def render_config(
             "[[iflows]]",
             f"id = {_str(flow.id)}",
             f"address = {_str(flow.address)}",
+            f"adapter = {_str(flow.adapter)}",
             f"steps = {_strs(flow.steps)}",
-            f"csrf = {_bool(flow.csrf)}",
         ]
+        if flow.adapter == "https":
+            lines.append(f"csrf = {_bool(flow.csrf)}")
     for spec in registered:
         lines += ["", *spec.table()]
     return "\n".join(lines) + "\n"
@@ -111,6 +121,12 @@ def _strs(values: Iterable[str]) -> str:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return _bool(value)
+    return str(value) if isinstance(value, int) else _str(value)
 
 
 def _key(name: str) -> str:

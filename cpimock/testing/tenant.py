@@ -28,7 +28,21 @@ class Tenant(TenantBase):
         await self.start()
         return self
 
+    async def settle(self) -> None:
+        """Wait until the steps of every one-way call answered so far have ended and are in the MPL
+        (a One-Way SOAP channel with *WS Standard* processing answers before its steps run)."""
+        await self.server.endpoint.settle()
+
+    def _settled(self) -> None:
+        # a synchronous read on the loop that runs those steps cannot wait for them
+        if self._server is not None and self._server.endpoint.busy:
+            raise CpimockError(
+                "steps of a one-way call are still running; `await tenant.settle()` before reading the messages"
+            )
+
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if self._server is not None:
+            await self.settle()
         errors = self.take_errors() if self._server is not None else []
         await self.stop()
         if exc_type is None and errors:
@@ -95,11 +109,22 @@ class ThreadedTenant(TenantBase):
     def _abandon(self) -> None:
         self.stop()
 
+    def settle(self) -> None:
+        """Wait until the steps of every one-way call answered so far have ended and are in the MPL
+        (:meth:`messages` does this itself)."""
+        loop = self._loop
+        if loop is not None and self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._server.endpoint.settle(), loop).result()
+
+    def _settled(self) -> None:
+        self.settle()
+
     def __enter__(self) -> ThreadedTenant:
         self.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.settle()
         errors = self.take_errors() if self._server is not None else []
         self.stop()
         if exc_type is None and errors:
