@@ -185,7 +185,8 @@ def test_untrusted_server_certificate_names_the_root_to_add(tenant: ThreadedTena
 def test_url_without_the_http_prefix(tenant: ThreadedTenant) -> None:
     result = call(tenant, tenant.demo_key.json_path, "-d", "x", path="/orders")
     assert result.exit_code == 1
-    assert f"iFlow endpoints are under /http/; try {tenant.url}/http/orders" in result.stderr
+    expected = f"iFlow endpoints are under /http/ (HTTPS) and /cxf/ (SOAP, IDoc); try {tenant.url}/http/orders"
+    assert expected in result.stderr
 
 
 def test_unknown_address_under_http(tenant: ThreadedTenant) -> None:
@@ -237,3 +238,73 @@ def test_bad_header_syntax(tenant: ThreadedTenant) -> None:
     result = call(tenant, tenant.demo_key.json_path, "-H", "no colon")
     assert result.exit_code == 1
     assert "write a header as 'Name: value'" in result.stderr
+
+
+# -- SOAP and IDoc files ---------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).parent / "adapters" / "samples"
+
+
+def soap_answer(message: Message) -> Message:
+    message.body = f'<r:Ok xmlns:r="urn:r" action="{message.headers.get("SOAPAction")}">{message.text}</r:Ok>'
+    return message
+
+
+def idoc_number(message: Message) -> Message:
+    message.log.add_custom_header("number", message.headers["SapIDocTransferId"])
+    return message
+
+
+def test_soap_posts_an_envelope_or_wraps_a_payload(tenant: ThreadedTenant, tmp_path: Path) -> None:
+    tenant.iflow("/soap", steps=[soap_answer], adapter="soap")
+    payload = tmp_path / "order.xml"
+    payload.write_text('<o:Order xmlns:o="urn:acme">4711</o:Order>')
+    result = call(tenant, tenant.demo_key.json_path, "--soap", str(payload), "--soap-action", "urn:a", path="/cxf/soap")
+    assert result.exit_code == 0, result.output
+    assert "HTTP 200 OK" in result.output
+    assert "Content-Type: text/xml; charset=utf-8" in result.output
+    assert '<r:Ok xmlns:r="urn:r" action="urn:a"><o:Order xmlns:o="urn:acme">4711</o:Order></r:Ok>' in result.output
+    twelve = call(tenant, tenant.demo_key.json_path, "--soap", str(payload), "--soap-version", "1.2", path="/cxf/soap")
+    assert twelve.exit_code == 0, twelve.output
+    assert "application/soap+xml; charset=utf-8" in twelve.output
+
+
+def test_soap_explains_a_fault(tenant: ThreadedTenant, tmp_path: Path) -> None:
+    tenant.iflow("/soap", steps=[soap_answer], adapter="soap")
+    rpc = tmp_path / "rpc.xml"
+    rpc.write_text(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><m:Get xmlns:m="urn:m"/></s:Body>'
+        "</s:Envelope>"
+    )
+    result = call(tenant, tenant.demo_key.json_path, "--soap", str(rpc), path="/cxf/soap")
+    assert result.exit_code == 1
+    assert "error: 500: SOAP fault soap:Client (message processing log AG" in result.output
+    assert "the request failed: the message declares encodingStyle" in result.output
+
+
+def test_idoc_posts_an_idoc_as_an_xml_http_port_does(tenant: ThreadedTenant) -> None:
+    flow = tenant.iflow("/idoc", steps=[idoc_number], adapter="idoc")
+    for name in ("ORDERS05.soap.xml", "MATMAS05.latin1.xml"):
+        result = call(tenant, tenant.demo_key.json_path, "--idoc", str(SAMPLES / "idoc" / name), path="/cxf/idoc")
+        assert result.exit_code == 0, result.output
+        assert "HTTP 200 OK" in result.output
+    records = tenant.messages(iflow=flow.id)
+    assert [r.application_message_id for r in records] == ["0000000000471101", "0000000000471401"]
+
+
+def test_soap_and_idoc_refuse_what_is_not_one_message(tenant: ThreadedTenant, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<o:Order")
+    result = call(tenant, tenant.demo_key.json_path, "--idoc", str(broken), path="/cxf/idoc")
+    assert result.exit_code == 1
+    assert "is not well-formed XML" in result.output
+    assert "Traceback" not in result.output
+    both = call(tenant, tenant.demo_key.json_path, "--idoc", str(broken), "-d", "x", path="/cxf/idoc")
+    assert "error: -d and --soap/--idoc: give the body one way" in both.output
+
+
+def test_unknown_address_under_cxf(tenant: ThreadedTenant) -> None:
+    result = call(tenant, tenant.demo_key.json_path, "-d", "x", path="/cxf/nowhere")
+    assert result.exit_code == 1
+    assert "SOAP and IDoc under /cxf/" in result.output

@@ -215,6 +215,9 @@ def test_extract_prints_each_file_and_how_to_use_it(workspace: Path, tmp_path: P
     assert "--cacert" in result.output
     assert "Postman" in result.output
     assert "keytool" in result.output
+    assert "into STRUST as an SSL client identity" in result.output
+    assert "docs/s4hana.md" in result.output
+    assert "/http/clientCertAuth" in result.output  # the curl line names the HTTPS demo, not a /cxf/ channel
 
 
 def test_extract_generates_and_prints_a_pfx_password(workspace: Path, tmp_path: Path) -> None:

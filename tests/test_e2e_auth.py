@@ -406,6 +406,9 @@ async def test_a_csrf_token_reused_by_another_identity_gets_403(running: Running
 
 async def test_auto_is_required_when_every_iflow_is_certificate_only(workspace: Path) -> None:
     set_toml(workspace, "csrf = false\n", 'csrf = false\nauth_methods = ["certificate"]\n')
+    for step in ("idoc_demo", "soap_demo"):  # the workspace's SOAP and IDoc iFlows too
+        line = f'steps = ["iflows/{step}.py:process"]\n'
+        set_toml(workspace, line, line + 'auth_methods = ["certificate"]\n')
     async with serving(workspace) as running:
         snapshot = running.server.snapshot
         assert snapshot.client_auth == "required"

@@ -207,11 +207,17 @@ async def test_cpimock_serve_in_an_empty_folder_prints_the_curl_line_and_stops_o
                 assert line, f"serve exited early: {banner}"
                 banner += line.decode()
         assert "creating a workspace there" in banner
-        curl_line = next(line.strip() for line in banner.splitlines() if line.strip().startswith("curl "))
+        assert "/cxf/idoc/orders       idocOrders (IDoc, ESBMessaging.send)" in banner
+        assert "/cxf/demo/echo         soapEcho (SOAP 1.x, ESBMessaging.send)" in banner
+        json_line, idoc_line = (line.strip() for line in banner.splitlines() if line.strip().startswith("curl "))
         if shutil.which("curl"):
-            code, out = await run(*_split(curl_line), "-sS", cwd=tmp_path)
+            code, out = await run(*_split(json_line), "-sS", cwd=tmp_path)
             assert code == 0
             assert "Hello Ada" in out
+            code, out = await run(*_split(idoc_line), "-sS", "-w", "%{http_code}", cwd=tmp_path)
+            assert (code, out) == (0, "200")
+            listed = await run(sys.executable, "-m", "cpimock", "messages", "--iflow", "idocOrders", cwd=tmp_path)
+            assert "ORDERS05 0000000000471101 · POST /cxf/idoc/orders" in listed[1]
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)

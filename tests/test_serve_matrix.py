@@ -442,7 +442,7 @@ async def test_broken_config_on_reload_keeps_the_old_state(running: Running, wor
     config = workspace / "cpimock.toml"
     config.write_text(config.read_text() + "\n[[iflows]]\nid = 'x'\naddress = 'no-slash'\n")
     assert not await running.server.reloader.reload("test")
-    assert "iflows[1].address" in (running.server.reloader.last_error or "")
+    assert "iflows[3].address: 'no-slash' is not a CPI address" in (running.server.reloader.last_error or "")
     assert (await post(running, running.extract("demo-sender")))[0] == 200
 
 

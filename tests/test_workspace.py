@@ -32,18 +32,28 @@ def test_new_workspace_holds_config_pki_demo_flow_and_key(tmp_path: Path) -> Non
         "certs/root-ca.pem",
         "certs/crl.pem",
         "iflows/demo.py",
+        "iflows/idoc_demo.py",
+        "iflows/soap_demo.py",
+        "iflows/ORDERS05.xml",
         "certs/keys/demo-sender.json",
     } <= names
     for private in PRIVATE:
         assert os.stat(root / private).st_mode & 0o777 == 0o600, private
     assert config.instances["default"].roles == {"ESBMessaging.send"}
-    (iflow,) = config.iflows
+    (iflow, idoc, soap) = config.iflows
     assert (iflow.id, iflow.address, iflow.steps, iflow.csrf) == (
         "clientCertAuth",
         "/clientCertAuth",
         ("iflows/demo.py:process",),
         False,
     )
+    assert (idoc.id, idoc.adapter, idoc.address, idoc.steps) == (
+        "idocOrders",
+        "idoc",
+        "/idoc/orders",
+        ("iflows/idoc_demo.py:process",),
+    )
+    assert (soap.id, soap.adapter, soap.address) == ("soapEcho", "soap", "/demo/echo")
     record = Registry.load(root / "certs").get("demo-sender")
     assert (record.instance, record.key_type, record.file) == ("default", "certificate", "certs/keys/demo-sender.json")
     oauth = json.loads((root / record.file).read_text())["oauth"]

@@ -9,6 +9,7 @@ import click
 from cpimock.client.diagnosis import explain_status
 from cpimock.client.model import DEFAULT_TIMEOUT_S, AuthKind, Reply, Request
 from cpimock.client.sender import Sender
+from cpimock.client.soap import Prepared, prepare_idoc, prepare_soap
 from cpimock.errors import CpimockError
 from cpimock.wire import LOG_ID_HEADER, MPL_ID_HEADER
 
@@ -65,6 +66,20 @@ def _data(text: str | None) -> bytes | None:
 @click.option("-X", "--request", "method", default=None, help="HTTP method [default: POST, GET without -d].")
 @click.option("-H", "--header", "headers", multiple=True, help="A request header 'Name: value' (repeatable).")
 @click.option("-d", "--data", help="The body, or @FILE to send a file's bytes.")
+@click.option(
+    "--soap",
+    "soap_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Post this file as a SOAP request (/cxf/ channels): an envelope as it is, any other element wrapped in one.",
+)
+@click.option("--soap-version", type=click.Choice(["1.1", "1.2"]), help="The SOAP version to wrap --soap in [1.1].")
+@click.option("--soap-action", help="The SOAP action of --soap (SOAPAction header, or SOAP 1.2's action).")
+@click.option(
+    "--idoc",
+    "idoc_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Post this IDoc-XML file (SOAP-wrapped or plain) as an S/4 XML-HTTP port does.",
+)
 @click.option("--csrf", is_flag=True, help="Fetch an X-CSRF-Token first and send it with its cookies.")
 @click.option(
     "--cacert",
@@ -88,6 +103,10 @@ def command(
     method: str | None,
     headers: tuple[str, ...],
     data: str | None,
+    soap_file: Path | None,
+    soap_version: str | None,
+    soap_action: str | None,
+    idoc_file: Path | None,
     csrf: bool,
     cacert: Path | None,
     insecure: bool,
@@ -95,19 +114,26 @@ def command(
     timeout: float,
     verbose: bool,
 ) -> None:
-    """Call an iFlow at URL (https://HOST/http/ADDRESS) with a service key, as a sender system would.
+    """Call an iFlow at URL (https://HOST/http/ADDRESS, or /cxf/ADDRESS with --soap or --idoc) with a
+    service key, as a sender system would.
 
     Prints the status, the interesting headers (SAP_MessageProcessingLogID, ...) and the body.
     When TLS or authentication fails it says why in plain words and what to change. Exits 0
     on a 2xx/3xx answer, 1 otherwise.
     """
     body = _data(data)
+    given = tuple(_header(h) for h in headers)
+    prepared = _prepared(body, soap_file, soap_version, soap_action, idoc_file)
+    if prepared is not None:
+        body = prepared.body
+        mine = {name.lower() for name, _ in given}
+        given = tuple(h for h in prepared.headers if h[0].lower() not in mine) + given
     request = Request(
         url=url,
         key_path=key_path,
         auth=auth,
         method=(method or ("POST" if body is not None else "GET")).upper(),
-        headers=tuple(_header(h) for h in headers),
+        headers=given,
         body=body,
         csrf=csrf,
         cacert=cacert,
@@ -127,6 +153,32 @@ def command(
     if problem is not None:
         click.secho(f"error: {problem}", fg="red", err=True)
         raise SystemExit(1)
+
+
+def _prepared(
+    body: bytes | None,
+    soap_file: Path | None,
+    soap_version: str | None,
+    soap_action: str | None,
+    idoc_file: Path | None,
+) -> Prepared | None:
+    """The body and headers of --soap or --idoc; None for a plain call."""
+    if soap_file is not None and idoc_file is not None:
+        raise CpimockError("--soap and --idoc: give one of them")
+    if (soap_file or idoc_file) and body is not None:
+        raise CpimockError("-d and --soap/--idoc: give the body one way")
+    if soap_file is None and (soap_version or soap_action):
+        raise CpimockError("--soap-version and --soap-action go with --soap FILE")
+    file = soap_file or idoc_file
+    if file is None:
+        return None
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise CpimockError(f"{file}: cannot read it ({exc.strerror}); give the path of the message file") from None
+    if soap_file is not None:
+        return prepare_soap(data, version=soap_version, action=soap_action, what=str(file))
+    return prepare_idoc(data, what=str(file))
 
 
 def _show(reply: Reply, verbose: bool) -> None:

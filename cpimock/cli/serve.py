@@ -25,7 +25,7 @@ from cpimock.net import is_loopback
 from cpimock.pki.exports import export_files, write_files
 from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
-from cpimock.workspace.create import DEMO_KEY, ensure_workspace
+from cpimock.workspace.create import DEMO_IDOC, DEMO_KEY, ensure_workspace
 from cpimock.workspace.keys import keys_dir
 
 log = logging.getLogger(__name__)
@@ -153,12 +153,16 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
         echo(f"Message monitor: {url}/monitor   (or `cpimock messages`)")
     demo_flow = next((f for f in config.iflows if f.address.lower() == "/clientcertauth"), None)
     if demo and demo_flow:
-        echo("Call the demo iFlow with its service key's certificate:")
-        echo(
-            f"  curl --cert {shown(demo['cert.pem'])} --key {shown(demo['key.key'])} "
-            f"--cacert {shown(demo['ca.pem'])} -H 'Content-Type: application/json' "
-            f'-d \'{{"name": "Ada"}}\' {url}/http{demo_flow.address}'
+        certificate = (
+            f"--cert {shown(demo['cert.pem'])} --key {shown(demo['key.key'])} --cacert {shown(demo['ca.pem'])}"
         )
+        echo("Call the demo iFlow with its service key's certificate:")
+        json_body = "-H 'Content-Type: application/json' -d '{\"name\": \"Ada\"}'"
+        echo(f"  curl {certificate} {json_body} {url}/http{demo_flow.address}")
+        idoc = next((f for f in config.iflows if f.adapter == "idoc" and f.address == "/idoc/orders"), None)
+        if idoc is not None and (config.root / DEMO_IDOC).is_file():
+            echo("Send the demo IDoc as an S/4 XML-HTTP port would (docs/s4hana.md sets S/4 up):")
+            echo(f"  curl {certificate} -H 'Content-Type: text/xml' --data-binary @{DEMO_IDOC} {url}/cxf{idoc.address}")
     echo("Press Ctrl-C to stop.")
 
 

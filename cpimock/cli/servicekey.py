@@ -185,7 +185,7 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
         except (ConfigError, ServiceKeyError):
             config = None
         if config is not None:
-            address = config.iflows[0].address if config.iflows else address
+            address = next((f.address for f in config.iflows if f.adapter == "https"), address)
             if host in ("localhost", "127.0.0.1", config.tenant.host):
                 cacert = f" --cacert {shown(config.certs_dir / 'root-ca.pem')}"
     click.echo("\nCall the iFlow with curl:")
@@ -201,6 +201,10 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
     )
     if pfx_password:
         click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
+        click.echo(
+            f"S/4HANA: import {files['cert.pfx']} into STRUST as an SSL client identity and {files['ca.pem']} into its "
+            "certificate list; docs/s4hana.md sets up SM59, WE21/WE20 (IDocs) and SOAMANAGER (proxies) to /cxf/"
+        )
 
 
 @command.command("list")

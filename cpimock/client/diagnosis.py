@@ -18,6 +18,7 @@ from typing import Protocol
 from cryptography import x509
 
 from cpimock.client.model import CallError, KeyFacts, Reply, Request, Target
+from cpimock.client.soap import fault_of
 from cpimock.wire import MPL_ID_HEADER
 
 
@@ -180,12 +181,16 @@ def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
         )
     if status == 404:
         path = target.path.split("?", 1)[0]
-        if not path.startswith("/http/"):
+        if not path.startswith(("/http/", "/cxf/")):
             fixed = "/http" + (path if path.startswith("/") else "/" + path)
-            return f"404 Not Found: iFlow endpoints are under /http/; try https://{target.authority}{fixed}"
+            return (
+                f"404 Not Found: iFlow endpoints are under /http/ (HTTPS) and /cxf/ (SOAP, IDoc); try "
+                f"https://{target.authority}{fixed}"
+            )
         return (
             "404 Not Found: no iFlow is deployed at this address; compare the URL with the address of the "
-            "iFlow's HTTPS sender channel and check that the iFlow is deployed and started"
+            "iFlow's sender channel (HTTPS under /http/, SOAP and IDoc under /cxf/) and check that the iFlow is "
+            "deployed and started"
         )
     if status == 503:
         return "503 Service Unavailable: the iFlow is not started (or still deploying); deploy or start it"
@@ -196,5 +201,10 @@ def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
     if status == 500:
         mpl = reply.header(MPL_ID_HEADER)
         ref = f" (message processing log {mpl})" if mpl else ""
+        fault = fault_of(reply.body)
+        if fault is not None:
+            code, text = fault
+            whose = "the request" if code.endswith(("Client", "Sender", "MustUnderstand")) else "the iFlow"
+            return f"500: SOAP fault {code}{ref}: {whose} failed: {text}"
         return f"500: the iFlow ran and failed{ref}; its error is in the monitor"
     return f"{status} {reply.reason}"

@@ -21,6 +21,12 @@ DEMO_KEY = "demo-sender"
 DEMO_STEP = "iflows/demo.py"
 
 
+# the SOAP and IDoc demo iFlows' steps and the IDoc the printed curl line sends: written with a new
+# cpimock.toml, which names them (a workspace made before they existed keeps its own iFlows)
+DEMO_IDOC = "iflows/ORDERS05.xml"
+CXF_DEMO_FILES = ("iflows/idoc_demo.py", "iflows/soap_demo.py", DEMO_IDOC)
+
+
 DEFAULT_CONFIG = """\
 # cpimock workspace: a local stand-in for one SAP Cloud Integration tenant.
 # Reference of every key: see the README; the server reads this file at start.
@@ -62,12 +68,23 @@ csrf = false
 # timeout_s = 60
 # auth_methods = ["certificate", "basic", "oauth"]
 
-# A SOAP 1.x, SOAP (SAP RM) or IDoc sender channel is served at https://127.0.0.1:8443/cxf/<address>
-# (docs/s4hana.md sets S/4HANA up to call one). The keys above apply, but csrf (HTTPS only); and:
-# [[iflows]]
-# id = "orders"
-# adapter = "soap"                # "https" (the default) | "soap" | "soap-rm" | "idoc"
-# address = "/orders"             # also answers /orders/...; the longest deployed address wins
+# An IDoc sender channel, called as an S/4 XML-HTTP port does (docs/s4hana.md), at
+# https://127.0.0.1:8443/cxf/idoc/orders; `cpimock serve` prints a curl line that sends iflows/ORDERS05.xml
+[[iflows]]
+id = "idocOrders"
+adapter = "idoc"                  # "https" (the default) | "soap" | "soap-rm" | "idoc"
+address = "/idoc/orders"          # under /cxf/; also answers /idoc/orders/..., the longest address wins
+steps = ["iflows/idoc_demo.py:process"]
+# invalid_xml_characters = "throw"  # idoc: or "remove", "substitute" (with #)
+# idoc_answer = "empty"           # idoc: or "idoc-assign" (an envelope mapping IDoc numbers)
+
+# A SOAP 1.x sender channel (Request-Reply) at https://127.0.0.1:8443/cxf/demo/echo; its WSDL at ...?wsdl
+[[iflows]]
+id = "soapEcho"
+adapter = "soap"
+address = "/demo/echo"
+steps = ["iflows/soap_demo.py:process"]
+# The keys of the HTTPS channel above apply to SOAP and IDoc channels too, but csrf; and:
 # message_exchange_pattern = "request-reply"   # soap: or "one-way"
 # processing = "ws-standard"      # soap, one-way: or "robust" (answer after the steps, errors as faults)
 # wsdl = "iflows/OrderService.wsdl"   # soap, soap-rm: the channel's WSDL; without it a generic one
@@ -76,8 +93,6 @@ csrf = false
 # ws_addressing = false           # soap: accept WS-Addressing headers
 # one_way_status = 202            # or 200 (with an empty envelope): the one-way acknowledgement
 # duplicates = "acknowledge"      # soap-rm: or "process" (run the steps again for a repeated message id)
-# invalid_xml_characters = "throw"  # idoc: or "remove", "substitute" (with #)
-# idoc_answer = "empty"           # idoc: or "idoc-assign" (an envelope mapping IDoc numbers)
 """
 
 
@@ -105,16 +120,18 @@ def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
     except OSError as exc:
         raise ConfigError(f"{root}: cannot create the workspace folder ({exc.strerror}); choose another") from None
     config_path = root / CONFIG_NAME
-    if not config_path.exists():
+    new_config = not config_path.exists()
+    if new_config:
         write_file(config_path, DEFAULT_CONFIG.encode())
         created.append(config_path)
     config = load_config(config_path)
     pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
     created += made
-    demo = root / DEMO_STEP
-    if not demo.exists():
-        write_file(demo, resources.files("cpimock.workspace").joinpath("templates/iflows/demo.py").read_bytes())
-        created.append(demo)
+    for name in (DEMO_STEP, *(CXF_DEMO_FILES if new_config else ())):
+        demo = root / name
+        if not demo.exists():
+            write_file(demo, resources.files("cpimock.workspace").joinpath(f"templates/{name}").read_bytes())
+            created.append(demo)
     registry = Registry.load(config.certs_dir)
     if pki.crl_path in made:  # a lost CRL: the registry still knows which keys were revoked
         rebuild_crl(pki, registry)

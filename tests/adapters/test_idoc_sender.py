@@ -66,14 +66,14 @@ async def running(workspace: Path) -> AsyncIterator[Running]:
     def flow(iflow_id: str, address: str, step: str, **settings: Any) -> None:
         add_iflow(workspace, iflow_id, address, [f"{steps}:{step}"], adapter="idoc", **settings)
 
-    flow("orders", "/idoc/orders", "receive")
-    flow("assign", "/idoc/assign", "receive", idoc_answer="idoc-assign")
-    flow("remove", "/idoc/remove", "receive", invalid_xml_characters="remove")
-    flow("substitute", "/idoc/substitute", "receive", invalid_xml_characters="substitute")
-    flow("refuse", "/idoc/refuse", "refuse")
-    flow("broken", "/idoc/broken", "broken")
-    flow("role", "/idoc/role", "receive", role="IDoc.send")
-    flow("small", "/idoc/small", "receive", max_body_mb=1)
+    flow("orders", "/s4/orders", "receive")
+    flow("assign", "/s4/assign", "receive", idoc_answer="idoc-assign")
+    flow("remove", "/s4/remove", "receive", invalid_xml_characters="remove")
+    flow("substitute", "/s4/substitute", "receive", invalid_xml_characters="substitute")
+    flow("refuse", "/s4/refuse", "refuse")
+    flow("broken", "/s4/broken", "broken")
+    flow("role", "/s4/role", "receive", role="IDoc.send")
+    flow("small", "/s4/small", "receive", max_body_mb=1)
     async with serving(workspace, client_auth="required") as r:
         yield r
 
@@ -138,7 +138,7 @@ async def test_java_posts_an_idoc_with_the_pfx_and_gets_200_so_s4_sets_status_03
     running: Running, tmp_path: Path
 ) -> None:
     pfx = pfx_of(running, "demo-sender", tmp_path / "demo")
-    code, out = await java_post(running, "/cxf/idoc/orders", pfx, SAMPLES / "ORDERS05.soap.xml", "text/xml")
+    code, out = await java_post(running, "/cxf/s4/orders", pfx, SAMPLES / "ORDERS05.soap.xml", "text/xml")
     assert code == 0, out
     assert out.splitlines()[0] == "HTTP 200"
     [record] = await running.records()
@@ -158,7 +158,7 @@ async def test_java_posts_an_idoc_with_the_pfx_and_gets_200_so_s4_sets_status_03
 
 @needs_java
 async def test_java_without_the_pfx_is_refused_in_the_handshake(running: Running, tmp_path: Path) -> None:
-    code, out = await java_post(running, "/cxf/idoc/orders", "-", SAMPLES / "ORDERS05.soap.xml", "text/xml")
+    code, out = await java_post(running, "/cxf/s4/orders", "-", SAMPLES / "ORDERS05.soap.xml", "text/xml")
     assert code != 0
     assert "HTTP 200" not in out
     await running.server.settle()
@@ -169,7 +169,7 @@ async def test_java_without_the_pfx_is_refused_in_the_handshake(running: Running
 async def test_java_with_a_key_whose_instance_lacks_the_role_gets_403(running: Running, tmp_path: Path) -> None:
     code, out = await java_post(
         running,
-        "/cxf/idoc/role",
+        "/cxf/s4/role",
         pfx_of(running, "demo-sender", tmp_path / "d"),
         SAMPLES / "ORDERS05.soap.xml",
         "text/xml",
@@ -180,7 +180,7 @@ async def test_java_with_a_key_whose_instance_lacks_the_role_gets_403(running: R
     await running.reload()
     code, out = await java_post(
         running,
-        "/cxf/idoc/role",
+        "/cxf/s4/role",
         pfx_of(running, "s4-idoc", tmp_path / "s4"),
         SAMPLES / "ORDERS05.soap.xml",
         "text/xml",
@@ -205,7 +205,7 @@ async def curl_post(running: Running, path: str, file: Path, content_type: str) 
 
 @needs_curl
 async def test_curl_posts_a_plain_bulk_of_three_debmas_idocs(running: Running) -> None:
-    assert await curl_post(running, "/cxf/idoc/orders", SAMPLES / "DEBMAS07.bulk.xml", "text/xml") == (0, "200")
+    assert await curl_post(running, "/cxf/s4/orders", SAMPLES / "DEBMAS07.bulk.xml", "text/xml") == (0, "200")
     [record] = await running.records()
     seen = headers_of(running, record.message_guid)
     assert (seen["SapIDocType"], seen["SapIDocTransferId"]) == ("DEBMAS07", "0000000000471201")  # the first IDoc's
@@ -216,27 +216,27 @@ async def test_curl_posts_a_plain_bulk_of_three_debmas_idocs(running: Running) -
 @needs_curl
 async def test_curl_posts_an_idoc_as_application_x_sap_idoc(running: Running) -> None:
     single = SAMPLES / "MATMAS05.latin1.xml"
-    assert await curl_post(running, "/cxf/idoc/orders", single, "application/x-sap.idoc") == (0, "200")
+    assert await curl_post(running, "/cxf/s4/orders", single, "application/x-sap.idoc") == (0, "200")
     [record] = await running.records()
     assert headers_of(running, record.message_guid)["SapIDocContentType"] == "application/x-sap.idoc"
 
 
 async def test_an_idoc_in_iso_8859_1_reaches_the_steps_as_text(running: Running) -> None:
-    assert (await post(running, "/cxf/idoc/orders", sample("MATMAS05.latin1.xml")))[0] == 200
+    assert (await post(running, "/cxf/s4/orders", sample("MATMAS05.latin1.xml")))[0] == 200
     [record] = await running.records()
     assert (record.application_message_id, record.application_message_type) == ("0000000000471401", "MATMAS05")
     assert "ISO-8859-1" in step_saw(running, record.message_guid)[:60]
 
 
 async def test_exactly_once_in_order_gives_the_queue_from_the_arckey(running: Running) -> None:
-    assert (await post(running, "/cxf/idoc/orders", sample("ORDERS05.eoio.soap.xml")))[0] == 200
+    assert (await post(running, "/cxf/s4/orders", sample("ORDERS05.eoio.soap.xml")))[0] == 200
     [record] = await running.records()
     seen = headers_of(running, record.message_guid)
     assert (seen["SapPlainSoapQoS"], seen["SapPlainSoapQueueId"]) == ("ExactlyOnceInOrder", "SAP_ORD1")
 
 
 async def test_the_idoc_assign_answer_maps_each_idoc_number(running: Running) -> None:
-    status, body = await post(running, "/cxf/idoc/assign", sample("DEBMAS07.bulk.soap.xml"))
+    status, body = await post(running, "/cxf/s4/assign", sample("DEBMAS07.bulk.soap.xml"))
     assert status == 200
     root = etree.fromstring(body)
     assert etree.QName(root).namespace == SOAP11_ENVELOPE
@@ -252,7 +252,7 @@ async def test_the_idoc_assign_answer_maps_each_idoc_number(running: Running) ->
 
 
 async def test_an_invalid_character_is_refused_under_throw_error_so_s4_sets_status_02(running: Running) -> None:
-    status, body = await post(running, "/cxf/idoc/orders", sample("invalid-characters.xml"))
+    status, body = await post(running, "/cxf/s4/orders", sample("invalid-characters.xml"))
     assert status == 500
     code, string = fault_of(body)
     assert code == "soap:Client"
@@ -262,7 +262,7 @@ async def test_an_invalid_character_is_refused_under_throw_error_so_s4_sets_stat
 
 
 @pytest.mark.parametrize(
-    ("path", "expected"), [("/cxf/idoc/remove", "Nordwind AG [0m"), ("/cxf/idoc/substitute", "Nordwind# AG #[0m")]
+    ("path", "expected"), [("/cxf/s4/remove", "Nordwind AG [0m"), ("/cxf/s4/substitute", "Nordwind# AG #[0m")]
 )
 async def test_remove_and_substitute_clean_the_idoc_before_the_steps(
     running: Running, path: str, expected: str
@@ -283,14 +283,14 @@ async def test_remove_and_substitute_clean_the_idoc_before_the_steps(
     ],
 )
 async def test_what_is_not_an_idoc_s4_can_send_is_a_client_fault(running: Running, name: str, said: str) -> None:
-    status, body = await post(running, "/cxf/idoc/orders", sample(name))
+    status, body = await post(running, "/cxf/s4/orders", sample(name))
     assert status == 500
     code, string = fault_of(body)
     assert (code, said in (string or "")) == ("soap:Client", True)
 
 
 async def test_a_failed_step_is_a_server_fault_with_the_mpl_id(running: Running) -> None:
-    status, body = await post(running, "/cxf/idoc/broken", sample("ORDERS05.soap.xml"))
+    status, body = await post(running, "/cxf/s4/broken", sample("ORDERS05.soap.xml"))
     assert status == 500
     [record] = await running.records()
     code, string = fault_of(body)
@@ -300,7 +300,7 @@ async def test_a_failed_step_is_a_server_fault_with_the_mpl_id(running: Running)
 
 
 async def test_a_step_refuses_the_idoc_with_its_own_fault(running: Running) -> None:
-    status, body = await post(running, "/cxf/idoc/refuse", sample("ORDERS05.soap.xml"))
+    status, body = await post(running, "/cxf/s4/refuse", sample("ORDERS05.soap.xml"))
     assert status == 500
     assert fault_of(body) == ("soap:Client", "customer 0000100042 is blocked for sales")
 
@@ -308,22 +308,22 @@ async def test_a_step_refuses_the_idoc_with_its_own_fault(running: Running) -> N
 async def test_entity_expansion_in_an_idoc_is_refused(running: Running) -> None:
     attack = b'<?xml version="1.0"?><!DOCTYPE ORDERS05 [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;&x;">]>'
     attack += sample("ORDERS05.soap.xml").split(b"?>", 1)[1].replace(b"<MANDT>100</MANDT>", b"<MANDT>&y;</MANDT>")
-    status, body = await post(running, "/cxf/idoc/orders", attack)
+    status, body = await post(running, "/cxf/s4/orders", attack)
     assert status == 500
     assert "document type declaration" in (fault_of(body)[1] or "")
 
 
 async def test_an_idoc_over_the_channels_limit_is_refused_with_413(running: Running) -> None:
     big = sample("DEBMAS07.bulk.xml").replace(b"<NAME1>", b"<NAME1>" + b"x" * (1024 * 1024), 1)
-    status, body = await post(running, "/cxf/idoc/small", big)
+    status, body = await post(running, "/cxf/s4/small", big)
     assert status == 413
     assert "exceeds the 1 MB limit" in (fault_of(body)[1] or "")
-    assert (await post(running, "/cxf/idoc/small", sample("DEBMAS07.bulk.xml")))[0] == 200
+    assert (await post(running, "/cxf/s4/small", sample("DEBMAS07.bulk.xml")))[0] == 200
 
 
 async def test_an_sm59_connection_test_gets_500_and_is_recorded(running: Running) -> None:
     async with running.session(running.extract("demo-sender")) as session:
-        async with session.get(f"{running.url}/cxf/idoc/orders") as answer:
+        async with session.get(f"{running.url}/cxf/s4/orders") as answer:
             assert answer.status == 500
     [record] = await running.records()
     assert (record.refusal_stage, record.request_method) == ("http", "GET")
@@ -333,7 +333,7 @@ async def test_an_sm59_connection_test_gets_500_and_is_recorded(running: Running
 
 
 async def test_cpimock_messages_and_the_monitor_show_the_idoc_number_and_type(running: Running) -> None:
-    assert (await post(running, "/cxf/idoc/orders", sample("ORDERS05.soap.xml")))[0] == 200
+    assert (await post(running, "/cxf/s4/orders", sample("ORDERS05.soap.xml")))[0] == 200
     [record] = await running.records()
     async with running.session(running.extract("demo-sender")) as session:
         async with session.get(f"{running.url}/monitor/api/messages") as answer:
@@ -341,6 +341,6 @@ async def test_cpimock_messages_and_the_monitor_show_the_idoc_number_and_type(ru
     assert (listed["application_message_type"], listed["application_message_id"]) == ("ORDERS05", "0000000000471101")
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["messages", "--workspace", str(running.root)])
     assert result.exit_code == 0, result.output
-    assert "ORDERS05 0000000000471101 · POST /cxf/idoc/orders" in result.output
+    assert "ORDERS05 0000000000471101 · POST /cxf/s4/orders" in result.output
     shown = await asyncio.to_thread(CliRunner().invoke, cli, ["messages", "--workspace", str(running.root), "--json"])
     assert json.loads(shown.output)["messages"][0]["application_message_id"] == record.application_message_id
