@@ -72,8 +72,5 @@ def stopped(iflow_id: str) -> Answer:
     return refused(503, f'integration flow {iflow_id} is not started (state = "stopped" in cpimock.toml)')
 
 
-def too_large(limit_mb: float, iflow_id: str) -> Answer:
-    return refused(
-        413,
-        f"the body exceeds the {limit_mb:g} MB limit of integration flow {iflow_id} (max_body_mb)",
-    )
+def too_large(limit_mb: float, iflow_id: str, keys: str = "max_body_mb", what: str = "the body") -> Answer:
+    return refused(413, f"{what} exceeds the {limit_mb:g} MB limit of integration flow {iflow_id} ({keys})")

@@ -56,6 +56,19 @@ def unreadable(error: SoapError, call: Call) -> Refused:
     return Refused("processing", answers.refused(reply.status, str(error)), reply)
 
 
+def too_large(call: Call, limit_mb: float, keys: str, what: str) -> Refused:
+    """The refusal of a request whose envelope or attachments exceed the channel's limit (413)."""
+    return Refused("http", answers.too_large(limit_mb, call.route.iflow.id, keys, what))
+
+
+def check_body(call: Call, body: bytes) -> None:
+    """Refuse a body (without attachments) over the channel's ``max_body_mb`` with 413: the
+    endpoint read up to the body and attachment limits together."""
+    channel = call.route.channel
+    if len(body) > channel.max_body_bytes:
+        raise too_large(call, channel.max_body_mb, "max_body_mb", "the body")
+
+
 def server_problem(text: str, call: Call) -> Refused:
     """The refusal of a request the channel cannot serve through no fault of the sender (a broken WSDL)."""
     mpl_id = call.record.message_guid

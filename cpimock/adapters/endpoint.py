@@ -140,9 +140,14 @@ class Endpoint:
             return self._refuse(rec, route, adapter, refused.stage, refused.answer)
         if early is not None:
             return response(early)
-        body = await read_limited(request, channel.max_body_bytes)
+        body = await read_limited(request, channel.max_request_bytes)
         if body is None:
-            return self._refuse(rec, route, adapter, "http", answers.too_large(channel.max_body_mb, iflow.id))
+            if channel.max_attachment_mb:
+                limit = channel.max_body_mb + channel.max_attachment_mb
+                answer = answers.too_large(limit, iflow.id, "max_body_mb + max_attachment_mb", "the request")
+            else:
+                answer = answers.too_large(channel.max_body_mb, iflow.id)
+            return self._refuse(rec, route, adapter, "http", answer)
         return await self._run(call, adapter, body)
 
     async def _run(self, call: Call, adapter: SenderAdapter, body: bytes) -> web.StreamResponse:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cpimock.adapters.cxf import VERSION, CxfAdapter, adapter_message, unreadable
+from cpimock.adapters.cxf import VERSION, CxfAdapter, adapter_message, check_body, unreadable
 from cpimock.adapters.encoding import EncodingError
 from cpimock.adapters.idoc.answer import IdocAssignment, assign_numbers, success_answer
 from cpimock.adapters.idoc.characters import CharacterHandling
@@ -62,6 +62,7 @@ class IdocAdapter(CxfAdapter):
         channel, request, rec = call.route.channel, call.request, call.record
         settings = channel.idoc
         assert settings is not None
+        check_body(call, body)
         try:
             document = read_idoc(
                 body,

@@ -18,19 +18,28 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from cpimock.adapters.cxf import VERSION, CxfAdapter, adapter_message, server_problem, unreadable
+from cpimock.adapters.cxf import (
+    VERSION,
+    CxfAdapter,
+    adapter_message,
+    check_body,
+    server_problem,
+    too_large,
+    unreadable,
+)
 from cpimock.adapters.encoding import EncodingError, undeclared_to_utf8
 from cpimock.adapters.exchange import ResponseError, response_status
 from cpimock.adapters.seam import SYNCHRONOUS, Call, Delivery, Reply
 from cpimock.adapters.soap.addressing import WSA10, WSA2004
+from cpimock.adapters.soap.attachments import Related, TooLarge, is_related, read_related
 from cpimock.adapters.soap.envelope import Envelope, HeaderBlock, check_must_understand, read_envelope
-from cpimock.adapters.soap.protocol import QName, SoapError
+from cpimock.adapters.soap.protocol import QName, SoapError, parse_content_type
 from cpimock.adapters.soap.reply import ReplyError, addressing_headers, build_reply
 from cpimock.adapters.soap.wsdl import WsdlError, generic_wsdl, serve_wsdl
 from cpimock.adapters.soap.wsdl_operations import Operation, match_operation, operations_of
 from cpimock.config import SoapChannel
 from cpimock.iflows.model import Channel
-from cpimock.message import Message, SoapHeader
+from cpimock.message import Attachment, Message, SoapHeader
 from cpimock.wire import MPL_ID_HEADER
 
 log = logging.getLogger(__name__)
@@ -108,15 +117,41 @@ class SoapAdapter(CxfAdapter):
 
     # -- the request -----------------------------------------------------------------------------
 
-    def envelope(self, call: Call, body: bytes) -> Envelope:
+    def related(self, call: Call, body: bytes) -> Related | None:
+        """The envelope and attachments of a multipart request (SwA, MTOM); ``None`` for a plain one."""
+        channel = call.route.channel
+        content_type = parse_content_type(call.request.headers.get("Content-Type"))
+        if content_type is None or not is_related(content_type):
+            check_body(call, body)
+            return None
+        try:
+            return read_related(
+                body,
+                content_type,
+                max_envelope=channel.max_body_bytes,
+                max_attachments=channel.max_attachment_bytes,
+                body_mb=channel.max_body_mb,
+                attachment_mb=channel.max_attachment_mb,
+            )
+        except TooLarge as exc:
+            if exc.attachments:
+                raise too_large(call, exc.limit_mb, "max_attachment_mb", "the size of the attachments") from None
+            raise too_large(call, exc.limit_mb, "max_body_mb", "the SOAP envelope") from None
+        except SoapError as exc:
+            raise unreadable(exc, call) from None
+
+    def envelope(self, call: Call, body: bytes, related: Related | None = None) -> Envelope:
         """The request's envelope, checked as the channel's settings say (raises :class:`Refused`)."""
         soap = call.route.channel.soap
         assert soap is not None
         headers = call.request.headers
+        content_type = headers.get("Content-Type")
+        if related is not None:
+            body, content_type = related.envelope, related.envelope_type
         try:
             envelope = read_envelope(
                 body,
-                headers.get("Content-Type"),
+                content_type,
                 headers.get("SOAPAction"),
                 addressing=self.reads_addressing(soap),
                 max_bytes=max(call.route.channel.max_body_bytes, 1),
@@ -143,7 +178,8 @@ class SoapAdapter(CxfAdapter):
             raise unreadable(exc, call) from None
 
     def message(self, call: Call, body: bytes) -> Message:
-        envelope = self.envelope(call, body)
+        related = self.related(call, body)
+        envelope = self.envelope(call, body, related)
         operation = self.operation(call, envelope)
         soap = call.route.channel.soap
         assert soap is not None
@@ -159,6 +195,8 @@ class SoapAdapter(CxfAdapter):
         content_type = f"{envelope.version.media_type}; charset=utf-8"
         message = adapter_message(call, envelope.payload, content_type, headers)
         message.soap_headers = [_soap_header(block) for block in envelope.headers]
+        for name, part in related.named() if related is not None else ():
+            message.attachments[name] = Attachment(name, part.data, part.content_type, dict(part.headers))
         return message
 
     def delivery(self, call: Call, message: Message) -> Delivery:

@@ -36,6 +36,7 @@ COMMON_KEYS = frozenset(
 # keys of one adapter (or a few), with the adapters that have them
 ADAPTER_KEYS: dict[str, tuple[Adapter, ...]] = {
     "csrf": ("https",),
+    "max_attachment_mb": ("soap", "soap-rm", "idoc"),
     "message_exchange_pattern": ("soap",),
     "processing": ("soap",),
     "wsdl": ("soap", "soap-rm"),

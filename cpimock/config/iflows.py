@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from cpimock.config.channels import adapter_of, idoc_channel, soap_channel
-from cpimock.config.model import AUTH_METHODS, DEFAULT_MAX_BODY_MB, DEFAULT_ROLE, Adapter, IFlowConfig
+from cpimock.config.model import (
+    AUTH_METHODS,
+    DEFAULT_MAX_ATTACHMENT_MB,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_ROLE,
+    Adapter,
+    IFlowConfig,
+)
 from cpimock.config.reader import Reader
 
 # CPI address rules: leading "/", then alphanumerics, "_", "/", "~", "-", ".", "$", "*";
@@ -80,6 +87,9 @@ def _iflows(r: Reader, data: Any, root: Path, *, cxf_case_sensitive: bool = True
                 client_certificates=pairs,
                 allowed_headers=r.strings(table, "allowed_headers", p),
                 max_body_mb=r.number(table, "max_body_mb", p, DEFAULT_MAX_BODY_MB, 1, 4096),
+                max_attachment_mb=0.0
+                if https
+                else r.number(table, "max_attachment_mb", p, DEFAULT_MAX_ATTACHMENT_MB, 1, 4096),
                 csrf=https and r.flag(table, "csrf", p, True),
                 return_exception_to_sender=r.flag(table, "return_exception_to_sender", p, False),
                 state=r.choice(table, "state", p, "started", ("started", "stopped")),  # type: ignore[arg-type]

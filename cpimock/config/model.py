@@ -18,6 +18,10 @@ DEFAULT_ROLE = "ESBMessaging.send"
 DEFAULT_MAX_BODY_MB = 40.0
 
 
+# the attachment-size field of the SOAP-based channels: 100 MB in SAP's exports
+DEFAULT_MAX_ATTACHMENT_MB = 100.0
+
+
 AUTH_METHODS = ("certificate", "basic", "oauth")
 
 
@@ -125,6 +129,7 @@ class IFlowConfig:
     client_certificates: tuple[SubjectPair, ...] = ()
     allowed_headers: tuple[str, ...] = ()
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    max_attachment_mb: float = 0.0  # SOAP-based adapters only; HTTPS requests carry none
     csrf: bool = True
     return_exception_to_sender: bool = False
     state: Literal["started", "stopped"] = "started"

@@ -23,6 +23,7 @@ export (``ifl:property``)       :class:`Channel`
 ``clientCertificates``          ``client_certificates``
 ``xsrfProtection``              ``csrf`` (HTTPS only)
 ``maximumBodySize``             ``max_body_mb``
+``maximumAttachmentSize``       ``max_attachment_mb`` (SOAP-based adapters; 100 when absent)
 ``messageExchangePattern``      ``soap.pattern``: RequestReply ``"request-reply"``,
                                 OneWay ``"one-way"``
 ``soapOptions``                 ``soap.processing``: cxfRobust ``"robust"``, else
@@ -71,6 +72,7 @@ class Channel:
     client_certificates: tuple[SubjectPair, ...] = ()
     csrf: bool = True  # HTTPS only
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    max_attachment_mb: float = 0.0  # the SOAP-based adapters; HTTPS requests carry no attachments
     soap: SoapChannel | None = None  # adapter "soap" or "soap-rm"
     idoc: IdocChannel | None = None  # adapter "idoc"
 
@@ -87,6 +89,15 @@ class Channel:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return int(self.max_attachment_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The most a request may bring: its body and its attachments together."""
+        return self.max_body_bytes + self.max_attachment_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,7 @@ def from_config(table: IFlowConfig) -> IFlow:
         client_certificates=table.client_certificates,
         csrf=table.csrf,
         max_body_mb=table.max_body_mb,
+        max_attachment_mb=table.max_attachment_mb,
         soap=table.soap,
         idoc=table.idoc,
     )

@@ -92,6 +92,7 @@ steps = ["iflows/soap_demo.py:process"]
 # port = "p1:OrderPortSoap11"
 # ws_addressing = false           # soap: accept WS-Addressing headers
 # one_way_status = 202            # or 200 (with an empty envelope): the one-way acknowledgement
+# max_attachment_mb = 100         # SOAP with attachments and MTOM: the attachments together (soap, soap-rm, idoc)
 # duplicates = "acknowledge"      # soap-rm: or "process" (run the steps again for a repeated message id)
 """
 

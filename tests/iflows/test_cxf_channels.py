@@ -55,6 +55,12 @@ def test_a_soap_channel_defaults_to_a_manual_request_reply_service_under_cxf() -
     )
 
 
+def test_the_soap_based_channels_limit_attachments_apart_from_the_body() -> None:
+    [soap, idoc, https] = iflows(flow("/a", max_attachment_mb=7), flow("/b", "idoc"), {"id": "c", "address": "/c"})
+    assert [f.channels[0].max_attachment_mb for f in (soap, idoc, https)] == [7.0, 100.0, 0.0]
+    assert soap.channels[0].max_request_bytes == (40 + 7) * 1024 * 1024
+
+
 def test_a_one_way_robust_soap_channel_with_ws_addressing() -> None:
     [iflow] = iflows(flow(message_exchange_pattern="one-way", processing="robust", ws_addressing=True))
     soap = iflow.channels[0].soap
@@ -124,6 +130,11 @@ def test_cxf_addresses_differing_in_case_are_two_unless_the_tenant_ignores_case(
         (flow(adapter="idoc", invalid_xml_characters="ignore"), "iflows[0].invalid_xml_characters: must be one of"),
         (flow(one_way_status=201), "iflows[0].one_way_status: must be 202 (no body) or 200"),
         (flow(nonsense=1), "iflows[0].nonsense: unknown key; expected one of:"),
+        (
+            {"id": "h", "address": "/h", "max_attachment_mb": 5},
+            'iflows[0].max_attachment_mb: is a setting of adapter "soap"',
+        ),
+        (flow(max_attachment_mb=0.5), "iflows[0].max_attachment_mb: must be a number from 1 to 4096"),
     ],
 )
 def test_what_does_not_apply_to_the_adapter_is_refused_with_one_line(table: dict[str, Any], expected: str) -> None:
