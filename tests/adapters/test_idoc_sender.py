@@ -344,3 +344,27 @@ async def test_cpimock_messages_and_the_monitor_show_the_idoc_number_and_type(ru
     assert "ORDERS05 0000000000471101 · POST /cxf/s4/orders" in result.output
     shown = await asyncio.to_thread(CliRunner().invoke, cli, ["messages", "--workspace", str(running.root), "--json"])
     assert json.loads(shown.output)["messages"][0]["application_message_id"] == record.application_message_id
+
+
+# -- openssl s_client: a hand-made HTTP/1.1 request with a chunked body, as an ICM may send one -------
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_a_chunked_idoc_over_openssl_s_client_is_read_whole(running: Running) -> None:
+    files = running.extract("demo-sender")
+    idoc = sample("DEBMAS07.bulk.xml")
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in (idoc[:700], idoc[700:]))
+    request = (
+        b"POST /cxf/s4/orders HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "openssl", "s_client", "-connect", f"127.0.0.1:{running.server.port}", "-CAfile", str(running.ca_path),
+        "-cert", str(files.cert), "-key", str(files.key), "-cert_chain", str(files.cert), "-quiet", "-ign_eof",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(request), 30)
+    assert b"HTTP/1.1 200 OK" in out
+    [record] = await running.records()
+    assert record.request_body == idoc
+    assert headers_of(running, record.message_guid)["SapIDocTransferId"] == "0000000000471201"

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpimock.config import load_config, parse_config
-from cpimock.errors import ConfigError, ServiceKeyError
+from cpimock.errors import ConfigError, CpimockError, ServiceKeyError
 from cpimock.identity.jws import TokenError
 from cpimock.identity.tokens import TokenAuthority
 from cpimock.mpl.journal import Journal
@@ -328,3 +328,43 @@ def test_jwts_with_hostile_json_raise_only_token_error(
         token = ".".join((_b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode()), _b64(signature)))
         with pytest.raises(TokenError):
             authority.verify_token(token)
+
+
+XML_TOKENS = [
+    "<",
+    ">",
+    "/>",
+    "</",
+    "soap:Envelope",
+    "soap:Body",
+    "soap:Fault",
+    "faultcode",
+    "faultstring",
+    ' xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"',
+    ' xmlns:soap="http://www.w3.org/2003/05/soap-envelope"',
+    "<!DOCTYPE x [<!ENTITY e 'x'>]>",
+    "&e;",
+    "ORDERS05",
+    "IDOC",
+    "text",
+]
+xml_like = st.lists(st.sampled_from(XML_TOKENS), max_size=24).map("".join).map(str.encode) | st.binary(max_size=200)
+
+
+@FUZZ
+@given(xml_like, st.sampled_from([None, "1.1", "1.2"]))
+def test_cpimock_call_reads_soap_and_idoc_files_or_says_why_not(data: bytes, version: str | None) -> None:
+    from cpimock.client.soap import fault_of, prepare_idoc, prepare_soap
+
+    for prepare in (
+        lambda: prepare_soap(data, version=version, action="urn:a", what="f"),
+        lambda: prepare_idoc(data, what="f"),
+    ):
+        try:
+            prepared = prepare()
+        except CpimockError:
+            continue
+        assert prepared.body
+        assert dict(prepared.headers)["Content-Type"]
+    answer = fault_of(data)  # a server's answer: a fault's code and text, or nothing
+    assert answer is None or all(isinstance(text, str) for text in answer)
