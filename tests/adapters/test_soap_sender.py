@@ -481,3 +481,36 @@ async def test_a_get_without_wsdl_is_what_an_sm59_connection_test_sees(running: 
 async def test_the_wsdl_is_only_for_callers_the_channel_admits(running: Running) -> None:
     async with running.session(None) as session, session.get(f"{running.url}/cxf/soap/echo?wsdl") as answer:
         assert answer.status == 401
+
+
+# -- a stopping server and one-way steps still running --------------------------------------------------
+
+HANGING = """
+import asyncio
+
+
+async def hang(message):
+    await asyncio.Event().wait()  # never set: the server must cut it short
+"""
+
+
+async def test_a_stopping_server_records_the_one_way_steps_it_cuts_short(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cpimock.http import server as server_module
+    from cpimock.mpl.journal import Journal
+
+    monkeypatch.setattr(server_module, "SHUTDOWN_GRACE_S", 0.2)
+    steps = write_step(workspace, "hang.py", HANGING)
+    add_iflow(workspace, "hang", "/hang", [f"{steps}:hang"], adapter="soap", message_exchange_pattern="one-way")
+    async with serving(workspace, client_auth="optional") as running:
+        status, _, _ = await post(running, "/cxf/hang", envelope(ORDER))
+        assert status == 202
+        assert running.server.endpoint.busy
+    journal = Journal.open_readonly(workspace / "cpimock.db")
+    try:
+        [record] = journal.query(limit=10)
+    finally:
+        journal.close()
+    assert (record.status, record.response_status) == ("FAILED", 202)
+    assert record.error == "the server stopped before the steps ended"
