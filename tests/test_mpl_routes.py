@@ -270,6 +270,19 @@ async def test_the_monitor_in_headless_chromium(
             journal.record(MplRecord(integration_flow_name="clientCertAuth", request_path="/http/late"))
             journal.flush()
             await expect(rows).to_have_count(7, timeout=10_000)
+            # an IDoc's type and number beside its path in the list
+            idoc = MplRecord(
+                integration_flow_name="idocOrders",
+                request_method="POST",
+                request_path="/cxf/idoc/orders",
+                application_message_type="ORDERS05",
+                application_message_id="0000000000471101",
+            )
+            journal.record(idoc)
+            journal.flush()
+            await expect(page.locator(f"tr[data-guid='{idoc.message_guid}'] .sub").first).to_have_text(
+                "POST /cxf/idoc/orders · ORDERS05 0000000000471101", timeout=10_000
+            )
             await page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
             assert errors == []
             # the rejecting twin: a script that is not the page's own (as an injection would add) is refused
