@@ -146,7 +146,7 @@ def test_what_cpimock_toml_would_refuse_is_refused_at_registration(tmp_path: Pat
     broken = tmp_path / "broken.wsdl"
     broken.write_text("<definitions/>")
     with ThreadedTenant() as tenant:
-        kept = tenant.iflow("/kept", [], adapter="soap")
+        kept = tenant.iflow("/kept", [], adapter="soap", max_attachment_mb=2.5)
         with pytest.raises(CpimockError, match='invalid_xml_characters: is a setting of adapter "idoc"'):
             tenant.iflow("/x", [], adapter="soap", invalid_xml_characters="remove")
         with pytest.raises(CpimockError, match=r"cannot be served: the WSDL is not a WSDL 1\.1 document"):

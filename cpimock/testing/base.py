@@ -158,7 +158,7 @@ class TenantBase:
         timeout_s: float | None = None,
         max_body_mb: float | None = None,
         adapter: Adapter = "https",
-        **channel: str | int | bool | Path | None,
+        **channel: str | int | float | bool | Path | None,
     ) -> IFlow:
         """Deploy an iFlow at ``/http<address>`` whose steps are plain functions or references.
 
@@ -175,7 +175,7 @@ class TenantBase:
         """
         refs = [self._step_ref(step) for step in steps]
         flow_id = iflow_id or _id_of(address)
-        options: dict[str, str | int | bool | None] = {}
+        options: dict[str, str | int | float | bool | None] = {}
         for key, value in channel.items():
             if isinstance(value, Path) or (key == "wsdl" and isinstance(value, str)):
                 value = str(Path(value).resolve())  # relative to the caller, not the temporary workspace

@@ -33,7 +33,7 @@ class IFlowSpec:
     max_body_mb: float | None
     adapter: str = "https"
     # the adapter's own keys (message_exchange_pattern, invalid_xml_characters, ...), None left out
-    channel: tuple[tuple[str, str | int | bool | None], ...] = ()
+    channel: tuple[tuple[str, str | int | float | bool | None], ...] = ()
 
     def table(self) -> list[str]:
         lines = [
@@ -123,10 +123,10 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _value(value: str | int | bool) -> str:
+def _value(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return _bool(value)
-    return str(value) if isinstance(value, int) else _str(value)
+    return repr(value) if isinstance(value, int | float) else _str(value)
 
 
 def _key(name: str) -> str:
