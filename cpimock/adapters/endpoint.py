@@ -32,6 +32,7 @@ from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
 from cpimock.message import LogAttachment, Message
+from cpimock.mpl import record as mpl_record
 from cpimock.mpl.record import MplRecord, StoredAttachment, new_message_guid, utcnow
 from cpimock.steps.pipeline import StepError
 from cpimock.tenant.snapshot import Snapshot
@@ -142,7 +143,10 @@ class Endpoint:
         iflow = route.iflow
         rec.integration_flow_name = iflow.id
         rec.request_body = body
-        rec.log_level = call.request.headers.get("SAP_MessageProcessingLogLevel", "INFO").upper()
+        level = call.request.headers.get("SAP_MessageProcessingLogLevel")
+        rec.log_level, ignored = mpl_record.requested_log_level(level)
+        if ignored:
+            log.warning("message %s of integration flow %s: %s", rec.message_guid, iflow.id, ignored)
         try:
             message = adapter.message(call, body)
         except Refused as refused:
@@ -232,7 +236,8 @@ def _fill_from_message(rec: MplRecord, message: Message) -> None:
     rec.sender, rec.receiver = fields.sender, fields.receiver
     rec.custom_status = fields.custom_status
     rec.custom_header_properties = list(fields.custom_header_properties)
-    rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
+    if rec.log_level in mpl_record.PROPERTY_LOG_LEVELS:
+        rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
     rec.attachments = [_attachment(item) for item in fields.attachments]
 
 
