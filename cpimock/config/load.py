@@ -118,7 +118,9 @@ def _instances(r: Reader, data: dict[str, Any]) -> dict[str, InstanceConfig]:
 
 def _journal(r: Reader, data: dict[str, Any]) -> JournalConfig:
     p = "journal."
-    r.only(data, p, {"enabled", "body_cap_bytes", "retention_count", "retention_days", "monitoring_role"})
+    r.only(
+        data, p, {"enabled", "body_cap_bytes", "retention_count", "retention_days", "monitoring_role", "odata_refusals"}
+    )
     d = JournalConfig()
     return JournalConfig(
         enabled=r.flag(data, "enabled", p, d.enabled),
@@ -126,6 +128,7 @@ def _journal(r: Reader, data: dict[str, Any]) -> JournalConfig:
         retention_count=r.whole(data, "retention_count", p, d.retention_count, 1, 1 << 40),
         retention_days=r.number(data, "retention_days", p, d.retention_days, 0.001, 36500),
         monitoring_role=r.text(data, "monitoring_role", p, d.monitoring_role),
+        odata_refusals=r.flag(data, "odata_refusals", p, d.odata_refusals),
     )
 
 
