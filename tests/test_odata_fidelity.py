@@ -407,9 +407,11 @@ def test_a_successful_answer_is_no_error_document(journal: Journal, mix: dict[st
 
 
 def test_refused_calls_are_not_among_cpis_messages_by_default(journal: Journal, mix: dict[str, MplRecord]) -> None:
-    """A call refused before an iFlow runs (TLS, 401, 403, 404) leaves no MPL on a real tenant (its
-    load balancer and security layer answer it): counts and alerts on ``Status eq 'FAILED'`` see
-    only the failed message."""
+    """A call refused before an iFlow runs (TLS, 401, 403, 404) leaves no MPL on a real tenant: an
+    MPL records an integration flow's processing, and such a call is answered before one runs, by
+    the load balancer that terminates TLS (SAP Help "Client Certificate Authentication (Inbound)",
+    "Load Balancer Root Certificates Supported by SAP") or the runtime's authentication. Counts
+    and alerts on ``Status eq 'FAILED'`` see only the failed message."""
     status, count = get(journal, "MessageProcessingLogs/$count", **{"$filter": "Status eq 'FAILED'"})
     assert (status, count) == (200, b"1")
     status, body = get(journal, f"MessageProcessingLogs('{mix['refused'].message_guid}')")
