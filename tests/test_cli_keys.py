@@ -270,5 +270,7 @@ def test_real_process(tmp_path: Path) -> None:
         cwd=tmp_path / "ws",
     )
     assert run.returncode == 1
-    assert run.stderr.strip().splitlines() == ["error: --validity 400: choose 1..365 days, as BTP allows"]
+    assert run.stderr.strip().splitlines() == [
+        "error: --validity 400: choose 1..365 days, as BTP allows (or 30m, 12h: from 1 minute, for tests)"
+    ]
     assert "Traceback" not in run.stderr

@@ -16,6 +16,7 @@ from cpimock.cli.options import shown, workspace_option
 from cpimock.config import CONFIG_NAME, Config
 from cpimock.errors import ConfigError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS
+from cpimock.pki.clock import parse_duration, parse_instant, validity_start
 from cpimock.pki.dn import normalised_name
 from cpimock.pki.exports import export_files, write_files
 from cpimock.pki.keys import now
@@ -34,11 +35,10 @@ from cpimock.workspace.registry import KeyRecord
 
 validity_option = click.option(
     "--validity",
-    type=int,
-    default=MAX_CLIENT_DAYS,
+    default=str(MAX_CLIENT_DAYS),
     show_default=True,
-    metavar="DAYS",
-    help=f"Days the certificate is valid, 1..{MAX_CLIENT_DAYS} as on BTP.",
+    metavar="TIME",
+    help=f"How long the certificate is valid: days (1..{MAX_CLIENT_DAYS} as on BTP), or 12h, 30m for tests.",
 )
 
 _ALNUM = string.ascii_letters + string.digits
@@ -80,7 +80,16 @@ def _choose_instance(config: Config, name: str, instance: str | None, roles: lis
 
 
 def _describe(record: KeyRecord) -> str:
-    until = f", valid until {record.not_after[:10]}" if record.not_after else ""
+    until = ""
+    if record.not_after and record.not_before:
+        start, end = datetime.fromisoformat(record.not_before), datetime.fromisoformat(record.not_after)
+        current = now()
+        if end < current:
+            until = f", EXPIRED on {end:%Y-%m-%d %H:%M} UTC"
+        elif start > current:
+            until = f", valid from {start:%Y-%m-%d %H:%M} until {end:%Y-%m-%d %H:%M} UTC"
+        else:
+            until = f", valid until {end:%Y-%m-%d %H:%M} UTC"
     return f"type {record.key_type}{until}, instance {record.instance}"
 
 
@@ -89,6 +98,8 @@ def _describe(record: KeyRecord) -> str:
 @click.option("--instance", help="Service instance ([instances.NAME] in cpimock.toml); default: 'default'.")
 @click.option("--roles", help="Comma-separated roles; picks the instance with exactly these or adds one.")
 @validity_option
+@click.option("--not-before", metavar="WHEN", help="Start the validity later (2027-11-20, 2027-11-20T10:30, +2h).")
+@click.option("--expired", is_flag=True, help="Issue a certificate that expired a day ago (for rejecting tests).")
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default=None, help="Default: certificate.")
 @click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Sign this PEM/DER CSR (key stays yours).")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="Register this external certificate.")
@@ -99,7 +110,9 @@ def create(
     name: str,
     instance: str | None,
     roles: str | None,
-    validity: int,
+    validity: str,
+    not_before: str | None,
+    expired: bool,
     key_type: str | None,
     csr: Path | None,
     cert: Path | None,
@@ -110,8 +123,15 @@ def create(
     """Create service key NAME, shaped exactly like one from the BTP cockpit."""
     if csr is not None and cert is not None:
         raise ServiceKeyError("--csr and --cert exclude each other: sign a request or register a certificate")
-    if not 1 <= validity <= MAX_CLIENT_DAYS:
-        raise ServiceKeyError(f"--validity {validity}: choose 1..{MAX_CLIENT_DAYS} days, as BTP allows")
+    length = parse_duration(validity, "--validity")
+    start = validity_start(
+        length,
+        now=now(),
+        not_before=parse_instant(not_before, "--not-before") if not_before else None,
+        expired=expired,
+    )
+    if start is not None and (cert is not None or key_type == "clientid-secret"):
+        raise ServiceKeyError("--not-before and --expired are for certificates cpimock issues (certificate keys)")
     kind: Any = key_type or ("certificate_external" if cert is not None else "certificate")
     config, pki, registry = load_workspace(workspace)
     if name in registry.records:
@@ -120,7 +140,18 @@ def create(
     config, chosen, added = _choose_instance(config, name, instance, role_list)
     try:
         _, record = issue_service_key(
-            config, pki, registry, name, chosen, validity, kind, csr=csr, cert=cert, pinning=not no_pinning, out=out
+            config,
+            pki,
+            registry,
+            name,
+            chosen,
+            length,
+            kind,
+            not_before=start,
+            csr=csr,
+            cert=cert,
+            pinning=not no_pinning,
+            out=out,
         )
     except BaseException:
         if added:
@@ -234,7 +265,7 @@ def list_keys(workspace: Path) -> None:
 @click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Keys signed from a CSR: the new CSR.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="External keys: the new certificate.")
 @workspace_option()
-def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspace: Path) -> None:
+def renew(name: str, validity: str, csr: Path | None, cert: Path | None, workspace: Path) -> None:
     """Replace NAME's certificate (or secret) and revoke the old one; name and instance stay."""
     config, pki, registry = load_workspace(workspace)
     old = registry.get(name)
@@ -249,7 +280,7 @@ def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspa
         registry,
         name,
         old.instance,
-        validity,
+        parse_duration(validity, "--validity"),
         old.key_type,
         csr=csr,
         cert=cert,

@@ -36,7 +36,7 @@ class _PooledPki(Pki):
     def issue_client(
         self,
         subject: Any,
-        days: int,
+        validity: int | dt.timedelta,
         *,
         key: PrivateKey | None = None,
         public_key: object = None,
@@ -44,7 +44,7 @@ class _PooledPki(Pki):
     ) -> Issued:
         if key is None and public_key is None:
             key = POOL.take()
-        return super().issue_client(subject, days, key=key, public_key=public_key, not_before=not_before)
+        return super().issue_client(subject, validity, key=key, public_key=public_key, not_before=not_before)
 
 
 class TenantKey:

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from cpimock.config import Config, load_config, parse_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
+from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.dn import normalised_name
 from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, serial_hex, write_file
 from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
@@ -109,9 +110,10 @@ def issue_service_key(
     registry: Registry,
     name: str,
     instance: str,
-    days: int = MAX_CLIENT_DAYS,
+    days: int | dt.timedelta = MAX_CLIENT_DAYS,
     key_type: KeyType = "certificate",
     *,
+    not_before: dt.datetime | None = None,
     csr: Path | None = None,
     cert: Path | None = None,
     pinning: bool = True,
@@ -120,6 +122,8 @@ def issue_service_key(
 ) -> tuple[dict[str, Any], KeyRecord]:
     """Issue a service key, write its JSON (0600) and record it in the registry.
 
+    *days* is the validity (days, or a timedelta from 1 minute); *not_before* starts it at another
+    time than now (in the future, or in the past for a key that has expired already).
     *csr* signs a request made elsewhere (the JSON then holds no ``key``); *cert* registers an
     external certificate. With *replace* an existing record of the same name is superseded
     (renewal); otherwise the name must be new. Nothing is written unless everything is valid.
@@ -133,8 +137,12 @@ def issue_service_key(
             f"--instance {instance!r}: no [instances.{instance}] in {config.path} (known: {known}); add it or "
             "pass --roles to create one"
         )
-    if not 1 <= days <= MAX_CLIENT_DAYS:
-        raise ServiceKeyError(f"--validity {days}: SAP issues keys for 1..{MAX_CLIENT_DAYS} days; choose a value in it")
+    validity = dt.timedelta(days=days) if isinstance(days, int) else days
+    if not MIN_VALIDITY <= validity <= MAX_VALIDITY:
+        raise ServiceKeyError(
+            f"--validity {days}: SAP issues keys for 1..{MAX_CLIENT_DAYS} days (cpimock from 1 minute); "
+            "choose a value in it"
+        )
     if name in registry.records and not replace:
         registry.add(KeyRecord(name, instance, key_type, "", ""))  # raises with the fix
     if key_type == "certificate_external" and cert is None:
@@ -154,9 +162,9 @@ def issue_service_key(
             request = csr.read_bytes()
         except OSError as exc:
             raise PkiError(f"--csr {csr}: cannot read it ({exc.strerror}); give the path of the request") from None
-        issued = pki.sign_csr(request, days, f"--csr {csr}")
+        issued = pki.sign_csr(request, validity, f"--csr {csr}", not_before=not_before)
     else:
-        issued = pki.issue_client(_client_subject(name, config, instance), days)
+        issued = pki.issue_client(_client_subject(name, config, instance), validity, not_before=not_before)
     port = config.server.port
     clientid = new_clientid(config.tenant.name)
     created = now()
