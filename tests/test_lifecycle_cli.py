@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,72 @@ def test_a_key_not_yet_valid_starts_when_asked(workspace: Path) -> None:
 def test_times_that_make_no_key_are_refused_in_one_line(workspace: Path, args: tuple[str, ...], expected: str) -> None:
     one_error(cli("servicekey", "create", "bad", *args, "-w", workspace), expected)
     assert not (workspace / "certs/keys/bad.json").exists()
+
+
+@pytest.fixture
+def keys_of_every_age(workspace: Path) -> Path:
+    """demo-sender (365 days), soon (10 days), gone (expired), later (not yet valid), dropped (revoked)."""
+    for args in (
+        ("soon", "--validity", "10"),
+        ("gone", "--expired"),
+        ("later", "--not-before", "+2d"),
+        ("dropped",),
+    ):
+        created = cli("servicekey", "create", *args, "-w", workspace)
+        assert created.exit_code == 0, created.output
+    assert cli("servicekey", "revoke", "dropped", "-w", workspace).exit_code == 0
+    return workspace
+
+
+def test_list_shows_where_each_key_stands_and_warns_about_the_ones_ending(keys_of_every_age: Path) -> None:
+    result = CliRunner().invoke(main, ["servicekey", "list", "-w", str(keys_of_every_age)])
+    assert result.exit_code == 0, result.output
+    status = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:]}
+    assert status == {
+        "demo-sender": "valid",
+        "dropped": "revoked",
+        "gone": "expired",
+        "later": "not-yet-valid",
+        "soon": "expiring",
+    }
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 2, result.stderr
+    assert "service key 'gone' expired on" in warnings[0]
+    assert "service key 'soon' expires in 9 days" in warnings[1]
+    assert "cpimock servicekey rotate soon" in warnings[1]
+
+
+def test_the_warning_window_is_configurable(keys_of_every_age: Path) -> None:
+    narrow = CliRunner().invoke(main, ["servicekey", "list", "--warn-days", "5", "-w", str(keys_of_every_age)])
+    assert "soon " in narrow.stdout
+    assert "expiring" not in narrow.stdout
+    wide = CliRunner().invoke(
+        main, ["servicekey", "list", "-w", str(keys_of_every_age)], env={"CPIMOCK_WARN_DAYS": "365"}
+    )
+    assert wide.stdout.count("expiring") == 2, wide.stdout  # the demo key's 365 days too
+
+
+def test_list_json_is_for_scripts(keys_of_every_age: Path) -> None:
+    result = CliRunner().invoke(main, ["servicekey", "list", "--json", "-w", str(keys_of_every_age)])
+    assert result.exit_code == 0, result.output
+    keys = {k["name"]: k for k in json.loads(result.stdout)}
+    assert keys["soon"]["status"] == "expiring"
+    assert keys["soon"]["days_left"] == 9
+    assert keys["gone"]["status"] == "expired"
+    assert keys["demo-sender"]["instance"] == "default"
+    assert dt.datetime.fromisoformat(keys["soon"]["not_after"]) > now()
+    assert set(keys["soon"]) >= {"name", "instance", "type", "status", "not_before", "not_after", "days_left"}
+
+
+def test_extract_warns_when_the_certificate_it_writes_expires_soon(workspace: Path, tmp_path: Path) -> None:
+    assert cli("servicekey", "create", "soon", "--validity", "3d", "-w", workspace).exit_code == 0
+    soon = CliRunner().invoke(
+        main, ["servicekey", "extract", str(workspace / "certs/keys/soon.json"), "--out", str(tmp_path / "soon")]
+    )
+    assert soon.exit_code == 0, soon.output
+    assert "warning: the certificate expires in 2 days" in soon.stderr
+    fresh = CliRunner().invoke(
+        main, ["servicekey", "extract", str(workspace / "certs/keys/demo-sender.json"), "--out", str(tmp_path / "d")]
+    )
+    assert fresh.exit_code == 0, fresh.output
+    assert "expires in" not in fresh.stderr

@@ -11,21 +11,24 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cpimock import __version__
-from cpimock.cli.options import shown, workspace_option
+from cpimock.cli.options import shown, warn_days_option, workspace_option
 from cpimock.config import CONFIG_NAME, ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
 from cpimock.net import is_loopback
 from cpimock.pki.exports import export_files, write_files
+from cpimock.pki.keys import now
 from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
+from cpimock.workspace.expiry import log_warnings, warn_daily
 from cpimock.workspace.keys import keys_dir
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ SWITCH_INTERVAL_S = 0.0005
 )
 @click.option("--expose", is_flag=True, help="Allow a non-loopback --host with the workspace's own CA.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@warn_days_option()
 def command(
     workspace: Path,
     config_file: Path | None,
@@ -60,6 +64,7 @@ def command(
     client_auth: ClientAuthSetting | None,
     expose: bool,
     log_level: str,
+    warn_days: int,
 ) -> None:
     """Serve the workspace's integration flows at https://HOST:PORT/http/<address>.
 
@@ -84,9 +89,10 @@ def command(
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
     demo = _demo_files(snapshot)
     _banner(snapshot, host, sock.getsockname()[1], workers, demo)
+    options = _Options(host, sock, client_auth, warn_days)
     if workers == 1:
-        sys.exit(_run(root, host, sock, client_auth))
-    sys.exit(_supervise(workers, lambda: _run(root, host, sock, client_auth)))
+        sys.exit(_run(root, options, (1, 1)))
+    sys.exit(_supervise(workers, lambda number: _run(root, options, (number, workers))))
 
 
 def _setup_logging(level: str) -> None:
@@ -167,17 +173,27 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def _run(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+@dataclass(frozen=True)
+class _Options:
+    """What every worker serves with."""
+
+    host: str
+    sock: socket.socket
+    client_auth: ClientAuthSetting | None
+    warn_days: int
+
+
+def _run(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(root, host, sock, client_auth))
+        return runner.run(_serve(root, options, worker))
 
 
-async def _serve(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+async def _serve(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     loop = asyncio.get_running_loop()
     # the MPL writer thread needs the GIL back after each SQLite statement; with the default
     # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    server = Server(root, host=host, sock=sock, client_auth=client_auth)
+    server = Server(root, host=options.host, sock=options.sock, client_auth=options.client_auth)
     try:
         await server.start()
     except CpimockError as exc:
@@ -202,23 +218,31 @@ async def _serve(root: Path, host: str, sock: socket.socket, client_auth: Client
             task.add_done_callback(reloading.discard)
 
     loop.add_signal_handler(signal.SIGHUP, hup)
-    log.info("listening on %s", server.url)
+    number, workers = worker
+    warner = None
+    if number == 1:  # one worker warns for all of them
+        log_warnings(server.snapshot.registry.records.values(), now(), options.warn_days)
+        warner = loop.create_task(warn_daily(lambda: server.snapshot.registry.records.values(), now, options.warn_days))
+    which = f" (worker {number} of {workers}, pid {os.getpid()})" if workers > 1 else ""
+    log.info("listening on %s%s", server.url, which)
     await stop.wait()
+    if warner is not None:
+        warner.cancel()
     log.info("stopping: no new connections; waiting for requests in flight")
     await server.stop()
     log.info("stopped")
     return 0
 
 
-def _supervise(workers: int, child: Callable[[], int]) -> int:
+def _supervise(workers: int, child: Callable[[int], int]) -> int:
     """Fork *workers* processes that share the listening socket; forward signals; wait for them."""
     pids: list[int] = []
-    for _ in range(workers):
+    for number in range(1, workers + 1):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
-                code = child()
+                code = child(number)
             finally:
                 os._exit(code)
         pids.append(pid)

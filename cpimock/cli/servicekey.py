@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
-from cpimock.cli.options import shown, workspace_option
+from cpimock.cli.options import shown, warn_days_option, workspace_option
 from cpimock.config import CONFIG_NAME, Config
 from cpimock.errors import ConfigError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS
@@ -23,6 +23,7 @@ from cpimock.pki.keys import now
 from cpimock.pki.servicekey import KEY_TYPES, read_service_key
 from cpimock.pki.store import Pki
 from cpimock.workspace.create import load_workspace
+from cpimock.workspace.expiry import key_state
 from cpimock.workspace.keys import (
     add_instance,
     instance_with_roles,
@@ -181,8 +182,11 @@ def _client_ca_dn(pki: Pki) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
 @click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain).")
 @click.option("--password", help="cert.pfx password [default: a generated one, printed].")
+@warn_days_option()
 @workspace_option()
-def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, workspace: Path) -> None:
+def extract(
+    key_file: Path, out: Path | None, pfx: bool, password: str | None, warn_days: int, workspace: Path
+) -> None:
     """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
     if password is not None and not pfx:
         raise ServiceKeyError("--password is for cert.pfx; add --pfx")
@@ -197,8 +201,16 @@ def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, w
     width = max(len(shown(p)) for p in written)
     for item, path in zip(files, written, strict=True):
         click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}")
+    leaf = key.leaf
+    if leaf is not None and leaf.not_valid_after_utc - now() <= timedelta(days=warn_days):
+        left = leaf.not_valid_after_utc - now()
+        span = f"{left.days} days" if left.days >= 2 else f"{int(left.total_seconds() // 3600)} hours"
+        warnings.append(
+            f"the certificate expires in {span} ({leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC): the sender stops "
+            "then; renew the key ahead (cpimock servicekey rotate NAME, or a new key in the BTP cockpit)"
+        )
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if generated:
         click.echo(f"\ncert.pfx password: {pfx_password}  (generated; choose your own with --password)")
     by_name = {p.name: shown(p) for p in written}
@@ -235,28 +247,35 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
 
 
 @command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
+@warn_days_option()
 @workspace_option()
-def list_keys(workspace: Path) -> None:
-    """List the workspace's service keys with expiry and status."""
+def list_keys(as_json: bool, warn_days: int, workspace: Path) -> None:
+    """List the workspace's service keys with expiry and status (valid, expiring, expired,
+    not-yet-valid, retiring, retired, revoked)."""
     _, _, registry = load_workspace(workspace)
-    if not registry.records:
+    current = now()
+    states = [key_state(r, current, warn_days) for r in sorted(registry.records.values(), key=lambda r: r.name)]
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in states], indent=2))
+        return
+    if not states:
         click.echo("No service keys yet; create one with `cpimock servicekey create NAME`.")
         return
     rows = [("NAME", "INSTANCE", "TYPE", "EXPIRES (UTC)", "DAYS LEFT", "STATUS")]
-    current = now()
-    for record in sorted(registry.records.values(), key=lambda r: r.name):
-        expires, left, status = "-", "-", "valid"
-        if record.not_after:
-            until = datetime.fromisoformat(record.not_after)
-            expires, left = f"{until:%Y-%m-%d %H:%M}", str((until - current).days)
-            if until < current:
-                status = "expired"
-        if record.revoked:
-            status = "revoked"
+    for state in states:
+        record = state.record
+        expires = f"{datetime.fromisoformat(record.not_after):%Y-%m-%d %H:%M}" if record.not_after else "-"
+        left = "-" if state.days_left is None or not state.usable else str(state.days_left)
+        status: str = state.status
+        if state.status in ("retiring", "retired") and state.ends is not None:
+            status += f" {state.ends:%Y-%m-%d %H:%M} (successor {record.successor})"
         rows.append((record.name, record.instance, record.key_type, expires, left, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for warning in (s.describe() for s in states if s.status in ("expiring", "expired")):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @command.command("renew")
