@@ -23,8 +23,8 @@ from cpimock.config import CONFIG_NAME, ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
 from cpimock.net import is_loopback
+from cpimock.pki.clock import REAL_CLOCK, Clock, parse_instant
 from cpimock.pki.exports import export_files, write_files
-from cpimock.pki.keys import now
 from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
@@ -55,6 +55,13 @@ SWITCH_INTERVAL_S = 0.0005
 @click.option("--expose", is_flag=True, help="Allow a non-loopback --host with the workspace's own CA.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @warn_days_option()
+@click.option(
+    "--now",
+    "now_text",
+    metavar="WHEN",
+    help="Run the tenant clock from this time (2027-11-20, 2027-11-20T10:30, +30d): certificates are judged "
+    "then, to rehearse the day a certificate expires.",
+)
 def command(
     workspace: Path,
     config_file: Path | None,
@@ -65,6 +72,7 @@ def command(
     expose: bool,
     log_level: str,
     warn_days: int,
+    now_text: str | None,
 ) -> None:
     """Serve the workspace's integration flows at https://HOST:PORT/http/<address>.
 
@@ -73,6 +81,7 @@ def command(
     finish, and exits.
     """
     _setup_logging(log_level)
+    clock = Clock.at(parse_instant(now_text, "--now")) if now_text else REAL_CLOCK
     root = (config_file.parent if config_file else workspace).resolve()
     if config_file and config_file.name != CONFIG_NAME:
         raise CpimockError(f"--config {config_file}: the file must be named {CONFIG_NAME}; rename it")
@@ -81,7 +90,7 @@ def command(
         _, created = ensure_workspace(root)
         for path in created:
             click.echo(f"  created {shown(path)}")
-    snapshot = build_snapshot(root, client_auth)
+    snapshot = build_snapshot(root, client_auth, clock=clock)
     config = snapshot.config
     host = host or config.server.host
     _check_exposure(host, expose or config.server.expose)
@@ -89,7 +98,7 @@ def command(
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
     demo = _demo_files(snapshot)
     _banner(snapshot, host, sock.getsockname()[1], workers, demo)
-    options = _Options(host, sock, client_auth, warn_days)
+    options = _Options(host, sock, client_auth, warn_days, clock)
     if workers == 1:
         sys.exit(_run(root, options, (1, 1)))
     sys.exit(_supervise(workers, lambda number: _run(root, options, (number, workers))))
@@ -141,6 +150,8 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     echo = click.echo
     echo(f"cpimock {__version__}: tenant {config.tenant.name}, workspace {config.root}")
     echo(f"Client certificates: {snapshot.client_auth} ({snapshot.client_auth_reason})")
+    if snapshot.clock.shifted:
+        echo(f"Tenant clock: {snapshot.clock.now():%Y-%m-%d %H:%M} UTC (--now): certificates are judged at this time")
     if workers > 1:
         echo(f"Workers: {workers} processes on one port")
     echo("Integration flows:")
@@ -181,6 +192,7 @@ class _Options:
     sock: socket.socket
     client_auth: ClientAuthSetting | None
     warn_days: int
+    clock: Clock
 
 
 def _run(root: Path, options: _Options, worker: tuple[int, int]) -> int:
@@ -193,7 +205,7 @@ async def _serve(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     # the MPL writer thread needs the GIL back after each SQLite statement; with the default
     # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    server = Server(root, host=options.host, sock=options.sock, client_auth=options.client_auth)
+    server = Server(root, host=options.host, sock=options.sock, client_auth=options.client_auth, clock=options.clock)
     try:
         await server.start()
     except CpimockError as exc:
@@ -221,8 +233,11 @@ async def _serve(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     number, workers = worker
     warner = None
     if number == 1:  # one worker warns for all of them
-        log_warnings(server.snapshot.registry.records.values(), now(), options.warn_days)
-        warner = loop.create_task(warn_daily(lambda: server.snapshot.registry.records.values(), now, options.warn_days))
+        clock = options.clock.now
+        log_warnings(server.snapshot.registry.records.values(), clock(), options.warn_days)
+        warner = loop.create_task(
+            warn_daily(lambda: server.snapshot.registry.records.values(), clock, options.warn_days)
+        )
     which = f" (worker {number} of {workers}, pid {os.getpid()})" if workers > 1 else ""
     log.info("listening on %s%s", server.url, which)
     await stop.wait()

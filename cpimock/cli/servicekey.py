@@ -184,9 +184,7 @@ def _client_ca_dn(pki: Pki) -> str:
 @click.option("--password", help="cert.pfx password [default: a generated one, printed].")
 @warn_days_option()
 @workspace_option()
-def extract(
-    key_file: Path, out: Path | None, pfx: bool, password: str | None, warn_days: int, workspace: Path
-) -> None:
+def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, warn_days: int, workspace: Path) -> None:
     """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
     if password is not None and not pfx:
         raise ServiceKeyError("--password is for cert.pfx; add --pfx")

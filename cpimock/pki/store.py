@@ -305,7 +305,9 @@ class Pki:
             builder = (
                 x509.CertificateRevocationListBuilder()
                 .issuer_name(authority.cert.subject)
-                .last_update(start)
+                # valid from the CA's own start: a tenant clock set back (serve --now) to any day
+                # the CA was valid still reads the CRL, instead of refusing every certificate
+                .last_update(min(start, authority.cert.not_valid_before_utc))
                 # the server re-reads the file on change; a long window keeps old files usable
                 .next_update(start + dt.timedelta(days=CLIENT_CA_DAYS))
                 .add_extension(

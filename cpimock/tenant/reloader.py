@@ -19,7 +19,9 @@ from pathlib import Path
 
 from cpimock.config import ClientAuthSetting
 from cpimock.errors import CpimockError
+from cpimock.pki.clock import Clock
 from cpimock.tenant.snapshot import Snapshot, build_snapshot, stat
+from cpimock.tenant.tls import judge_at
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,16 @@ class Reloader:
     def changed_files(self) -> list[Path]:
         return [path for path, seen in self.current.watched.items() if stat(path) != seen]
 
-    def rebuild(self) -> Snapshot:
+    def rebuild(self, clock: Clock | None = None) -> Snapshot:
         """Rebuild the snapshot on the calling thread, strictly (a step that does not load raises
         here), and install it. Raises CpimockError, keeping the current snapshot, when the
-        workspace does not load. For code that changed the workspace and needs the change now."""
+        workspace does not load. For code that changed the workspace and needs the change now;
+        *clock* sets the tenant clock anew."""
         with self._swap_lock:
             old = self.current
-            new = self._install(old, build_snapshot(old.config.root, self._client_auth, old, strict_steps=True))
+            new = self._install(
+                old, build_snapshot(old.config.root, self._client_auth, old, strict_steps=True, clock=clock)
+            )
         self._notify()
         return new
 
@@ -142,6 +147,9 @@ class Reloader:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
+            current = self.current
+            if current.clock.shifted:  # OpenSSL's time was set once: keep it running with the clock
+                judge_at(current.ssl_context, current.clock.now())
             changed = self.changed_files()
             if changed:
                 names = ", ".join(sorted(p.name for p in changed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import datetime as dt
 import itertools
 import json
 import shutil
@@ -23,6 +24,7 @@ from cpimock.message import Message
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
 from cpimock.mpl.sql import Where
+from cpimock.pki.clock import REAL_CLOCK, Clock
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.keypool import POOL
@@ -74,8 +76,11 @@ def _template() -> Path:
 class TenantBase:
     """What both tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous)."""
 
-    def __init__(self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False) -> None:
+    def __init__(
+        self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False, now: dt.datetime | None = None
+    ) -> None:
         self._number = next(_TENANT_NUMBERS)
+        self._clock = Clock.at(now) if now is not None else REAL_CLOCK
         self._client_auth: ClientAuthSetting = client_auth
         self._fresh_pki = fresh_pki
         self._tmp: Path | None = None
@@ -131,6 +136,19 @@ class TenantBase:
         if journal is None:
             raise CpimockError("the message processing log is off in this tenant")
         return journal
+
+    @property
+    def now(self) -> dt.datetime:
+        """The tenant clock: the time (UTC) at which the tenant judges certificates."""
+        return self._clock.now()
+
+    @now.setter
+    def now(self, when: dt.datetime) -> None:
+        """Set the tenant clock to *when* (it runs on from there), e.g. to the day a key expires;
+        a time without a zone is UTC."""
+        self._clock = Clock.at(when)
+        if self._server is not None:
+            self.server.reloader.rebuild(clock=self._clock)
 
     def ssl_context(self, key: TenantKey | None = None) -> ssl.SSLContext:
         """A client context that trusts the tenant, presenting *key*'s certificate when given."""
@@ -361,7 +379,9 @@ class TenantBase:
             raise CpimockError(f"{self!r} is already running")
         POOL.fill()
         root, sock = await asyncio.to_thread(self._prepare)
-        server = Server(root, host="127.0.0.1", sock=sock, client_auth=self._client_auth, watch=False)
+        server = Server(
+            root, host="127.0.0.1", sock=sock, client_auth=self._client_auth, watch=False, clock=self._clock
+        )
         try:
             await server.start()
         except BaseException:

@@ -14,6 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from cpimock.config import load_config
 from cpimock.errors import CpimockError
 from cpimock.pki.authority import Issued
@@ -89,6 +91,24 @@ class TenantKey:
     def basic(self) -> tuple[str, str]:
         """``(clientid, clientsecret)`` for Basic authentication (``requests``' ``auth=``)."""
         return self.clientid, self.clientsecret
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The key's client certificate (the leaf)."""
+        leaf = read_service_key(self.json_path).leaf
+        if leaf is None:
+            raise CpimockError(f"service key {self.name} is a {self.key_type} key: it has no certificate")
+        return leaf
+
+    @property
+    def not_before(self) -> dt.datetime:
+        """When the certificate starts to be valid (UTC)."""
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        """When the certificate expires (UTC): on the tenant clock after this, the tenant refuses it."""
+        return self.certificate.not_valid_after_utc
 
     @cached_property
     def _files(self) -> dict[str, Path]:
