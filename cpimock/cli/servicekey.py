@@ -31,6 +31,8 @@ from cpimock.workspace.keys import (
     key_path,
     revoke_in_crl,
     revoke_record,
+    rotate_key,
+    signed_from_csr,
 )
 from cpimock.workspace.registry import KeyRecord
 
@@ -289,7 +291,9 @@ def renew(name: str, validity: str, csr: Path | None, cert: Path | None, workspa
     if old.key_type == "certificate_external" and cert is None:
         raise ServiceKeyError(f"{name} holds an external certificate; renew it with --cert NEW.pem")
     path = key_path(config, old)
-    if old.key_type == "certificate" and csr is None and _signed_from_csr(path):
+    if old.imported:
+        raise ServiceKeyError(f"{name} is a real BTP key: renew it on BTP and bring it in with `servicekey import`")
+    if old.key_type == "certificate" and csr is None and signed_from_csr(path):
         raise ServiceKeyError(f"{name} was signed from a CSR (its key is not here); renew it with --csr NEW.csr")
     _, record = issue_service_key(
         config,
@@ -311,14 +315,6 @@ def renew(name: str, validity: str, csr: Path | None, cert: Path | None, workspa
     click.echo(f"\nNext: cpimock servicekey extract {shown(path)} --out {name} --pfx")
 
 
-def _signed_from_csr(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("oauth"), dict) and "key" not in data["oauth"]
-
-
 @command.command("revoke")
 @click.argument("name")
 @workspace_option()
@@ -332,3 +328,49 @@ def revoke(name: str, workspace: Path) -> None:
     in_crl = revoke_record(pki, registry, record)
     where = f"; its certificate is now listed in {shown(pki.crl_path)}, which the server reads" if in_crl else ""
     click.echo(f"Revoked service key {name!r}{where}.")
+    if record.successor and record.successor in registry.records:
+        click.echo(f"Its successor {record.successor!r} stays valid: the rotation is complete.")
+
+
+@command.command("rotate")
+@click.argument("name")
+@click.option("--name", "new_name", metavar="NEW", help="Name of the successor [default: NAME-2, NAME-3, ...].")
+@click.option(
+    "--old-until",
+    metavar="WHEN",
+    help="Accept NAME until then (2027-11-20, +7d) [default: until its certificate expires, or its revoke].",
+)
+@validity_option
+@click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Keys signed from a CSR: the new CSR.")
+@workspace_option()
+def rotate(
+    name: str, new_name: str | None, old_until: str | None, validity: str, csr: Path | None, workspace: Path
+) -> None:
+    """Create NAME's successor (a new key pair, the same instance and roles) while NAME stays
+    accepted until --old-until: rehearse the renewal the way BTP users create a second key and
+    delete the first. `cpimock servicekey revoke NAME` ends the old key."""
+    config, pki, registry = load_workspace(workspace)
+    until = parse_instant(old_until, "--old-until") if old_until else None
+    old, new = rotate_key(
+        config,
+        pki,
+        registry,
+        name,
+        new_name=new_name,
+        old_until=until,
+        days=parse_duration(validity, "--validity"),
+        csr=csr,
+    )
+    path = key_path(config, new)
+    roles = ", ".join(sorted(config.instances[new.instance].roles)) or "no roles"
+    click.echo(f"Rotated service key {name!r} to {new.name!r} in {shown(path)}")
+    click.echo(f"  {_describe(new)}, roles {roles}")
+    if old.retires:
+        ends = f"until {datetime.fromisoformat(old.retires):%Y-%m-%d %H:%M} UTC; then {name!r} is retired"
+    else:
+        expiry = datetime.fromisoformat(old.not_after) if old.not_after else None
+        ends = f"until {name!r}'s certificate expires" + (f" ({expiry:%Y-%m-%d %H:%M} UTC)" if expiry else "")
+    click.echo(f"\nBoth keys are accepted {ends}. Move every sender to {new.name!r}, then end the old key with")
+    click.echo(f"  cpimock servicekey revoke {name}")
+    click.echo("Next: write the successor's files for the sender with")
+    click.echo(f"  cpimock servicekey extract {shown(path)} --out {new.name} --pfx")
