@@ -172,7 +172,8 @@ def create(
     if record.key_type == "certificate_external" and record.issuer != _client_ca_dn(pki):
         click.echo("\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust.")
     click.echo("\nNext: write cert.pem, key.key, ca.pem (and cert.pfx) for your sender with")
-    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name} --pfx")
+    late = " --allow-expired" if expired else ""
+    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name} --pfx{late}")
 
 
 def _client_ca_dn(pki: Pki) -> str:
@@ -184,9 +185,18 @@ def _client_ca_dn(pki: Pki) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
 @click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain).")
 @click.option("--password", help="cert.pfx password [default: a generated one, printed].")
+@click.option("--allow-expired", is_flag=True, help="Write the files of an expired certificate (rejecting tests).")
 @warn_days_option()
 @workspace_option()
-def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, warn_days: int, workspace: Path) -> None:
+def extract(
+    key_file: Path,
+    out: Path | None,
+    pfx: bool,
+    password: str | None,
+    allow_expired: bool,
+    warn_days: int,
+    workspace: Path,
+) -> None:
     """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
     if password is not None and not pfx:
         raise ServiceKeyError("--password is for cert.pfx; add --pfx")
@@ -194,7 +204,7 @@ def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, w
     generated = pfx and password is None
     # letters and digits only: the password goes on command lines (-storepass, -passin pass:)
     pfx_password = ("".join(secrets.choice(_ALNUM) for _ in range(16)) if generated else password) if pfx else None
-    files, warnings = export_files(key, pfx_password=pfx_password, alias=key_file.stem)
+    files, warnings = export_files(key, pfx_password=pfx_password, alias=key_file.stem, allow_expired=allow_expired)
     folder = out or Path(key_file.stem)
     written = write_files(folder, files)
     click.echo(f"Wrote {len(written)} files to {shown(folder)}/ from {shown(key_file)}:")
@@ -202,7 +212,7 @@ def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, w
     for item, path in zip(files, written, strict=True):
         click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}")
     leaf = key.leaf
-    if leaf is not None and leaf.not_valid_after_utc - now() <= timedelta(days=warn_days):
+    if leaf is not None and now() < leaf.not_valid_after_utc <= now() + timedelta(days=warn_days):
         left = leaf.not_valid_after_utc - now()
         span = f"{left.days} days" if left.days >= 2 else f"{int(left.total_seconds() // 3600)} hours"
         warnings.append(

@@ -41,9 +41,16 @@ def order_chain(certs: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:
 
 
 def export_files(
-    key: ServiceKey, *, pfx_password: str | None = None, alias: str = "cpimock", at: dt.datetime | None = None
+    key: ServiceKey,
+    *,
+    pfx_password: str | None = None,
+    alias: str = "cpimock",
+    at: dt.datetime | None = None,
+    allow_expired: bool = False,
 ) -> tuple[list[ExportFile], list[str]]:
-    """The files for senders, checked before anything is written, and warnings worth showing."""
+    """The files for senders, checked before anything is written, and warnings worth showing.
+
+    An expired certificate is refused unless *allow_expired* (a rejecting test wants its files)."""
     leaf = key.leaf
     if leaf is None:
         raise ServiceKeyError(
@@ -51,12 +58,15 @@ def export_files(
             "clientsecret as Basic credentials"
         )
     when = at or now()
-    if leaf.not_valid_after_utc < when:
-        raise ServiceKeyError(
-            f"{key.source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
-            "create a new key (`cpimock servicekey renew NAME`, or a new key in the BTP cockpit)"
-        )
     warnings = []
+    if leaf.not_valid_after_utc < when:
+        expired = f"the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        if not allow_expired:
+            raise ServiceKeyError(
+                f"{key.source}: {expired}; create a new key (`cpimock servicekey renew NAME`, or a new key in the "
+                "BTP cockpit), or add --allow-expired for a test that must be refused"
+            )
+        warnings.append(f"{expired}: servers refuse it")
     if leaf.not_valid_before_utc > when:
         warnings.append(f"the certificate is valid only from {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
     chain = order_chain(key.certificates)
