@@ -18,8 +18,8 @@ from cpimock.errors import ConfigError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS
 from cpimock.pki.clock import parse_duration, parse_instant, validity_start
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.exports import export_files, write_files
-from cpimock.pki.keys import now
+from cpimock.pki.exports import export_files, write_export
+from cpimock.pki.keys import now, read_private_key
 from cpimock.pki.servicekey import KEY_TYPES, read_service_key
 from cpimock.pki.store import Pki
 from cpimock.workspace.create import load_workspace
@@ -173,7 +173,8 @@ def create(
         click.echo("\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust.")
     click.echo("\nNext: write cert.pem, key.key, ca.pem (and cert.pfx) for your sender with")
     late = " --allow-expired" if expired else ""
-    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name} --pfx{late}")
+    own = " --private-key YOUR.key" if csr is not None else ""  # the key stayed with the sender
+    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name}{own} --pfx{late}")
 
 
 def _client_ca_dn(pki: Pki) -> str:
@@ -183,8 +184,19 @@ def _client_ca_dn(pki: Pki) -> str:
 @command.command("extract")
 @click.argument("key_file", metavar="KEY.json", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
-@click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain).")
+@click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain, AES-256).")
+@click.option(
+    "--pfx-legacy",
+    is_flag=True,
+    help="Write cert.pfx with PBE-SHA1-3DES and a SHA-1 MAC, for older STRUST/sapgenpse, Java 8 before 8u301 "
+    "and older Windows (implies --pfx).",
+)
 @click.option("--password", help="cert.pfx password [default: a generated one, printed].")
+@click.option(
+    "--private-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The PEM key a CSR was made with, for keys from --csr (they hold no key).",
+)
 @click.option("--allow-expired", is_flag=True, help="Write the files of an expired certificate (rejecting tests).")
 @warn_days_option()
 @workspace_option()
@@ -192,25 +204,42 @@ def extract(
     key_file: Path,
     out: Path | None,
     pfx: bool,
+    pfx_legacy: bool,
     password: str | None,
+    private_key: Path | None,
     allow_expired: bool,
     warn_days: int,
     workspace: Path,
 ) -> None:
     """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
+    pfx = pfx or pfx_legacy
     if password is not None and not pfx:
         raise ServiceKeyError("--password is for cert.pfx; add --pfx")
     key = read_service_key(key_file)
+    own_key = read_private_key(private_key, "--private-key") if private_key is not None else None
     generated = pfx and password is None
     # letters and digits only: the password goes on command lines (-storepass, -passin pass:)
     pfx_password = ("".join(secrets.choice(_ALNUM) for _ in range(16)) if generated else password) if pfx else None
-    files, warnings = export_files(key, pfx_password=pfx_password, alias=key_file.stem, allow_expired=allow_expired)
+    files, warnings = export_files(
+        key,
+        pfx_password=pfx_password,
+        alias=key_file.stem,
+        allow_expired=allow_expired,
+        private_key=own_key,
+        legacy=pfx_legacy,
+    )
     folder = out or Path(key_file.stem)
-    written = write_files(folder, files)
-    click.echo(f"Wrote {len(written)} files to {shown(folder)}/ from {shown(key_file)}:")
+    report = write_export(folder, files)
+    written = report.written
+    replaced = f" ({len(report.replaced)} replaced)" if report.replaced else ""
+    click.echo(f"Wrote {len(written)} files to {shown(folder)}/ from {shown(key_file)}{replaced}:")
     width = max(len(shown(p)) for p in written)
     for item, path in zip(files, written, strict=True):
-        click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}")
+        mark = "  (replaced)" if path in report.replaced else ""
+        click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}{mark}")
+    for path in report.removed:
+        again = " (add --pfx to write it anew)" if path.name == "cert.pfx" else ""
+        click.echo(f"Removed {shown(path)}: it was left by an earlier extract and held another certificate{again}")
     leaf = key.leaf
     if leaf is not None and now() < leaf.not_valid_after_utc <= now() + timedelta(days=warn_days):
         left = leaf.not_valid_after_utc - now()
@@ -223,6 +252,8 @@ def extract(
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if generated:
         click.echo(f"\ncert.pfx password: {pfx_password}  (generated; choose your own with --password)")
+    if pfx_legacy:
+        click.echo("cert.pfx is encrypted with PBE-SHA1-3DES and a SHA-1 MAC (legacy importers)")
     by_name = {p.name: shown(p) for p in written}
     _print_next(key.url, by_name, workspace, pfx_password)
 
