@@ -21,7 +21,7 @@ from cpimock.config.model import (
     TenantConfig,
 )
 from cpimock.config.reader import Reader
-from cpimock.errors import ConfigError
+from cpimock.errors import ConfigError, MissingFileError
 
 
 def load_config(path: Path) -> Config:
@@ -84,7 +84,8 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
     trust = tuple((root / t) for t in r.strings(data, "trust", p))
     for i, path in enumerate(trust):
         if not path.is_file():
-            raise r.fail(f"{p}trust[{i}]", f"{path} does not exist; give the path of a PEM CA bundle")
+            problem = r.fail(f"{p}trust[{i}]", f"{path} does not exist; give the path of a PEM CA bundle")
+            raise MissingFileError(str(problem), path)
     return ServerConfig(
         host=r.text(data, "host", p, d.host),
         port=r.whole(data, "port", p, d.port, 0, 65535),

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cpimock.config import ClientAuthSetting
-from cpimock.errors import CpimockError
+from cpimock.errors import CpimockError, MissingFileError
 from cpimock.pki.clock import Clock
 from cpimock.tenant.snapshot import Snapshot, build_snapshot, stat
 from cpimock.tenant.tls import judge_at
@@ -110,9 +110,12 @@ class Reloader:
                 if message != self.last_error:
                     log.error("%s", message)
                 self.last_error = message
-                # remember the broken files' state so the same breakage is not retried every second
+                # remember the broken files' state so the same breakage is not retried every second;
+                # a file the new state names but that does not exist yet is watched too, so that it
+                # takes effect once it appears
+                paths = [*old.watched, *([exc.path] if isinstance(exc, MissingFileError) else [])]
                 with self._swap_lock:
-                    self.current = replace(self.current, watched={p: stat(p) for p in old.watched})
+                    self.current = replace(self.current, watched={p: stat(p) for p in paths})
                 return False
             self.last_error = None
             with self._swap_lock:
