@@ -1,32 +1,28 @@
-"""``cpimock servicekey create | extract | list | renew | revoke``."""
+"""``cpimock servicekey create | list | renew | revoke | rotate`` (``extract`` and ``import`` are in
+:mod:`cpimock.cli.servicekey_files`)."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import string
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
+from cryptography.exceptions import InvalidSignature
 
 from cpimock.cli.options import shown, warn_days_option, workspace_option
+from cpimock.cli.servicekey_common import choose_instance, describe, validity_option
+from cpimock.cli.servicekey_files import extract, import_key
 from cpimock.config import CONFIG_NAME, Config
-from cpimock.errors import ConfigError, ServiceKeyError
-from cpimock.pki.authority import MAX_CLIENT_DAYS
+from cpimock.errors import CpimockError, ServiceKeyError
 from cpimock.pki.clock import parse_duration, parse_instant, validity_start
-from cpimock.pki.dn import normalised_name
-from cpimock.pki.exports import export_files, write_export
-from cpimock.pki.keys import now, read_private_key
-from cpimock.pki.servicekey import KEY_TYPES, read_service_key
+from cpimock.pki.keys import load_certs, now
+from cpimock.pki.servicekey import KEY_TYPES
 from cpimock.pki.store import Pki
 from cpimock.workspace.create import load_workspace
 from cpimock.workspace.expiry import key_state
 from cpimock.workspace.keys import (
-    add_instance,
-    instance_with_roles,
     issue_service_key,
     key_path,
     revoke_in_crl,
@@ -34,66 +30,11 @@ from cpimock.workspace.keys import (
     rotate_key,
     signed_from_csr,
 )
-from cpimock.workspace.registry import KeyRecord
-
-validity_option = click.option(
-    "--validity",
-    default=str(MAX_CLIENT_DAYS),
-    show_default=True,
-    metavar="TIME",
-    help=f"How long the certificate is valid: days (1..{MAX_CLIENT_DAYS} as on BTP), or 12h, 30m for tests.",
-)
-
-_ALNUM = string.ascii_letters + string.digits
-_USES = {
-    "cert.pem": "client certificate + chain, leaf first (curl --cert, Postman CRT file)",
-    "key.key": "private key, PKCS#1, keep it secret (curl --key, Postman KEY file)",
-    "ca.pem": "the chain's CA certificates (truststores, STRUST certificate list)",
-    "cert.pfx": "key + chain as PKCS#12 (S/4 STRUST import, Java keystore)",
-}
 
 
 @click.group("servicekey")
 def command() -> None:
     """Create BTP-shaped service keys and turn any service key into files for senders."""
-
-
-def _choose_instance(config: Config, name: str, instance: str | None, roles: list[str]) -> tuple[Config, str, bool]:
-    """The instance a new key belongs to; appends [instances.NAME] when --roles asks for a new one."""
-    if instance is not None:
-        existing = config.instances.get(instance)
-        if existing is None and roles:
-            return add_instance(config, instance, roles), instance, True
-        if existing is not None and roles and existing.roles != frozenset(roles):
-            raise ConfigError(
-                f"--roles {','.join(roles)}: instance {instance!r} has roles {', '.join(sorted(existing.roles))}; "
-                "drop --roles or choose another --instance"
-            )
-        return config, instance, False
-    if roles:
-        found = instance_with_roles(config, roles)
-        if found is not None:
-            return config, found, False
-        return add_instance(config, name, roles), name, True
-    if "default" in config.instances:
-        return config, "default", False
-    if len(config.instances) == 1:
-        return config, next(iter(config.instances)), False
-    raise ConfigError(f"--instance: {config.path} has several instances; say which one the key belongs to")
-
-
-def _describe(record: KeyRecord) -> str:
-    until = ""
-    if record.not_after and record.not_before:
-        start, end = datetime.fromisoformat(record.not_before), datetime.fromisoformat(record.not_after)
-        current = now()
-        if end < current:
-            until = f", EXPIRED on {end:%Y-%m-%d %H:%M} UTC"
-        elif start > current:
-            until = f", valid from {start:%Y-%m-%d %H:%M} until {end:%Y-%m-%d %H:%M} UTC"
-        else:
-            until = f", valid until {end:%Y-%m-%d %H:%M} UTC"
-    return f"type {record.key_type}{until}, instance {record.instance}"
 
 
 @command.command("create")
@@ -140,7 +81,7 @@ def create(
     if name in registry.records:
         registry.add(registry.records[name])  # raises: the name is taken, and says what to do
     role_list = [r.strip() for r in (roles or "").split(",") if r.strip()]
-    config, chosen, added = _choose_instance(config, name, instance, role_list)
+    config, chosen, added = choose_instance(config, name, instance, role_list)
     try:
         _, record = issue_service_key(
             config,
@@ -165,126 +106,42 @@ def create(
     if added:
         click.echo(f"Added [instances.{chosen}] with roles {inst_roles} to {shown(config.path)}")
     click.echo(f"Created service key {name!r} in {shown(path)}")
-    click.echo(f"  {_describe(record)}, roles {inst_roles}")
+    click.echo(f"  {describe(record)}, roles {inst_roles}")
     if record.key_type == "clientid-secret":
         click.echo("\nUse oauth.clientid and oauth.clientsecret as Basic credentials or for a token.")
         return
-    if record.key_type == "certificate_external" and record.issuer != _client_ca_dn(pki):
-        click.echo("\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust.")
+    if record.key_type == "certificate_external" and not _issuer_trusted(config, pki, cert):
+        click.echo(
+            "\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust "
+            "(or bring in a whole BTP key with `cpimock servicekey import`)."
+        )
     click.echo("\nNext: write cert.pem, key.key, ca.pem (and cert.pfx) for your sender with")
     late = " --allow-expired" if expired else ""
     own = " --private-key YOUR.key" if csr is not None else ""  # the key stayed with the sender
     click.echo(f"  cpimock servicekey extract {shown(path)} --out {name}{own} --pfx{late}")
 
 
-def _client_ca_dn(pki: Pki) -> str:
-    return normalised_name(pki.client_ca.cert.subject)
-
-
-@command.command("extract")
-@click.argument("key_file", metavar="KEY.json", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
-@click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain, AES-256).")
-@click.option(
-    "--pfx-legacy",
-    is_flag=True,
-    help="Write cert.pfx with PBE-SHA1-3DES and a SHA-1 MAC, for older STRUST/sapgenpse, Java 8 before 8u301 "
-    "and older Windows (implies --pfx).",
-)
-@click.option("--password", help="cert.pfx password [default: a generated one, printed].")
-@click.option(
-    "--private-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The PEM key a CSR was made with, for keys from --csr (they hold no key).",
-)
-@click.option("--allow-expired", is_flag=True, help="Write the files of an expired certificate (rejecting tests).")
-@warn_days_option()
-@workspace_option()
-def extract(
-    key_file: Path,
-    out: Path | None,
-    pfx: bool,
-    pfx_legacy: bool,
-    password: str | None,
-    private_key: Path | None,
-    allow_expired: bool,
-    warn_days: int,
-    workspace: Path,
-) -> None:
-    """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
-    pfx = pfx or pfx_legacy
-    if password is not None and not pfx:
-        raise ServiceKeyError("--password is for cert.pfx; add --pfx")
-    key = read_service_key(key_file)
-    own_key = read_private_key(private_key, "--private-key") if private_key is not None else None
-    generated = pfx and password is None
-    # letters and digits only: the password goes on command lines (-storepass, -passin pass:)
-    pfx_password = ("".join(secrets.choice(_ALNUM) for _ in range(16)) if generated else password) if pfx else None
-    files, warnings = export_files(
-        key,
-        pfx_password=pfx_password,
-        alias=key_file.stem,
-        allow_expired=allow_expired,
-        private_key=own_key,
-        legacy=pfx_legacy,
-    )
-    folder = out or Path(key_file.stem)
-    report = write_export(folder, files)
-    written = report.written
-    replaced = f" ({len(report.replaced)} replaced)" if report.replaced else ""
-    click.echo(f"Wrote {len(written)} files to {shown(folder)}/ from {shown(key_file)}{replaced}:")
-    width = max(len(shown(p)) for p in written)
-    for item, path in zip(files, written, strict=True):
-        mark = "  (replaced)" if path in report.replaced else ""
-        click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}{mark}")
-    for path in report.removed:
-        again = " (add --pfx to write it anew)" if path.name == "cert.pfx" else ""
-        click.echo(f"Removed {shown(path)}: it was left by an earlier extract and held another certificate{again}")
-    leaf = key.leaf
-    if leaf is not None and now() < leaf.not_valid_after_utc <= now() + timedelta(days=warn_days):
-        left = leaf.not_valid_after_utc - now()
-        span = f"{left.days} days" if left.days >= 2 else f"{int(left.total_seconds() // 3600)} hours"
-        warnings.append(
-            f"the certificate expires in {span} ({leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC): the sender stops "
-            "then; renew the key ahead (cpimock servicekey rotate NAME, or a new key in the BTP cockpit)"
-        )
-    for warning in warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
-    if generated:
-        click.echo(f"\ncert.pfx password: {pfx_password}  (generated; choose your own with --password)")
-    if pfx_legacy:
-        click.echo("cert.pfx is encrypted with PBE-SHA1-3DES and a SHA-1 MAC (legacy importers)")
-    by_name = {p.name: shown(p) for p in written}
-    _print_next(key.url, by_name, workspace, pfx_password)
-
-
-def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_password: str | None) -> None:
-    if "key.key" not in files:
-        return
-    address, cacert = "/<address>", ""
-    host = urlsplit(url or "").hostname
-    if (workspace / CONFIG_NAME).exists():
+def _issuer_trusted(config: Config, pki: Pki, cert_file: Path | None) -> bool:
+    """Whether a CA the workspace trusts (its own, or one in [server] trust) issued *cert_file*."""
+    if cert_file is None:
+        return False
+    try:
+        leaf = load_certs(cert_file.read_bytes(), str(cert_file))[0]
+    except (OSError, IndexError, CpimockError):
+        return False
+    known = [pki.client_ca.cert, pki.root.cert]
+    for bundle in config.server.trust:
         try:
-            config, _, _ = load_workspace(workspace)
-        except (ConfigError, ServiceKeyError):
-            config = None
-        if config is not None:
-            address = config.iflows[0].address if config.iflows else address
-            if host in ("localhost", "127.0.0.1", config.tenant.host):
-                cacert = f" --cacert {shown(config.certs_dir / 'root-ca.pem')}"
-    click.echo("\nCall the iFlow with curl:")
-    click.echo(
-        f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert} -d 'hello' {url or 'https://<host>'}"
-        f"/http{address.rstrip('*')}"
-    )
-    parts = urlsplit(url or "")
-    where = f"host {parts.hostname}, port {parts.port or 443}" if parts.hostname else "the host of the url"
-    click.echo(
-        f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
-        f"KEY file {files['key.key']}"
-    )
-    if pfx_password:
-        click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
+            known += load_certs(bundle.read_bytes(), str(bundle))
+        except (OSError, CpimockError):
+            continue
+    for ca in known:
+        try:
+            leaf.verify_directly_issued_by(ca)
+            return True
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    return False
 
 
 @command.command("list")
@@ -352,7 +209,7 @@ def renew(name: str, validity: str, csr: Path | None, cert: Path | None, workspa
     )
     revoke_in_crl(pki, old)
     click.echo(f"Renewed service key {name!r} in {shown(path)}; the old certificate is revoked.")
-    click.echo(f"  {_describe(record)}")
+    click.echo(f"  {describe(record)}")
     click.echo(f"\nNext: cpimock servicekey extract {shown(path)} --out {name} --pfx")
 
 
@@ -405,7 +262,7 @@ def rotate(
     path = key_path(config, new)
     roles = ", ".join(sorted(config.instances[new.instance].roles)) or "no roles"
     click.echo(f"Rotated service key {name!r} to {new.name!r} in {shown(path)}")
-    click.echo(f"  {_describe(new)}, roles {roles}")
+    click.echo(f"  {describe(new)}, roles {roles}")
     if old.retires:
         ends = f"until {datetime.fromisoformat(old.retires):%Y-%m-%d %H:%M} UTC; then {name!r} is retired"
     else:
@@ -415,3 +272,7 @@ def rotate(
     click.echo(f"  cpimock servicekey revoke {name}")
     click.echo("Next: write the successor's files for the sender with")
     click.echo(f"  cpimock servicekey extract {shown(path)} --out {new.name} --pfx")
+
+
+command.add_command(extract)
+command.add_command(import_key)
