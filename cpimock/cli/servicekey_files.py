@@ -158,13 +158,15 @@ def extract(
     if pfx_legacy:
         click.echo("cert.pfx is encrypted with PBE-SHA1-3DES and a SHA-1 MAC (legacy importers)")
     by_name = {p.name: shown(p) for p in written}
-    _print_next(key.url, by_name, workspace, pfx_password)
+    _print_next(key.url, by_name, workspace, pfx_password, key_file)
 
 
-def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_password: str | None) -> None:
+def _print_next(
+    url: str | None, files: dict[str, str], workspace: Path, pfx_password: str | None, key_file: Path
+) -> None:
     if "key.key" not in files:
         return
-    address, cacert = "/<address>", ""
+    address, cacert, server_ca = "/<address>", "", "SERVER-ROOT.pem"
     host = urlsplit(url or "").hostname
     if (workspace / CONFIG_NAME).exists():
         try:
@@ -174,7 +176,8 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
         if config is not None:
             address = config.iflows[0].address if config.iflows else address
             if host in ("localhost", "127.0.0.1", config.tenant.host):
-                cacert = f" --cacert {shown(config.certs_dir / 'root-ca.pem')}"
+                server_ca = shown(config.certs_dir / "root-ca.pem")
+                cacert = f" --cacert {server_ca}"
     click.echo("\nCall the iFlow with curl:")
     click.echo(
         f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert} -d 'hello' {url or 'https://<host>'}"
@@ -185,6 +188,16 @@ def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_pas
     click.echo(
         f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
         f"KEY file {files['key.key']}"
+    )
+    click.echo(
+        f"newman: cpimock postman --key {shown(key_file)} writes a collection of the iFlows; run it with\n"
+        f"  newman run COLLECTION.json --ssl-client-cert {files['cert.pem']} --ssl-client-key {files['key.key']} "
+        f"--ssl-extra-ca-certs {server_ca}"
+    )
+    authority = f"{parts.hostname}:{parts.port or 443}" if parts.hostname else "HOST:443"
+    click.echo(
+        f"openssl: openssl s_client -connect {authority} -cert {files['cert.pem']} -cert_chain {files['cert.pem']} "
+        f"-key {files['key.key']}  (-cert alone sends only the leaf, and the tenant wants the chain)"
     )
     if pfx_password:
         click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
