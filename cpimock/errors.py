@@ -6,6 +6,8 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class CpimockError(Exception):
     """A problem the user can fix; the message names the thing and the fix."""
@@ -13,6 +15,14 @@ class CpimockError(Exception):
 
 class ConfigError(CpimockError):
     """``cpimock.toml`` is missing, malformed or inconsistent."""
+
+
+class MissingFileError(ConfigError):
+    """``cpimock.toml`` names a file that does not exist (yet): the reloader watches for it."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class PkiError(CpimockError):

@@ -7,7 +7,8 @@
     A tenant of the test's own (a new port and workspace; about a tenth of a second).
 ``cpimock_service_key``
     ``cpimock_service_key(name=None, roles=("ESBMessaging.send",), key_type="certificate")``
-    issues a key on ``cpimock_tenant``.
+    issues a key on ``cpimock_tenant`` (``days=``, ``not_before=``, ``expired=True`` as
+    :meth:`~cpimock.testing.Tenant.service_key` takes them).
 ``cpimock_tenant_options``
     Session-scoped keyword arguments for :class:`~cpimock.testing.ThreadedTenant`; override it in
     a ``conftest.py`` (e.g. ``{"client_auth": "required"}``).
@@ -70,8 +71,12 @@ def cpimock_service_key(cpimock_tenant: ThreadedTenant) -> KeyFactory:
     """Issue service keys on ``cpimock_tenant``: ``cpimock_service_key("s4", roles=[...])``."""
 
     def issue(
-        name: str | None = None, *, roles: Sequence[str] = ("ESBMessaging.send",), key_type: Any = "certificate"
+        name: str | None = None,
+        *,
+        roles: Sequence[str] = ("ESBMessaging.send",),
+        key_type: Any = "certificate",
+        **lifetime: Any,
     ) -> TenantKey:
-        return cpimock_tenant.service_key(name, roles=roles, key_type=key_type)
+        return cpimock_tenant.service_key(name, roles=roles, key_type=key_type, **lifetime)
 
     return issue

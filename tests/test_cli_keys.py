@@ -132,7 +132,7 @@ def test_list_renew_revoke(workspace: Path) -> None:
     listing = cli("servicekey", "list", "--workspace", workspace).output.splitlines()
     assert listing[0].split()[:3] == ["NAME", "INSTANCE", "TYPE"]
     assert listing[1].split()[0] == "demo-sender"
-    assert listing[1].split()[-1] == "valid"
+    assert listing[1].split()[-1] == "expiring"  # 10 days: within the 30-day warning window
     assert listing[1].split()[-2] in ("9", "10")
     revoked = cli("servicekey", "revoke", "demo-sender", "--workspace", workspace)
     assert "crl.pem" in revoked.output
@@ -273,5 +273,7 @@ def test_real_process(tmp_path: Path) -> None:
         cwd=tmp_path / "ws",
     )
     assert run.returncode == 1
-    assert run.stderr.strip().splitlines() == ["error: --validity 400: choose 1..365 days, as BTP allows"]
+    assert run.stderr.strip().splitlines() == [
+        "error: --validity 400: choose 1..365 days, as BTP allows (or 30m, 12h: from 1 minute, for tests)"
+    ]
     assert "Traceback" not in run.stderr

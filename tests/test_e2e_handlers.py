@@ -257,15 +257,19 @@ async def test_failing_example_returns_the_exception_when_configured(running: Ru
 
 async def test_three_step_chain(running: Running, session: Session) -> None:
     status, headers, body = await call(
-        session, running, "/chain", data=b"P-1,2\nP-2, 3\n", headers={"Content-Type": "text/csv"}
+        session,
+        running,
+        "/chain",
+        data=b"P-1,2\nP-2, 3\n",
+        headers={"Content-Type": "text/csv", "SAP_MessageProcessingLogLevel": "DEBUG"},
     )
     assert status == 200
     assert json.loads(body) == {"lines": [{"sku": "P-1", "qty": 2}, {"sku": "P-2", "qty": 3}], "total": 5}
     assert headers["Content-Type"].startswith("application/json")
     rec = await record_of(running, headers["SAP_MessageProcessingLogID"])
     assert rec.status == "COMPLETED"
-    # message.log.set_property reaches the MPL, as setStringProperty does on CPI
-    assert rec.log_properties == [("lineCount", "2")]
+    # message.log.set_property reaches the MPL at log level DEBUG, as setStringProperty does on CPI
+    assert (rec.log_level, rec.log_properties) == ("DEBUG", [("lineCount", "2")])
 
 
 async def test_three_step_chain_fails_in_its_first_step(running: Running, session: Session) -> None:

@@ -85,6 +85,9 @@ async def scripted(workspace: Path, tmp_path: Path) -> AsyncIterator[Scripted]:
     add_iflow(workspace, "orders", "/orders", [copy_example(workspace, "accepted.py") + ":process"])
     add_iflow(workspace, "failing", "/failing", [copy_example(workspace, "failing.py") + ":process"])
     add_iflow(workspace, "secured", "/secured", ["iflows/demo.py:process"], role="SpecialRole")
+    # the refusals are cpimock's own record: shown in CPI's entity set only when asked for
+    with (workspace / "cpimock.toml").open("a", encoding="utf-8") as toml:
+        toml.write("\n[journal]\nodata_refusals = true\n")
     pki = Pki.load(workspace / "certs")
     long_ago = now() - dt.timedelta(days=10)
     expired = write_pem_pair(tmp_path / "expired", pki.issue_client(name("old"), 1, not_before=long_ago))
@@ -141,7 +144,7 @@ async def scripted(workspace: Path, tmp_path: Path) -> AsyncIterator[Scripted]:
         await running.server.settle()
         assert running.server.journal is not None
         await running.server.journal.aflush()
-        async with running.session(demo) as odata:
+        async with running.session(demo, headers={"Accept": "application/json"}) as odata:
             yield Scripted(running, calls, odata)
 
 

@@ -491,3 +491,22 @@ def test_a_store_another_process_is_creating_is_waited_for(db: Path) -> None:
     journal.record(MplRecord(status="COMPLETED"))
     journal.close()
     assert Journal.open_readonly(db).count() == 1
+
+
+def test_a_lone_surrogate_from_a_step_is_stored_replaced_and_the_writer_goes_on(db: Path) -> None:
+    """A step (or a sender's undecodable bytes) can leave text UTF-8 cannot carry; SQLite refuses it
+    with a UnicodeEncodeError, which once killed the writer thread and every later record."""
+    j = Journal.open(db)
+    bad = full_record(custom_header_properties=[("greeted", "A\ud800da")], log_properties=[], attachments=[])
+    bad.sender = "S\udcffnder"
+    j.record(bad)
+    after = full_record(custom_header_properties=[], log_properties=[], attachments=[])
+    j.record(after)
+    assert j.flush(timeout=10)
+    stored = j.get(bad.message_guid)
+    assert stored is not None
+    assert stored.custom_header_properties == [("greeted", "A\ufffdda")]
+    assert stored.sender == "S\ufffdnder"
+    assert j.get(after.message_guid) is not None
+    assert j.dropped == 0
+    j.close()

@@ -51,14 +51,17 @@ async def client(aiohttp_client: Any, journal: Journal) -> Any:
 
 
 async def odata(client: Any, path: str, **params: str) -> Any:
-    resp = await client.get(f"/api/v1/{path}", params=params)
+    resp = await client.get(f"/api/v1/{path}", params=params, headers={"Accept": "application/json"})
     assert resp.content_type == "application/json"
     return resp.status, await resp.json()
 
 
+ALL = {"cpimockRefusals": "include"}
+
+
 async def test_the_api_returns_exactly_the_scripted_calls(client: Any, mix: dict[str, MplRecord]) -> None:
     status, body = await odata(
-        client, "MessageProcessingLogs", **{"$inlinecount": "allpages", "$orderby": "LogStart asc"}
+        client, "MessageProcessingLogs", **{"$inlinecount": "allpages", "$orderby": "LogStart asc"}, **ALL
     )
     assert status == 200
     assert body["d"]["__count"] == "6"
@@ -78,7 +81,8 @@ async def test_the_api_returns_exactly_the_scripted_calls(client: Any, mix: dict
 async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]) -> None:
     reasons = {}
     for name in ("handshake", "unauthorized", "forbidden", "not_found", "failed"):
-        resp = await client.get(f"/api/v1/MessageProcessingLogs('{mix[name].message_guid}')/ErrorInformation/$value")
+        path = f"/api/v1/MessageProcessingLogs('{mix[name].message_guid}')/ErrorInformation/$value"
+        resp = await client.get(path, params=ALL)
         assert resp.status == 200
         reasons[name] = await resp.text()
     assert reasons["handshake"].startswith("Refused at tls: the client sent no certificate")
@@ -87,7 +91,10 @@ async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]
     assert reasons["not_found"] == "Refused at routing: no iFlow is deployed at /http/nope"
     assert reasons["failed"] == "ValueError: order 4711 has no lines"
     _, body = await odata(
-        client, "MessageProcessingLogs", **{"$filter": "Status eq 'FAILED'", "$top": "2", "$orderby": "LogStart desc"}
+        client,
+        "MessageProcessingLogs",
+        **{"$filter": "Status eq 'FAILED'", "$top": "2", "$orderby": "LogStart desc"},
+        **ALL,
     )
     page1 = [e["MessageGuid"] for e in body["d"]["results"]]
     assert page1 == [mix["failed"].message_guid, mix["not_found"].message_guid]
@@ -95,6 +102,7 @@ async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]
         client,
         "MessageProcessingLogs",
         **{"$filter": "Status eq 'FAILED'", "$top": "2", "$skip": "2", "$orderby": "LogStart desc"},
+        **ALL,
     )
     assert [e["MessageGuid"] for e in body["d"]["results"]] == [
         mix["forbidden"].message_guid,
@@ -104,6 +112,7 @@ async def test_reasons_filters_and_paging(client: Any, mix: dict[str, MplRecord]
         client,
         "MessageProcessingLogs",
         **{"$filter": "IntegrationFlowName eq 'clientCertAuth' and CustomStatus ne 'REFUSED'"},
+        **ALL,
     )
     assert len(body["d"]["results"]) == 2
 
@@ -153,10 +162,13 @@ async def test_the_authorize_callback_decides(aiohttp_client: Any, journal: Jour
         assert refused.status == 403
         allowed = await client.get(path, headers={"X-Let-Me": "in"})
         assert allowed.status == 200
-    refused = await client.get("/api/v1/MessageProcessingLogs")
+    refused = await client.get("/api/v1/MessageProcessingLogs", headers={"Accept": "application/json"})
     body = await refused.json()
     assert body["error"]["code"] == "Forbidden"
-    assert len(decisions) == 7
+    refused = await client.get("/api/v1/MessageProcessingLogs")  # CPI's default: OData's XML error
+    assert refused.content_type == "application/xml"
+    assert "<code>Forbidden</code>" in await refused.text()
+    assert len(decisions) == 8
 
 
 async def test_without_a_callback_only_loopback_may_read(client: Any) -> None:

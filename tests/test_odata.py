@@ -17,6 +17,7 @@ import pytest
 from cpimock.mpl.journal import Journal, MplRecord, Where, refusal
 from cpimock.mpl.odata import PAGE_SIZE, answer, parse_options
 from cpimock.mpl.odata_filter import MAX_DEPTH, MAX_FILTER_CHARS, MAX_TERMS, ODataError, parse_filter, parse_orderby
+from cpimock.mpl.odata_store import Store
 from cpimock.mpl.record import StoredAttachment
 
 BASE = "https://mytenant.example/api/v1"
@@ -29,8 +30,8 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
     j.close()
 
 
-def get(journal: Journal, path: str, **params: str) -> tuple[int, Any]:
-    result = answer(journal, path, list(params.items()), BASE, "CPI_mytenant")
+def get(journal: Journal, path: str, accept: str | None = "application/json", **params: str) -> tuple[int, Any]:
+    result = answer(journal, path, list(params.items()), BASE, "CPI_mytenant", accept=accept)
     if result.content_type.startswith("application/json"):
         return result.status, json.loads(result.body)
     return result.status, result.body
@@ -119,7 +120,8 @@ def test_sql_looking_literals_stay_parameters(journal: Journal, mix: dict[str, M
         ("Status eq 'x')", "unexpected ')'"),
         ("Status eq 'x' and", "expected a property name"),
         ("Status eq 'unterminated", "unexpected"),
-        ("LogStart gt datetime'2021-02-01T00:00:00Z'", "zone suffix; write it without one"),
+        ("LogStart gt datetime'2021-02-01T00:00:00+02:00'", "has a zone offset; write the time in UTC"),
+        ("LogStart gt datetime'2021-02-01T00:00:00ZZ'", "not of the form"),
         ("LogStart gt datetime'2021-13-01T00:00:00'", "not a valid date"),
         ("LogStart gt datetime'yesterday'", "not of the form"),
         ("LogStart gt '2021-02-01'", "is a date"),
@@ -202,7 +204,7 @@ def test_a_query_too_complex_for_sqlite_is_a_400(journal: Journal, monkeypatch: 
     def overflow(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("parser stack overflow")
 
-    monkeypatch.setattr(journal, "query", overflow)
+    monkeypatch.setattr(Store, "query", overflow)
     status, body = get(journal, "MessageProcessingLogs", **{"$filter": "Status eq 'A'"})
     assert status == 400
     assert "too complex" in body["error"]["message"]["value"]
@@ -222,9 +224,8 @@ def test_orderby_and_its_errors() -> None:
         ({"$top": "-1"}, "expected a whole number"),
         ({"$skip": "ten"}, "expected a whole number"),
         ({"$inlinecount": "some"}, "use allpages or none"),
-        ({"$format": "csv"}, "use \\$format=json"),
         ({"$select": "Nope"}, "'Nope' is not a property"),
-        ({"$expand": "Runs"}, "'Runs' is not a property"),
+        ({"$expand": "Payload"}, "'Payload' is not a property"),
         ({"$search": "x"}, "'\\$search' is not supported"),
     ],
 )
@@ -245,7 +246,7 @@ def test_options_twice_and_custom_options() -> None:
 def test_the_collection_has_cpis_shape(journal: Journal, mix: dict[str, MplRecord]) -> None:
     status, body = get(journal, "MessageProcessingLogs", **{"$inlinecount": "allpages", "$format": "json"})
     assert status == 200
-    assert body["d"]["__count"] == "4"
+    assert body["d"]["__count"] == "3"  # the refused call is not among CPI's messages
     entity = next(e for e in body["d"]["results"] if e["MessageGuid"] == mix["ok"].message_guid)
     guid = mix["ok"].message_guid
     uri = f"{BASE}/MessageProcessingLogs('{guid}')"
@@ -263,25 +264,35 @@ def test_the_collection_has_cpis_shape(journal: Journal, mix: dict[str, MplRecor
     }
     assert entity["LocalComponentName"] == "CPI_mytenant"
     assert len(entity["TransactionId"]) == 32
-    for nav in ("CustomHeaderProperties", "Attachments", "ErrorInformation"):
+    navs = ("CustomHeaderProperties", "MessageStoreEntries", "ErrorInformation", "AdapterAttributes", "Attachments")
+    for nav in (*navs, "Runs"):
         assert entity[nav] == {"__deferred": {"uri": f"{uri}/{nav}"}}
-    assert guids(body) == [r.message_guid for r in (mix["quote"], mix["refused"], mix["failed"], mix["ok"])]
+    assert guids(body) == [r.message_guid for r in (mix["quote"], mix["failed"], mix["ok"])]
 
 
 def test_filters_select_and_order(journal: Journal, mix: dict[str, MplRecord]) -> None:
     window = "LogStart gt datetime'2021-02-02T00:00:00' and LogEnd lt datetime'2021-02-06T00:00:00'"
     _, body = get(journal, "MessageProcessingLogs", **{"$filter": window, "$orderby": "LogStart asc"})
+    assert guids(body) == [mix["failed"].message_guid]
+    refusals = {"$filter": window, "$orderby": "LogStart asc", "cpimockRefusals": "include"}
+    _, body = get(journal, "MessageProcessingLogs", **refusals)
     assert guids(body) == [mix["failed"].message_guid, mix["refused"].message_guid]
     only_failed = {"$filter": "Status eq 'FAILED'", "$select": "MessageGuid,Status"}
     _, body = get(journal, "MessageProcessingLogs", **only_failed)
     assert {tuple(e) for e in body["d"]["results"]} == {("__metadata", "MessageGuid", "Status")}
     _, body = get(journal, "MessageProcessingLogs", **{"$filter": "CustomStatus eq 'REFUSED'"})
+    assert guids(body) == []
+    _, body = get(
+        journal, "MessageProcessingLogs", **{"$filter": "CustomStatus eq 'REFUSED'", "cpimockRefusals": "only"}
+    )
     assert guids(body) == [mix["refused"].message_guid]
     assert body["d"]["results"][0]["IntegrationFlowName"] is None
     _, body = get(journal, "MessageProcessingLogs", **{"$filter": "IntegrationFlowName eq 'it''s'"})
     assert guids(body) == [mix["quote"].message_guid]
     status, count = get(journal, "MessageProcessingLogs/$count", **{"$filter": "Status eq 'FAILED'"})
-    assert (status, count) == (200, b"2")
+    assert (status, count) == (200, b"1")
+    status, count = get(journal, "MessageProcessingLogs/$count", cpimockRefusals="include")
+    assert (status, count) == (200, b"4")
 
 
 def test_a_bad_query_answers_cpis_error_json(journal: Journal) -> None:
@@ -331,7 +342,8 @@ def test_key_access_navigation_and_values(journal: Journal, mix: dict[str, MplRe
     assert prop["__metadata"]["type"] == "com.sap.hci.api.MessageProcessingLogCustomHeaderProperty"
     _, body = get(journal, f"MessageProcessingLogs('{ok}')/Attachments")
     [att] = body["d"]["results"]
-    assert (att["Name"], att["ContentType"], att["PayloadSize"], att["MessageGuid"]) == ("note", "text/plain", 5, ok)
+    # OData V2's JSON writes Edm.Int64 as a string
+    assert (att["Name"], att["ContentType"], att["PayloadSize"], att["MessageGuid"]) == ("note", "text/plain", "5", ok)
     status, data = get(journal, f"MessageProcessingLogAttachments('{att['Id']}')/$value")
     assert (status, data) == (200, b"hello")
     _, body = get(journal, f"MessageProcessingLogs('{failed}')/ErrorInformation")
@@ -340,7 +352,10 @@ def test_key_access_navigation_and_values(journal: Journal, mix: dict[str, MplRe
         200,
         b"java.lang.Exception: boom",
     )
-    assert get(journal, f"MessageProcessingLogs('{refused}')/ErrorInformation/$value") == (
+    status, body = get(journal, f"MessageProcessingLogs('{refused}')/ErrorInformation/$value")
+    assert status == 404
+    assert f"cpimock messages show {refused}" in body["error"]["message"]["value"]
+    assert get(journal, f"MessageProcessingLogs('{refused}')/ErrorInformation/$value", cpimockRefusals="include") == (
         200,
         b"Refused at auth: no client certificate",
     )

@@ -32,6 +32,7 @@ from cpimock.identity.model import Refusal
 from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
+from cpimock.mpl import record as mpl_record
 from cpimock.mpl.record import MplRecord, new_message_guid, utcnow
 from cpimock.tenant.snapshot import Snapshot
 
@@ -154,7 +155,10 @@ class Endpoint:
         route, rec = call.route, call.record
         rec.integration_flow_name = route.iflow.id
         rec.request_body = body
-        rec.log_level = call.request.headers.get("SAP_MessageProcessingLogLevel", "INFO").upper()
+        level = call.request.headers.get("SAP_MessageProcessingLogLevel")
+        rec.log_level, ignored = mpl_record.requested_log_level(level)
+        if ignored:
+            log.warning("message %s of integration flow %s: %s", rec.message_guid, route.iflow.id, ignored)
         try:
             message = adapter.message(call, body)
             return await self._processor.deliver(call, adapter, message)

@@ -30,7 +30,7 @@ from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
 from cpimock.errors import CpimockError
 from cpimock.message import LogAttachment, Message
 from cpimock.mpl.delivered import DeliveredIds
-from cpimock.mpl.record import MplRecord, StoredAttachment, utcnow
+from cpimock.mpl.record import PROPERTY_LOG_LEVELS, MplRecord, StoredAttachment, utcnow
 from cpimock.steps.pipeline import StepError
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,8 @@ def _fill_from_message(rec: MplRecord, message: Message) -> None:
     rec.sender, rec.receiver = fields.sender or rec.sender, fields.receiver or rec.receiver
     rec.custom_status = fields.custom_status
     rec.custom_header_properties = [*rec.custom_header_properties, *fields.custom_header_properties]
-    rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
+    if rec.log_level in PROPERTY_LOG_LEVELS:  # CPI keeps a script's log properties at Debug and Trace only
+        rec.log_properties = [(name, _log_value(value)) for name, value in fields.log_properties.items()]
     rec.attachments = [_attachment(item) for item in fields.attachments]
 
 

@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-_MODULES: tuple[str, ...] = ("init", "serve", "servicekey", "certs", "messages", "call")
+_MODULES: tuple[str, ...] = ("init", "serve", "servicekey", "certs", "messages", "call", "postman")
 
 
 def _load() -> list[click.Command]:

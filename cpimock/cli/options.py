@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from cpimock.workspace.expiry import WARN_DAYS
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,3 +38,16 @@ def shown(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+def warn_days_option() -> Callable[[F], F]:
+    """``--warn-days N``: how many days ahead a key counts as expiring (also CPIMOCK_WARN_DAYS)."""
+    return click.option(
+        "--warn-days",
+        type=click.IntRange(0, 365),
+        default=WARN_DAYS,
+        envvar="CPIMOCK_WARN_DAYS",
+        show_default=True,
+        metavar="DAYS",
+        help="Warn about keys that expire within this many days (also CPIMOCK_WARN_DAYS).",
+    )

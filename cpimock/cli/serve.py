@@ -11,21 +11,24 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cpimock import __version__
-from cpimock.cli.options import shown, workspace_option
+from cpimock.cli.options import shown, warn_days_option, workspace_option
 from cpimock.config import CONFIG_NAME, ClientAuthSetting
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
 from cpimock.net import is_loopback
+from cpimock.pki.clock import REAL_CLOCK, Clock, parse_instant
 from cpimock.pki.exports import export_files, write_files
 from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.workspace.create import DEMO_IDOC, DEMO_KEY, ensure_workspace
+from cpimock.workspace.expiry import log_warnings, warn_daily
 from cpimock.workspace.keys import keys_dir
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,14 @@ _ADAPTER_NAMES = {"https": "HTTPS", "soap": "SOAP 1.x", "soap-rm": "SOAP (SAP RM
 )
 @click.option("--expose", is_flag=True, help="Allow a non-loopback --host with the workspace's own CA.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@warn_days_option()
+@click.option(
+    "--now",
+    "now_text",
+    metavar="WHEN",
+    help="Run the tenant clock from this time (2027-11-20, 2027-11-20T10:30, +30d): certificates are judged "
+    "then, to rehearse the day a certificate expires.",
+)
 def command(
     workspace: Path,
     config_file: Path | None,
@@ -62,6 +73,8 @@ def command(
     client_auth: ClientAuthSetting | None,
     expose: bool,
     log_level: str,
+    warn_days: int,
+    now_text: str | None,
 ) -> None:
     """Serve the workspace's integration flows at https://HOST:PORT/http/<address>.
 
@@ -70,6 +83,7 @@ def command(
     finish, and exits.
     """
     _setup_logging(log_level)
+    clock = Clock.at(parse_instant(now_text, "--now")) if now_text else REAL_CLOCK
     root = (config_file.parent if config_file else workspace).resolve()
     if config_file and config_file.name != CONFIG_NAME:
         raise CpimockError(f"--config {config_file}: the file must be named {CONFIG_NAME}; rename it")
@@ -78,7 +92,7 @@ def command(
         _, created = ensure_workspace(root)
         for path in created:
             click.echo(f"  created {shown(path)}")
-    snapshot = build_snapshot(root, client_auth)
+    snapshot = build_snapshot(root, client_auth, clock=clock)
     config = snapshot.config
     host = host or config.server.host
     _check_exposure(host, expose or config.server.expose)
@@ -86,9 +100,10 @@ def command(
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
     demo = _demo_files(snapshot)
     _banner(snapshot, host, sock.getsockname()[1], workers, demo)
+    options = _Options(host, sock, client_auth, warn_days, clock)
     if workers == 1:
-        sys.exit(_run(root, host, sock, client_auth))
-    sys.exit(_supervise(workers, lambda: _run(root, host, sock, client_auth)))
+        sys.exit(_run(root, options, (1, 1)))
+    sys.exit(_supervise(workers, lambda number: _run(root, options, (number, workers))))
 
 
 def _setup_logging(level: str) -> None:
@@ -137,6 +152,8 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     echo = click.echo
     echo(f"cpimock {__version__}: tenant {config.tenant.name}, workspace {config.root}")
     echo(f"Client certificates: {snapshot.client_auth} ({snapshot.client_auth_reason})")
+    if snapshot.clock.shifted:
+        echo(f"Tenant clock: {snapshot.clock.now():%Y-%m-%d %H:%M} UTC (--now): certificates are judged at this time")
     if workers > 1:
         echo(f"Workers: {workers} processes on one port")
     echo("Integration flows:")
@@ -175,17 +192,28 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def _run(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+@dataclass(frozen=True)
+class _Options:
+    """What every worker serves with."""
+
+    host: str
+    sock: socket.socket
+    client_auth: ClientAuthSetting | None
+    warn_days: int
+    clock: Clock
+
+
+def _run(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(root, host, sock, client_auth))
+        return runner.run(_serve(root, options, worker))
 
 
-async def _serve(root: Path, host: str, sock: socket.socket, client_auth: ClientAuthSetting | None) -> int:
+async def _serve(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     loop = asyncio.get_running_loop()
     # the MPL writer thread needs the GIL back after each SQLite statement; with the default
     # 5 ms switch interval a busy event loop starves it and the log falls behind the requests
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    server = Server(root, host=host, sock=sock, client_auth=client_auth)
+    server = Server(root, host=options.host, sock=options.sock, client_auth=options.client_auth, clock=options.clock)
     try:
         await server.start()
     except CpimockError as exc:
@@ -210,23 +238,34 @@ async def _serve(root: Path, host: str, sock: socket.socket, client_auth: Client
             task.add_done_callback(reloading.discard)
 
     loop.add_signal_handler(signal.SIGHUP, hup)
-    log.info("listening on %s", server.url)
+    number, workers = worker
+    warner = None
+    if number == 1:  # one worker warns for all of them
+        clock = options.clock.now
+        log_warnings(server.snapshot.registry.records.values(), clock(), options.warn_days)
+        warner = loop.create_task(
+            warn_daily(lambda: server.snapshot.registry.records.values(), clock, options.warn_days)
+        )
+    which = f" (worker {number} of {workers}, pid {os.getpid()})" if workers > 1 else ""
+    log.info("listening on %s%s", server.url, which)
     await stop.wait()
+    if warner is not None:
+        warner.cancel()
     log.info("stopping: no new connections; waiting for requests in flight")
     await server.stop()
     log.info("stopped")
     return 0
 
 
-def _supervise(workers: int, child: Callable[[], int]) -> int:
+def _supervise(workers: int, child: Callable[[int], int]) -> int:
     """Fork *workers* processes that share the listening socket; forward signals; wait for them."""
     pids: list[int] = []
-    for _ in range(workers):
+    for number in range(1, workers + 1):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
-                code = child()
+                code = child(number)
             finally:
                 os._exit(code)
         pids.append(pid)

@@ -1,53 +1,35 @@
-"""``cpimock servicekey create | extract | list | renew | revoke``."""
+"""``cpimock servicekey create | list | renew | revoke | rotate`` (``extract`` and ``import`` are in
+:mod:`cpimock.cli.servicekey_files`)."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import string
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
+from cryptography.exceptions import InvalidSignature
 
-from cpimock.cli.options import shown, workspace_option
+from cpimock.cli.options import shown, warn_days_option, workspace_option
+from cpimock.cli.servicekey_common import choose_instance, describe, validity_option
+from cpimock.cli.servicekey_files import extract, import_key
 from cpimock.config import CONFIG_NAME, Config
-from cpimock.errors import ConfigError, ServiceKeyError
-from cpimock.pki.authority import MAX_CLIENT_DAYS
-from cpimock.pki.dn import normalised_name
-from cpimock.pki.exports import export_files, write_files
-from cpimock.pki.keys import now
-from cpimock.pki.servicekey import KEY_TYPES, read_service_key
+from cpimock.errors import CpimockError, ServiceKeyError
+from cpimock.pki.clock import parse_duration, parse_instant, validity_start
+from cpimock.pki.keys import load_certs, now
+from cpimock.pki.servicekey import KEY_TYPES
 from cpimock.pki.store import Pki
 from cpimock.workspace.create import load_workspace
+from cpimock.workspace.expiry import key_state
 from cpimock.workspace.keys import (
-    add_instance,
-    instance_with_roles,
     issue_service_key,
     key_path,
     revoke_in_crl,
     revoke_record,
+    rotate_key,
+    signed_from_csr,
 )
-from cpimock.workspace.registry import KeyRecord
-
-validity_option = click.option(
-    "--validity",
-    type=int,
-    default=MAX_CLIENT_DAYS,
-    show_default=True,
-    metavar="DAYS",
-    help=f"Days the certificate is valid, 1..{MAX_CLIENT_DAYS} as on BTP.",
-)
-
-_ALNUM = string.ascii_letters + string.digits
-_USES = {
-    "cert.pem": "client certificate + chain, leaf first (curl --cert, Postman CRT file)",
-    "key.key": "private key, PKCS#1, keep it secret (curl --key, Postman KEY file)",
-    "ca.pem": "the chain's CA certificates (truststores, STRUST certificate list)",
-    "cert.pfx": "key + chain as PKCS#12 (S/4 STRUST import, Java keystore)",
-}
 
 
 @click.group("servicekey")
@@ -55,40 +37,13 @@ def command() -> None:
     """Create BTP-shaped service keys and turn any service key into files for senders."""
 
 
-def _choose_instance(config: Config, name: str, instance: str | None, roles: list[str]) -> tuple[Config, str, bool]:
-    """The instance a new key belongs to; appends [instances.NAME] when --roles asks for a new one."""
-    if instance is not None:
-        existing = config.instances.get(instance)
-        if existing is None and roles:
-            return add_instance(config, instance, roles), instance, True
-        if existing is not None and roles and existing.roles != frozenset(roles):
-            raise ConfigError(
-                f"--roles {','.join(roles)}: instance {instance!r} has roles {', '.join(sorted(existing.roles))}; "
-                "drop --roles or choose another --instance"
-            )
-        return config, instance, False
-    if roles:
-        found = instance_with_roles(config, roles)
-        if found is not None:
-            return config, found, False
-        return add_instance(config, name, roles), name, True
-    if "default" in config.instances:
-        return config, "default", False
-    if len(config.instances) == 1:
-        return config, next(iter(config.instances)), False
-    raise ConfigError(f"--instance: {config.path} has several instances; say which one the key belongs to")
-
-
-def _describe(record: KeyRecord) -> str:
-    until = f", valid until {record.not_after[:10]}" if record.not_after else ""
-    return f"type {record.key_type}{until}, instance {record.instance}"
-
-
 @command.command("create")
 @click.argument("name")
 @click.option("--instance", help="Service instance ([instances.NAME] in cpimock.toml); default: 'default'.")
 @click.option("--roles", help="Comma-separated roles; picks the instance with exactly these or adds one.")
 @validity_option
+@click.option("--not-before", metavar="WHEN", help="Start the validity later (2027-11-20, 2027-11-20T10:30, +2h).")
+@click.option("--expired", is_flag=True, help="Issue a certificate that expired a day ago (for rejecting tests).")
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default=None, help="Default: certificate.")
 @click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Sign this PEM/DER CSR (key stays yours).")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="Register this external certificate.")
@@ -99,7 +54,9 @@ def create(
     name: str,
     instance: str | None,
     roles: str | None,
-    validity: int,
+    validity: str,
+    not_before: str | None,
+    expired: bool,
     key_type: str | None,
     csr: Path | None,
     cert: Path | None,
@@ -110,17 +67,35 @@ def create(
     """Create service key NAME, shaped exactly like one from the BTP cockpit."""
     if csr is not None and cert is not None:
         raise ServiceKeyError("--csr and --cert exclude each other: sign a request or register a certificate")
-    if not 1 <= validity <= MAX_CLIENT_DAYS:
-        raise ServiceKeyError(f"--validity {validity}: choose 1..{MAX_CLIENT_DAYS} days, as BTP allows")
+    length = parse_duration(validity, "--validity")
+    start = validity_start(
+        length,
+        now=now(),
+        not_before=parse_instant(not_before, "--not-before") if not_before else None,
+        expired=expired,
+    )
+    if start is not None and (cert is not None or key_type == "clientid-secret"):
+        raise ServiceKeyError("--not-before and --expired are for certificates cpimock issues (certificate keys)")
     kind: Any = key_type or ("certificate_external" if cert is not None else "certificate")
     config, pki, registry = load_workspace(workspace)
     if name in registry.records:
         registry.add(registry.records[name])  # raises: the name is taken, and says what to do
     role_list = [r.strip() for r in (roles or "").split(",") if r.strip()]
-    config, chosen, added = _choose_instance(config, name, instance, role_list)
+    config, chosen, added = choose_instance(config, name, instance, role_list)
     try:
         _, record = issue_service_key(
-            config, pki, registry, name, chosen, validity, kind, csr=csr, cert=cert, pinning=not no_pinning, out=out
+            config,
+            pki,
+            registry,
+            name,
+            chosen,
+            length,
+            kind,
+            not_before=start,
+            csr=csr,
+            cert=cert,
+            pinning=not no_pinning,
+            out=out,
         )
     except BaseException:
         if added:
@@ -131,105 +106,74 @@ def create(
     if added:
         click.echo(f"Added [instances.{chosen}] with roles {inst_roles} to {shown(config.path)}")
     click.echo(f"Created service key {name!r} in {shown(path)}")
-    click.echo(f"  {_describe(record)}, roles {inst_roles}")
+    click.echo(f"  {describe(record)}, roles {inst_roles}")
     if record.key_type == "clientid-secret":
         click.echo("\nUse oauth.clientid and oauth.clientsecret as Basic credentials or for a token.")
         return
-    if record.key_type == "certificate_external" and record.issuer != _client_ca_dn(pki):
-        click.echo("\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust.")
-    click.echo("\nNext: write cert.pem, key.key, ca.pem (and cert.pfx) for your sender with")
-    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name} --pfx")
-
-
-def _client_ca_dn(pki: Pki) -> str:
-    return normalised_name(pki.client_ca.cert.subject)
-
-
-@command.command("extract")
-@click.argument("key_file", metavar="KEY.json", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the files [default: ./NAME].")
-@click.option("--pfx", is_flag=True, help="Also write cert.pfx (PKCS#12 with the chain).")
-@click.option("--password", help="cert.pfx password [default: a generated one, printed].")
-@workspace_option()
-def extract(key_file: Path, out: Path | None, pfx: bool, password: str | None, workspace: Path) -> None:
-    """Split a service key (cpimock's or SAP's) into cert.pem, key.key, ca.pem and cert.pfx."""
-    if password is not None and not pfx:
-        raise ServiceKeyError("--password is for cert.pfx; add --pfx")
-    key = read_service_key(key_file)
-    generated = pfx and password is None
-    # letters and digits only: the password goes on command lines (-storepass, -passin pass:)
-    pfx_password = ("".join(secrets.choice(_ALNUM) for _ in range(16)) if generated else password) if pfx else None
-    files, warnings = export_files(key, pfx_password=pfx_password, alias=key_file.stem)
-    folder = out or Path(key_file.stem)
-    written = write_files(folder, files)
-    click.echo(f"Wrote {len(written)} files to {shown(folder)}/ from {shown(key_file)}:")
-    width = max(len(shown(p)) for p in written)
-    for item, path in zip(files, written, strict=True):
-        click.echo(f"  {shown(path):<{width}}  {_USES[item.name]}")
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if generated:
-        click.echo(f"\ncert.pfx password: {pfx_password}  (generated; choose your own with --password)")
-    by_name = {p.name: shown(p) for p in written}
-    _print_next(key.url, by_name, workspace, pfx_password)
-
-
-def _print_next(url: str | None, files: dict[str, str], workspace: Path, pfx_password: str | None) -> None:
-    if "key.key" not in files:
-        return
-    address, cacert = "/<address>", ""
-    host = urlsplit(url or "").hostname
-    if (workspace / CONFIG_NAME).exists():
-        try:
-            config, _, _ = load_workspace(workspace)
-        except (ConfigError, ServiceKeyError):
-            config = None
-        if config is not None:
-            address = next((f.address for f in config.iflows if f.adapter == "https"), address)
-            if host in ("localhost", "127.0.0.1", config.tenant.host):
-                cacert = f" --cacert {shown(config.certs_dir / 'root-ca.pem')}"
-    click.echo("\nCall the iFlow with curl:")
-    click.echo(
-        f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert} -d 'hello' {url or 'https://<host>'}"
-        f"/http{address.rstrip('*')}"
-    )
-    parts = urlsplit(url or "")
-    where = f"host {parts.hostname}, port {parts.port or 443}" if parts.hostname else "the host of the url"
-    click.echo(
-        f"Postman: Settings > Certificates > Add Certificate: {where}, CRT file {files['cert.pem']}, "
-        f"KEY file {files['key.key']}"
-    )
-    if pfx_password:
-        click.echo(f"Java: keytool -list -storetype PKCS12 -keystore {files['cert.pfx']} -storepass {pfx_password}")
+    if record.key_type == "certificate_external" and not _issuer_trusted(config, pki, cert):
         click.echo(
-            f"S/4HANA: import {files['cert.pfx']} into STRUST as an SSL client identity and {files['ca.pem']} into its "
-            "certificate list; docs/s4hana.md sets up SM59, WE21/WE20 (IDocs) and SOAMANAGER (proxies) to /cxf/"
+            "\nThe server accepts it only if it trusts its CA: add the CA bundle to [server] trust "
+            "(or bring in a whole BTP key with `cpimock servicekey import`)."
         )
+    click.echo("\nNext: write cert.pem, key.key, ca.pem (and cert.pfx) for your sender with")
+    late = " --allow-expired" if expired else ""
+    own = " --private-key YOUR.key" if csr is not None else ""  # the key stayed with the sender
+    click.echo(f"  cpimock servicekey extract {shown(path)} --out {name}{own} --pfx{late}")
+
+
+def _issuer_trusted(config: Config, pki: Pki, cert_file: Path | None) -> bool:
+    """Whether a CA the workspace trusts (its own, or one in [server] trust) issued *cert_file*."""
+    if cert_file is None:
+        return False
+    try:
+        leaf = load_certs(cert_file.read_bytes(), str(cert_file))[0]
+    except (OSError, IndexError, CpimockError):
+        return False
+    known = [pki.client_ca.cert, pki.root.cert]
+    for bundle in config.server.trust:
+        try:
+            known += load_certs(bundle.read_bytes(), str(bundle))
+        except (OSError, CpimockError):
+            continue
+    for ca in known:
+        try:
+            leaf.verify_directly_issued_by(ca)
+            return True
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    return False
 
 
 @command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
+@warn_days_option()
 @workspace_option()
-def list_keys(workspace: Path) -> None:
-    """List the workspace's service keys with expiry and status."""
+def list_keys(as_json: bool, warn_days: int, workspace: Path) -> None:
+    """List the workspace's service keys with expiry and status (valid, expiring, expired,
+    not-yet-valid, retiring, retired, revoked)."""
     _, _, registry = load_workspace(workspace)
-    if not registry.records:
+    current = now()
+    states = [key_state(r, current, warn_days) for r in sorted(registry.records.values(), key=lambda r: r.name)]
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in states], indent=2))
+        return
+    if not states:
         click.echo("No service keys yet; create one with `cpimock servicekey create NAME`.")
         return
     rows = [("NAME", "INSTANCE", "TYPE", "EXPIRES (UTC)", "DAYS LEFT", "STATUS")]
-    current = now()
-    for record in sorted(registry.records.values(), key=lambda r: r.name):
-        expires, left, status = "-", "-", "valid"
-        if record.not_after:
-            until = datetime.fromisoformat(record.not_after)
-            expires, left = f"{until:%Y-%m-%d %H:%M}", str((until - current).days)
-            if until < current:
-                status = "expired"
-        if record.revoked:
-            status = "revoked"
+    for state in states:
+        record = state.record
+        expires = f"{datetime.fromisoformat(record.not_after):%Y-%m-%d %H:%M}" if record.not_after else "-"
+        left = "-" if state.days_left is None or not state.usable else str(state.days_left)
+        status: str = state.status
+        if state.status in ("retiring", "retired") and state.ends is not None:
+            status += f" {state.ends:%Y-%m-%d %H:%M} (successor {record.successor})"
         rows.append((record.name, record.instance, record.key_type, expires, left, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for warning in (s.describe() for s in states if s.status in ("expiring", "expired")):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @command.command("renew")
@@ -238,14 +182,16 @@ def list_keys(workspace: Path) -> None:
 @click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Keys signed from a CSR: the new CSR.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="External keys: the new certificate.")
 @workspace_option()
-def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspace: Path) -> None:
+def renew(name: str, validity: str, csr: Path | None, cert: Path | None, workspace: Path) -> None:
     """Replace NAME's certificate (or secret) and revoke the old one; name and instance stay."""
     config, pki, registry = load_workspace(workspace)
     old = registry.get(name)
     if old.key_type == "certificate_external" and cert is None:
         raise ServiceKeyError(f"{name} holds an external certificate; renew it with --cert NEW.pem")
     path = key_path(config, old)
-    if old.key_type == "certificate" and csr is None and _signed_from_csr(path):
+    if old.imported:
+        raise ServiceKeyError(f"{name} is a real BTP key: renew it on BTP and bring it in with `servicekey import`")
+    if old.key_type == "certificate" and csr is None and signed_from_csr(path):
         raise ServiceKeyError(f"{name} was signed from a CSR (its key is not here); renew it with --csr NEW.csr")
     _, record = issue_service_key(
         config,
@@ -253,7 +199,7 @@ def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspa
         registry,
         name,
         old.instance,
-        validity,
+        parse_duration(validity, "--validity"),
         old.key_type,
         csr=csr,
         cert=cert,
@@ -263,16 +209,8 @@ def renew(name: str, validity: int, csr: Path | None, cert: Path | None, workspa
     )
     revoke_in_crl(pki, old)
     click.echo(f"Renewed service key {name!r} in {shown(path)}; the old certificate is revoked.")
-    click.echo(f"  {_describe(record)}")
+    click.echo(f"  {describe(record)}")
     click.echo(f"\nNext: cpimock servicekey extract {shown(path)} --out {name} --pfx")
-
-
-def _signed_from_csr(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("oauth"), dict) and "key" not in data["oauth"]
 
 
 @command.command("revoke")
@@ -288,3 +226,53 @@ def revoke(name: str, workspace: Path) -> None:
     in_crl = revoke_record(pki, registry, record)
     where = f"; its certificate is now listed in {shown(pki.crl_path)}, which the server reads" if in_crl else ""
     click.echo(f"Revoked service key {name!r}{where}.")
+    if record.successor and record.successor in registry.records:
+        click.echo(f"Its successor {record.successor!r} stays valid: the rotation is complete.")
+
+
+@command.command("rotate")
+@click.argument("name")
+@click.option("--name", "new_name", metavar="NEW", help="Name of the successor [default: NAME-2, NAME-3, ...].")
+@click.option(
+    "--old-until",
+    metavar="WHEN",
+    help="Accept NAME until then (2027-11-20, +7d) [default: until its certificate expires, or its revoke].",
+)
+@validity_option
+@click.option("--csr", type=click.Path(dir_okay=False, path_type=Path), help="Keys signed from a CSR: the new CSR.")
+@workspace_option()
+def rotate(
+    name: str, new_name: str | None, old_until: str | None, validity: str, csr: Path | None, workspace: Path
+) -> None:
+    """Create NAME's successor (a new key pair, the same instance and roles) while NAME stays
+    accepted until --old-until: rehearse the renewal the way BTP users create a second key and
+    delete the first. `cpimock servicekey revoke NAME` ends the old key."""
+    config, pki, registry = load_workspace(workspace)
+    until = parse_instant(old_until, "--old-until") if old_until else None
+    old, new = rotate_key(
+        config,
+        pki,
+        registry,
+        name,
+        new_name=new_name,
+        old_until=until,
+        days=parse_duration(validity, "--validity"),
+        csr=csr,
+    )
+    path = key_path(config, new)
+    roles = ", ".join(sorted(config.instances[new.instance].roles)) or "no roles"
+    click.echo(f"Rotated service key {name!r} to {new.name!r} in {shown(path)}")
+    click.echo(f"  {describe(new)}, roles {roles}")
+    if old.retires:
+        ends = f"until {datetime.fromisoformat(old.retires):%Y-%m-%d %H:%M} UTC; then {name!r} is retired"
+    else:
+        expiry = datetime.fromisoformat(old.not_after) if old.not_after else None
+        ends = f"until {name!r}'s certificate expires" + (f" ({expiry:%Y-%m-%d %H:%M} UTC)" if expiry else "")
+    click.echo(f"\nBoth keys are accepted {ends}. Move every sender to {new.name!r}, then end the old key with")
+    click.echo(f"  cpimock servicekey revoke {name}")
+    click.echo("Next: write the successor's files for the sender with")
+    click.echo(f"  cpimock servicekey extract {shown(path)} --out {new.name} --pfx")
+
+
+command.add_command(extract)
+command.add_command(import_key)

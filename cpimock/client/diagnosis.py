@@ -164,6 +164,12 @@ def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
     if status < 400:
         return None
     if status == 401:
+        said = reply.body[:2000].decode("utf-8", "replace").lower()
+        if "revoked" in said or "retired after its rotation" in said:
+            # the tenant said exactly what is wrong (the body above): no guess after it
+            ended = "revoked" if "revoked" in said else "retired after a rotation"
+            fix = "use the successor key" if ended != "revoked" else "use a current service key"
+            return f"401 Unauthorized: the service key has been {ended} (see the answer above); {fix}"
         how = {
             "cert": "the client certificate passed TLS but belongs to no service key of this tenant (deleted "
             "or revoked key, or a certificate the tenant does not map)",

@@ -22,7 +22,7 @@ from cpimock.config.model import (
     TenantConfig,
 )
 from cpimock.config.reader import Reader
-from cpimock.errors import ConfigError
+from cpimock.errors import ConfigError, MissingFileError
 
 
 def load_config(path: Path) -> Config:
@@ -86,7 +86,8 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
     trust = tuple((root / t) for t in r.strings(data, "trust", p))
     for i, path in enumerate(trust):
         if not path.is_file():
-            raise r.fail(f"{p}trust[{i}]", f"{path} does not exist; give the path of a PEM CA bundle")
+            problem = r.fail(f"{p}trust[{i}]", f"{path} does not exist; give the path of a PEM CA bundle")
+            raise MissingFileError(str(problem), path)
     return ServerConfig(
         host=r.text(data, "host", p, d.host),
         port=r.whole(data, "port", p, d.port, 0, 65535),
@@ -121,7 +122,9 @@ def _instances(r: Reader, data: dict[str, Any]) -> dict[str, InstanceConfig]:
 
 def _journal(r: Reader, data: dict[str, Any]) -> JournalConfig:
     p = "journal."
-    r.only(data, p, {"enabled", "body_cap_bytes", "retention_count", "retention_days", "monitoring_role"})
+    r.only(
+        data, p, {"enabled", "body_cap_bytes", "retention_count", "retention_days", "monitoring_role", "odata_refusals"}
+    )
     d = JournalConfig()
     return JournalConfig(
         enabled=r.flag(data, "enabled", p, d.enabled),
@@ -129,6 +132,7 @@ def _journal(r: Reader, data: dict[str, Any]) -> JournalConfig:
         retention_count=r.whole(data, "retention_count", p, d.retention_count, 1, 1 << 40),
         retention_days=r.number(data, "retention_days", p, d.retention_days, 0.001, 36500),
         monitoring_role=r.text(data, "monitoring_role", p, d.monitoring_role),
+        odata_refusals=r.flag(data, "odata_refusals", p, d.odata_refusals),
     )
 
 

@@ -152,6 +152,8 @@ class JournalConfig:
     retention_days: float = 30.0
     # the monitor and OData API answer non-loopback callers only with this role
     monitoring_role: str = "MonitoringDataRead"
+    # calls refused before an iFlow ran leave no MPL on CPI: the OData API shows them only when on
+    odata_refusals: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from cpimock.identity.csrf import CsrfGuard
 from cpimock.identity.tokens import TokenAuthority, load_signing_key
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord, new_message_guid, refusal, utcnow
+from cpimock.pki.clock import Clock
 from cpimock.steps.groovy import runner as groovy_runner
 from cpimock.tenant.reloader import Reloader
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
@@ -76,8 +77,10 @@ class Server:
         client_auth: ClientAuthSetting | None = None,
         sock: socket.socket | None = None,
         watch: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.root = root
+        self._clock = clock
         self._client_auth = client_auth
         self._host = host
         self._port = port
@@ -132,7 +135,7 @@ class Server:
         if self._running is not None:
             raise CpimockError(f"{self!r} is already started")
         loop = asyncio.get_running_loop()
-        snapshot = await asyncio.to_thread(build_snapshot, self.root, self._client_auth)
+        snapshot = await asyncio.to_thread(build_snapshot, self.root, self._client_auth, clock=self._clock)
         config = snapshot.config
         reloader = Reloader(snapshot, self._client_auth)
         journal = None

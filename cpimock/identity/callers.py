@@ -76,7 +76,9 @@ def identify(
         return Refusal(
             401,
             "the client sent no certificate and no credentials; call with the service key's certificate "
-            "(curl --cert cert.pem --key key.key), Basic clientid:clientsecret, or a Bearer token",
+            "(curl --cert cert.pem --key key.key), Basic clientid:clientsecret, or a Bearer token. Java and "
+            "browsers pick a certificate by the CA list the server sends and send none when their keystore "
+            "holds none issued under those CAs (the workspace root or a [server] trust bundle)",
         )
     if isinstance(found, Identity):
         # roles come from the current configuration, so role changes apply to open connections too

@@ -6,8 +6,8 @@ Pure: no aiohttp, no files. The tenant builds a :class:`Directory` from the key 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from cryptography import x509
@@ -39,7 +39,10 @@ class KeyLike(Protocol):
     def revoked(self) -> bool: ...
     @property
     def secret_sha256(self) -> str | None: ...
+    @property
+    def successor(self) -> str | None: ...
     def secret_matches(self, secret: str) -> bool: ...
+    def retired(self, at: datetime) -> bool: ...
 
 
 class PairLike(Protocol):
@@ -74,8 +77,11 @@ class Directory:
         revocation: RevocationCheck | None = None,
         *,
         tenant: str = "mytenant",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         keys = list(keys)
+        # the tenant's time, at which a rotated key's retirement is judged
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.instances = dict(instances)
         self.tenant = tenant  # the tenant's name, which token scopes carry
         # every key by name, revoked ones too (a clientid or token of a revoked key is named as such)
@@ -164,6 +170,12 @@ class Directory:
                         "was used; with pinning off only the newest certificate is accepted",
                     )
                 self._newest_used[key.name] = cert.not_before
+        if key is not None and key.retired(self._clock()):
+            return Revoked(
+                401,
+                f"the certificate of service key {key.name!r} was retired after its rotation to "
+                f"{key.successor!r}: call with the certificate of {key.successor!r}",
+            )
         if key is not None:
             return Identity(
                 key_name=key.name,

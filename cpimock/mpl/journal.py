@@ -365,7 +365,7 @@ class Journal:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            except sqlite3.Error:  # a record the database will not take: write the others
+            except (sqlite3.Error, ValueError):  # a record the database will not take: write the others
                 self._written += self._write_singly(conn, batch)
             else:
                 self._written += len(batch)
@@ -390,13 +390,25 @@ class Journal:
         for item in batch:
             try:
                 self._write(conn, [item])
+            except ValueError:
+                # text SQLite cannot store as UTF-8 (a lone surrogate a step or a sender's bytes
+                # left): store the record with such characters replaced rather than lose it
+                try:
+                    self._write(conn, [mpl_rows.storable(item)])
+                except (sqlite3.Error, ValueError) as one:
+                    self._refused(item, one)
+                else:
+                    written += 1
             except sqlite3.Error as one:
-                guid = item.message_guid if isinstance(item, MplRecord) else item[0]
-                log.error("the message processing log could not store message %s: %s", guid, one)
-                self._dropped_written += 1
+                self._refused(item, one)
             else:
                 written += 1
         return written
+
+    def _refused(self, item: mpl_rows.Queued, exc: Exception) -> None:
+        guid = item.message_guid if isinstance(item, MplRecord) else item[0]
+        log.error("the message processing log could not store message %s: %s", guid, exc)
+        self._dropped_written += 1
 
     def _fall_behind(self, exc: sqlite3.Error) -> None:
         if self._behind:

@@ -1,24 +1,48 @@
 """OData V2 ``$filter`` and ``$orderby`` on MessageProcessingLogs, turned into parameterised SQL.
 
 Supported: ``eq ne gt lt ge le``, ``and or not``, parentheses, string literals (``'it''s'``),
-``null``, ``datetime'2021-02-01T00:00:00'`` (UTC, no zone suffix, as CPI), and the functions
-``substringof('x', Field)``, ``startswith(Field, 'x')``, ``endswith(Field, 'x')``. Literal
-values always travel as SQL parameters; only column names from :data:`FIELDS` reach the SQL.
+``null``, ``datetime'2021-02-01T00:00:00'`` (UTC), and the functions ``substringof('x', Field)``,
+``startswith(Field, 'x')``, ``endswith(Field, 'x')``. Literal values always travel as SQL
+parameters; only column names from the field map (:data:`FIELDS` for MessageProcessingLogs)
+reach the SQL.
+
+A ``datetime'...Z'`` literal is read as UTC, the time the sender meant. SAP documents that CPI
+does not interpret a zone suffix correctly (all literals are UTC there, and one with ``Z`` "will
+not be interpreted correctly"), without saying what it does instead; so cpimock answers the
+query and logs a warning that the same filter may select other messages on CPI. A numeric
+offset (``+02:00``) is refused: that would be a guess twice over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cpimock.mpl.journal import Where
 
-_CODES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+log = logging.getLogger("cpimock.mpl.odata")
+
+_CODES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    503: "Service Unavailable",
+}
 
 
 class ODataError(Exception):
-    """A request the OData API refuses; carries the HTTP status and CPI's error JSON."""
+    """A request the OData API refuses: the HTTP status and the message of CPI's OData error.
+
+    The ``code`` follows SAP's own Piper mocks of CPI's API (SAP/jenkins-library
+    pkg/cpi/mockingUtils.go), whose errors read ``{"code": "Bad Request", "message": {"@lang":
+    "en", "#text": ...}}``: the XML error ``<code>Bad Request</code><message xml:lang="en">``
+    turned into JSON. The renderers write it as OData V2's XML or JSON error.
+    """
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -28,14 +52,6 @@ class ODataError(Exception):
     @property
     def code(self) -> str:
         return _CODES.get(self.status, "Error")
-
-    def body(self) -> dict[str, object]:
-        # The OData V2 JSON error format, which the Apache Olingo V2 library behind CPI's
-        # /api/v1 answers with: {"error": {"code", "message": {"lang", "value"}}}. SAP's own
-        # Piper mocks (SAP/jenkins-library pkg/cpi/mockingUtils.go) show the same error in its
-        # XML-derived form {"code": "Bad Request", "message": {"@lang": "en", "#text": "..."}};
-        # the code values here follow that mock.
-        return {"error": {"code": self.code, "message": {"lang": "en", "value": self.message}}}
 
 
 # OData property -> (column, type); "s" string, "d" DateTime
@@ -110,11 +126,19 @@ def _tokens(text: str) -> list[_Tok]:
 
 
 def _parse_datetime(text: str) -> int:
-    if text.endswith("Z") or re.search(r"[+-]\d{2}:?\d{2}$", text):
+    if re.search(r"[+-]\d{2}:?\d{2}$", text):
         raise ODataError(
-            f"Invalid $filter: datetime'{text}' has a zone suffix; write it without one "
-            "(datetime'2021-02-01T00:00:00'), all times are UTC"
+            f"Invalid $filter: datetime'{text}' has a zone offset; write the time in UTC without one "
+            "(datetime'2021-02-01T00:00:00'), as CPI reads every datetime literal as UTC"
         )
+    if text.endswith("Z") and _DATETIME.match(text[:-1]):
+        log.warning(
+            "OData $filter datetime'%s': read as UTC; CPI does not interpret a zone suffix correctly, "
+            "write datetime'%s' for a filter that selects the same messages there",
+            text,
+            text[:-1],
+        )
+        text = text[:-1]
     if not _DATETIME.match(text):
         raise ODataError(f"Invalid $filter: datetime'{text}' is not of the form datetime'2021-02-01T00:00:00'")
     try:
@@ -125,7 +149,8 @@ def _parse_datetime(text: str) -> int:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Mapping[str, tuple[str, str]]) -> None:
+        self.fields = fields
         self.toks = _tokens(text)
         self.i = 0
         self.depth = 0
@@ -198,11 +223,11 @@ class _Parser:
         tok = self.take()
         if tok.kind != "word":
             raise ODataError(f"Invalid $filter: expected a property name at position {tok.pos + 1}")
-        if tok.text not in FIELDS:
+        if tok.text not in self.fields:
             raise ODataError(
-                f"Invalid $filter: {tok.text!r} is not a filterable property; use one of {', '.join(FIELDS)}"
+                f"Invalid $filter: {tok.text!r} is not a filterable property; use one of {', '.join(self.fields)}"
             )
-        column, kind = FIELDS[tok.text]
+        column, kind = self.fields[tok.text]
         return tok.text, column, kind
 
     def literal(self) -> _Tok:
@@ -272,17 +297,17 @@ def _joined(operands: list[Where], operator: str) -> Where:
     return Where(f" {operator} ".join(f"({w.sql})" for w in operands), tuple(p for w in operands for p in w.params))
 
 
-def parse_filter(text: str) -> Where:
-    """``$filter`` text to a :class:`Where`; ODataError (400) naming what is wrong."""
+def parse_filter(text: str, fields: Mapping[str, tuple[str, str]] = FIELDS) -> Where:
+    """``$filter`` text to a :class:`Where` on *fields*; ODataError (400) naming what is wrong."""
     if len(text) > MAX_FILTER_CHARS:
         raise ODataError(f"Invalid $filter: longer than {MAX_FILTER_CHARS} characters")
     if not text.strip():
         raise ODataError("Invalid $filter: it is empty; leave $filter out to get every message")
-    return _Parser(text).parse()
+    return _Parser(text, fields).parse()
 
 
 def parse_orderby(text: str) -> list[tuple[str, bool]]:
-    """``$orderby`` text (``LogStart desc, Status``) to (column, descending) pairs."""
+    """``$orderby`` text (``LogStart desc, Status``) to (column, descending) pairs of MessageProcessingLogs."""
     order: list[tuple[str, bool]] = []
     for part in text.split(","):
         words = part.split()

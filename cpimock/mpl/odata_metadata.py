@@ -1,83 +1,88 @@
-"""A minimal ``$metadata`` document for the part of CPI's MPL API that cpimock serves.
+"""The ``$metadata`` document (EDMX, OData V2), made from :mod:`cpimock.mpl.odata_model`.
 
-It follows the names of SAP's ``MessageProcessingLogs.edmx`` so that generated OData clients
-find the entity sets, keys and navigation properties they expect.
+It names what SAP's ``MessageProcessingLogs.edmx`` names (namespace ``com.sap.hci.api``), with
+an Association and an AssociationSet for every navigation property, so that generated OData
+clients (SAP's Cloud SDK, pyodata) find the entity sets, keys and navigation properties that
+the entities carry.
 """
 
 from __future__ import annotations
 
-_S = "Edm.String"
-_D = "Edm.DateTime"
-_MPL = (
-    ("MessageGuid", _S),
-    ("CorrelationId", _S),
-    ("ApplicationMessageId", _S),
-    ("ApplicationMessageType", _S),
-    ("LogStart", _D),
-    ("LogEnd", _D),
-    ("Sender", _S),
-    ("Receiver", _S),
-    ("IntegrationFlowName", _S),
-    ("Status", _S),
-    ("AlternateWebLink", _S),
-    ("IntegrationArtifact", "com.sap.hci.api.IntegrationArtifact"),
-    ("LogLevel", _S),
-    ("CustomStatus", _S),
-    ("TransactionId", _S),
-    ("PreviousComponentName", _S),
-    ("LocalComponentName", _S),
-    ("OriginComponentName", _S),
-)
+import functools
+
+from lxml import etree
+
+from cpimock.mpl.odata_model import ARTIFACT_PROPS, NS, SETS, EntityType, Nav
+
+EDMX_NS = "http://schemas.microsoft.com/ado/2007/06/edmx"
+EDM_NS = "http://schemas.microsoft.com/ado/2008/09/edm"
+M_NS = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
 
 
-def _props(props: tuple[tuple[str, str], ...]) -> str:
-    return "".join(f'<Property Name="{n}" Type="{t}" Nullable="true"/>' for n, t in props)
+def _edm(tag: str) -> str:
+    return f"{{{EDM_NS}}}{tag}"
 
 
-def _nav(name: str, rel: str, to_role: str) -> str:
-    return f'<NavigationProperty Name="{name}" Relationship="com.sap.hci.api.{rel}" FromRole="MPL" ToRole="{to_role}"/>'
+def _association(kind: EntityType, nav: Nav) -> str:
+    return f"{kind.name}_{nav.name}"
 
 
-EDMX = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx">'
-    '<edmx:DataServices xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"'
-    ' m:DataServiceVersion="2.0">'
-    '<Schema Namespace="com.sap.hci.api" xmlns="http://schemas.microsoft.com/ado/2008/09/edm">'
-    '<EntityType Name="MessageProcessingLog"><Key><PropertyRef Name="MessageGuid"/></Key>'
-    + _props(_MPL)
-    + _nav("CustomHeaderProperties", "MPL_CustomHeaderProperties", "CustomHeaderProperty")
-    + _nav("Attachments", "MPL_Attachments", "Attachment")
-    + _nav("ErrorInformation", "MPL_ErrorInformation", "ErrorInformation")
-    + "</EntityType>"
-    '<ComplexType Name="IntegrationArtifact">'
-    + _props((("Id", _S), ("Name", _S), ("Type", _S), ("PackageId", _S), ("PackageName", _S)))
-    + "</ComplexType>"
-    '<EntityType Name="MessageProcessingLogCustomHeaderProperty"><Key><PropertyRef Name="Id"/></Key>'
-    + _props((("Id", _S), ("Name", _S), ("Value", _S)))
-    + "</EntityType>"
-    '<EntityType Name="MessageProcessingLogAttachment" m:HasStream="true"><Key><PropertyRef Name="Id"/></Key>'
-    + _props(
-        (
-            ("Id", _S),
-            ("MessageGuid", _S),
-            ("TimeStamp", _D),
-            ("Name", _S),
-            ("ContentType", _S),
-            ("PayloadSize", "Edm.Int64"),
+def _roles(kind: EntityType, nav: Nav) -> tuple[str, str]:
+    target = SETS[nav.target_set].name
+    return kind.name, (f"{target}Target" if target == kind.name else target)
+
+
+def _properties(parent: etree._Element, props: tuple[tuple[str, str], ...], key: str | None) -> None:
+    for name, edm in props:
+        nullable = "false" if name == key else "true"
+        etree.SubElement(parent, _edm("Property"), Name=name, Type=edm, Nullable=nullable)
+
+
+def _entity_type(schema: etree._Element, kind: EntityType) -> None:
+    el = etree.SubElement(schema, _edm("EntityType"), Name=kind.name)
+    if kind.stream:
+        el.set(f"{{{M_NS}}}HasStream", "true")
+    etree.SubElement(etree.SubElement(el, _edm("Key")), _edm("PropertyRef"), Name=kind.key)
+    _properties(el, kind.props, kind.key)
+    for nav in kind.navs:
+        source, target = _roles(kind, nav)
+        relationship = f"{NS}.{_association(kind, nav)}"
+        etree.SubElement(
+            el, _edm("NavigationProperty"), Name=nav.name, Relationship=relationship, FromRole=source, ToRole=target
         )
-    )
-    + "</EntityType>"
-    '<EntityType Name="MessageProcessingLogErrorInformation" m:HasStream="true">'
-    '<Key><PropertyRef Name="MessageGuid"/></Key>'
-    + _props((("MessageGuid", _S), ("Type", _S), ("LastErrorModelStepId", _S)))
-    + "</EntityType>"
-    '<EntityContainer Name="EntityContainer" m:IsDefaultEntityContainer="true">'
-    '<EntitySet Name="MessageProcessingLogs" EntityType="com.sap.hci.api.MessageProcessingLog"/>'
-    '<EntitySet Name="MessageProcessingLogCustomHeaderProperties"'
-    ' EntityType="com.sap.hci.api.MessageProcessingLogCustomHeaderProperty"/>'
-    '<EntitySet Name="MessageProcessingLogAttachments" EntityType="com.sap.hci.api.MessageProcessingLogAttachment"/>'
-    '<EntitySet Name="MessageProcessingLogErrorInformations"'
-    ' EntityType="com.sap.hci.api.MessageProcessingLogErrorInformation"/>'
-    "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
-)
+
+
+@functools.cache
+def edmx() -> bytes:
+    root = etree.Element(f"{{{EDMX_NS}}}Edmx", nsmap={"edmx": EDMX_NS}, Version="1.0")
+    services = etree.SubElement(root, f"{{{EDMX_NS}}}DataServices", nsmap={"m": M_NS})
+    services.set(f"{{{M_NS}}}DataServiceVersion", "2.0")
+    schema = etree.SubElement(services, _edm("Schema"), nsmap={None: EDM_NS}, Namespace=NS)
+    kinds = list(SETS.values())
+    for kind in kinds:
+        _entity_type(schema, kind)
+    artifact = etree.SubElement(schema, _edm("ComplexType"), Name="IntegrationArtifact")
+    _properties(artifact, ARTIFACT_PROPS, None)
+    for kind in kinds:
+        for nav in kind.navs:
+            source, target = _roles(kind, nav)
+            (from_end, to_end), target_type = nav.ends, SETS[nav.target_set].qualified
+            assoc = etree.SubElement(schema, _edm("Association"), Name=_association(kind, nav))
+            etree.SubElement(assoc, _edm("End"), Type=kind.qualified, Multiplicity=from_end, Role=source)
+            etree.SubElement(assoc, _edm("End"), Type=target_type, Multiplicity=to_end, Role=target)
+    container = etree.SubElement(schema, _edm("EntityContainer"), Name="EntityContainer")
+    container.set(f"{{{M_NS}}}IsDefaultEntityContainer", "true")
+    for name, kind in SETS.items():
+        etree.SubElement(container, _edm("EntitySet"), Name=name, EntityType=kind.qualified)
+    for name, kind in SETS.items():
+        for nav in kind.navs:
+            source, target = _roles(kind, nav)
+            assoc_set = etree.SubElement(
+                container,
+                _edm("AssociationSet"),
+                Name=_association(kind, nav),
+                Association=f"{NS}.{_association(kind, nav)}",
+            )
+            etree.SubElement(assoc_set, _edm("End"), EntitySet=name, Role=source)
+            etree.SubElement(assoc_set, _edm("End"), EntitySet=nav.target_set, Role=target)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))

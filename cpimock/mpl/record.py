@@ -28,6 +28,12 @@ REFUSED = "REFUSED"
 # where a call was refused, in the order of the request path
 REFUSAL_STAGES = ("tls", "http", "auth", "authorization", "routing", "processing")
 LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR", "TRACE")
+# what a sender may ask for with the SAP_MessageProcessingLogLevel header: "Allowed values are
+# INFO, NONE, DEBUG, ERROR (case-insensitive)" (SAP Help, headers and exchange properties)
+REQUESTABLE_LOG_LEVELS = ("INFO", "NONE", "DEBUG", "ERROR")
+# "Properties added by the Script step are only visible in the MPL if the log level has been set
+# to Debug or Trace" (SAP Help, "Add Information to the Message Processing Log")
+PROPERTY_LOG_LEVELS = ("DEBUG", "TRACE")
 
 HeaderList = list[tuple[str, str]]
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -56,6 +62,23 @@ def new_message_guid(now: float | None = None) -> str:
 def new_transaction_id() -> str:
     """32 hex digits, like CPI's TransactionId."""
     return f"{_random.getrandbits(128):032x}"
+
+
+def requested_log_level(header: str | None) -> tuple[str, str | None]:
+    """The log level of a message whose sender sent *header* as ``SAP_MessageProcessingLogLevel``,
+    and why the header was not followed (None when it was, or was not sent).
+
+    A value CPI does not know (``TRACE``, ``verbose``) leaves the iFlow's level, INFO, as the
+    header "does not get filled by the runtime" and so never carries anything but a choice.
+    """
+    if header is None:
+        return "INFO", None
+    level = header.strip().upper()
+    if level in REQUESTABLE_LOG_LEVELS:
+        return level, None
+    shown = header[:40].encode("unicode_escape").decode("ascii")
+    known = ", ".join(REQUESTABLE_LOG_LEVELS)
+    return "INFO", f"SAP_MessageProcessingLogLevel {shown!r} is not one of {known}; logged at INFO"
 
 
 def utcnow() -> dt.datetime:
@@ -128,7 +151,7 @@ class MplRecord:
     response_body_size: int | None = None
     # from message.log
     custom_header_properties: HeaderList = field(default_factory=list)
-    # message.log.set_property (setStringProperty, ...): CPI shows them at log level Debug/Trace
+    # message.log.set_property (setStringProperty, ...): kept only at log level DEBUG or TRACE, as CPI
     log_properties: HeaderList = field(default_factory=list)
     attachments: list[StoredAttachment] = field(default_factory=list)
     # what went wrong (exception text, handshake error) and in which step

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from cpimock.mpl.journal import Journal, Where
-from cpimock.mpl.odata import ODataError, ODataReply, answer
+from cpimock.mpl.odata import ODataError, ODataReply, answer, error_answer
 from cpimock.mpl.record import STATUSES
 from cpimock.net import is_loopback
 
@@ -100,15 +100,14 @@ def add_mpl_routes(
             return is_loopback(request.remote or "")
         return await authorize(request)
 
-    def forbidden_odata() -> web.Response:
-        return _reply(ODataReply.error(ODataError("Forbidden: this caller may not read message processing logs", 403)))
-
     async def odata(request: web.Request) -> web.Response:
         if not await allowed(request):
-            return forbidden_odata()
+            forbidden = ODataError("Forbidden: this caller may not read message processing logs", 403)
+            return _reply(error_answer(forbidden, list(request.query.items()), request.headers.get("Accept")))
         base = f"{request.scheme}://{request.host}/api/v1"
         params = list(request.query.items())
-        result = await asyncio.to_thread(answer, journal, request.match_info["tail"], params, base, f"CPI_{tenant}")
+        tail, accept = request.match_info["tail"], request.headers.get("Accept")
+        result = await asyncio.to_thread(answer, journal, tail, params, base, f"CPI_{tenant}", accept=accept)
         return _reply(result)
 
     async def monitor(request: web.Request) -> web.Response:
@@ -179,11 +178,17 @@ def add_mpl_routes(
 
 
 def _reply(result: ODataReply) -> web.Response:
-    media, charset = _media_type(result.content_type)
     headers = dict(_API_HEADERS)
     if result.attachment is None:
-        charset = charset or ("utf-8" if media.endswith(("json", "xml")) else None)
-    elif media not in _PASSIVE:
+        # the API's own documents: the type as written (Atom's ;type=feed), with its charset
+        media, charset = _media_type(result.content_type)
+        if charset is None and media.endswith(("json", "xml")):
+            headers["Content-Type"] = f"{result.content_type};charset=utf-8"
+        else:
+            headers["Content-Type"] = result.content_type
+        return web.Response(status=result.status, body=result.body, headers=headers)
+    media, charset = _media_type(result.content_type)
+    if media not in _PASSIVE:
         # HTML, XHTML, SVG, XML (which may carry XHTML), scripts, PDF, unknown types: a file to save
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(result.attachment, safe='')}"
     return web.Response(status=result.status, body=result.body, content_type=media, charset=charset, headers=headers)

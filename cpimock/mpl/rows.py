@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -10,7 +11,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from cpimock import redaction
-from cpimock.mpl.record import HeaderList, MplRecord
+from cpimock.mpl.record import HeaderList, MplRecord, StoredAttachment
 from cpimock.mpl.sql import COLUMNS, to_ms
 
 _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES ({', '.join('?' * len(COLUMNS))}, ?)"
@@ -178,3 +179,30 @@ def _insert_rich(conn: sqlite3.Connection, rec: MplRecord, recorded: dt.datetime
                 for a in rec.attachments
             ],
         )
+
+
+def storable(item: Queued) -> Queued:
+    """*item* with every text that UTF-8 cannot carry (lone surrogates) given U+FFFD in their place."""
+    if isinstance(item, tuple):
+        return tuple(_text(v) for v in item)
+    rec = dataclasses.replace(item)
+    for f in dataclasses.fields(rec):
+        value = getattr(rec, f.name)
+        if isinstance(value, str):
+            setattr(rec, f.name, _text(value))
+        elif isinstance(value, list) and value and isinstance(value[0], tuple):
+            setattr(rec, f.name, [tuple(_text(x) for x in pair) for pair in value])
+        elif isinstance(value, list) and value and isinstance(value[0], StoredAttachment):
+            setattr(
+                rec,
+                f.name,
+                [dataclasses.replace(a, name=_text(a.name), content_type=_text(a.content_type)) for a in value],
+            )
+    return rec
+
+
+def _text(value: object) -> object:
+    if isinstance(value, str):
+        # a lone surrogate survives UTF-16 with surrogatepass and decodes back as U+FFFD
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value

@@ -103,3 +103,14 @@ def is_ca_certificate(cert: x509.Certificate) -> bool:
 
 def keys_match(key: PrivateKey, cert: x509.Certificate) -> bool:
     return key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+def read_private_key(path: Path, flag: str) -> PrivateKey:
+    """The unencrypted PEM private key in the file at *path* (named *flag* in errors)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PkiError(f"{flag} {path}: cannot read it ({exc.strerror}); give the path of a PEM private key") from None
+    if b"PRIVATE KEY-----" not in data:
+        raise PkiError(f"{flag} {path}: holds no -----BEGIN ... PRIVATE KEY----- block; give the PEM private key")
+    return load_key(data, f"{flag} {path}")

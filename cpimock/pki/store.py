@@ -37,6 +37,7 @@ from cpimock.pki.authority import (
     Issued,
     build_certificate,
 )
+from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.keys import (
     BACKDATE,
     PrivateKey,
@@ -207,34 +208,40 @@ class Pki:
     def issue_client(
         self,
         subject: x509.Name,
-        days: int,
+        validity: int | dt.timedelta,
         *,
         key: PrivateKey | None = None,
         public_key: object = None,
         not_before: dt.datetime | None = None,
     ) -> Issued:
-        """Issue a client certificate (EKU clientAuth) valid for *days* (1..365) from the client CA.
+        """Issue a client certificate (EKU clientAuth) from the client CA, valid for *validity*
+        (days, or a timedelta of 1 minute to 365 days) from *not_before*, by default from now.
 
         Pass *public_key* to certify a key held elsewhere (a CSR); otherwise *key* or a fresh
         RSA 2048 key is used.
         """
-        if not 1 <= days <= MAX_CLIENT_DAYS:
-            raise PkiError(f"validity {days} days is outside 1..{MAX_CLIENT_DAYS}; choose --validity in that range")
+        length = dt.timedelta(days=validity) if isinstance(validity, int) else validity
+        if not MIN_VALIDITY <= length <= MAX_VALIDITY:
+            raise PkiError(f"validity {length} is outside 1 minute..{MAX_CLIENT_DAYS} days; choose --validity in it")
         if public_key is None:
             key = key or generate_key()
             public_key = key.public_key()
-        start = not_before or now() - BACKDATE
+        current = now()
+        # backdated for clock skew, while a key of 30 minutes still ends 30 minutes from now
+        start = not_before or current - BACKDATE
         cert = build_certificate(
             subject=subject,
             public_key=public_key,
             issuer=self.client_ca,
             not_before=start,
-            not_after=start + dt.timedelta(days=days),
+            not_after=(not_before or current) + length,
             eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
         )
         return Issued(cert, key, (self.client_ca.cert, self.root.cert))
 
-    def sign_csr(self, csr_pem: bytes, days: int, source: str) -> Issued:
+    def sign_csr(
+        self, csr_pem: bytes, validity: int | dt.timedelta, source: str, *, not_before: dt.datetime | None = None
+    ) -> Issued:
         """Certify the key in a PEM or DER CSR made elsewhere (S/4 STRUST, ``openssl req``)."""
         try:
             pem = b"-----BEGIN" in csr_pem
@@ -253,7 +260,7 @@ class Pki:
             raise PkiError(f"{source}: only RSA and EC keys can be certified")
         if len(csr.subject) == 0:
             raise PkiError(f"{source}: the CSR has an empty subject; give it at least a CN")
-        return self.issue_client(csr.subject, days, public_key=public_key)
+        return self.issue_client(csr.subject, validity, public_key=public_key, not_before=not_before)
 
     # --- revocation --------------------------------------------------------------------
 
@@ -298,7 +305,9 @@ class Pki:
             builder = (
                 x509.CertificateRevocationListBuilder()
                 .issuer_name(authority.cert.subject)
-                .last_update(start)
+                # valid from the CA's own start: a tenant clock set back (serve --now) to any day
+                # the CA was valid still reads the CRL, instead of refusing every certificate
+                .last_update(min(start, authority.cert.not_valid_before_utc))
                 # the server re-reads the file on change; a long window keeps old files usable
                 .next_update(start + dt.timedelta(days=CLIENT_CA_DAYS))
                 .add_extension(

@@ -18,8 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from cpimock.config import ClientAuthSetting
-from cpimock.errors import CpimockError
+from cpimock.errors import CpimockError, MissingFileError
+from cpimock.pki.clock import Clock
 from cpimock.tenant.snapshot import Snapshot, build_snapshot, stat
+from cpimock.tenant.tls import judge_at
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,16 @@ class Reloader:
     def changed_files(self) -> list[Path]:
         return [path for path, seen in self.current.watched.items() if stat(path) != seen]
 
-    def rebuild(self) -> Snapshot:
+    def rebuild(self, clock: Clock | None = None) -> Snapshot:
         """Rebuild the snapshot on the calling thread, strictly (a step that does not load raises
         here), and install it. Raises CpimockError, keeping the current snapshot, when the
-        workspace does not load. For code that changed the workspace and needs the change now."""
+        workspace does not load. For code that changed the workspace and needs the change now;
+        *clock* sets the tenant clock anew."""
         with self._swap_lock:
             old = self.current
-            new = self._install(old, build_snapshot(old.config.root, self._client_auth, old, strict_steps=True))
+            new = self._install(
+                old, build_snapshot(old.config.root, self._client_auth, old, strict_steps=True, clock=clock)
+            )
         self._notify()
         return new
 
@@ -105,9 +110,12 @@ class Reloader:
                 if message != self.last_error:
                     log.error("%s", message)
                 self.last_error = message
-                # remember the broken files' state so the same breakage is not retried every second
+                # remember the broken files' state so the same breakage is not retried every second;
+                # a file the new state names but that does not exist yet is watched too, so that it
+                # takes effect once it appears
+                paths = [*old.watched, *([exc.path] if isinstance(exc, MissingFileError) else [])]
                 with self._swap_lock:
-                    self.current = replace(self.current, watched={p: stat(p) for p in old.watched})
+                    self.current = replace(self.current, watched={p: stat(p) for p in paths})
                 return False
             self.last_error = None
             with self._swap_lock:
@@ -142,6 +150,9 @@ class Reloader:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
+            current = self.current
+            if current.clock.shifted:  # OpenSSL's time was set once: keep it running with the clock
+                judge_at(current.ssl_context, current.clock.now())
             changed = self.changed_files()
             if changed:
                 names = ", ".join(sorted(p.name for p in changed))

@@ -16,9 +16,10 @@ from cpimock.config import ClientAuthSetting, Config, load_config
 from cpimock.identity.directory import Directory
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
+from cpimock.pki.clock import REAL_CLOCK, Clock
 from cpimock.pki.store import Pki
 from cpimock.steps.pipeline import Pipeline, load_pipeline
-from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, server_context
+from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
 
@@ -38,6 +39,7 @@ class Snapshot:
     client_auth_reason: str
     crl_by_openssl: bool
     revocation: WorkspaceRevocation
+    clock: Clock = REAL_CLOCK  # the tenant's time, at which certificates are judged
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
 
 
@@ -82,12 +84,15 @@ def build_snapshot(
     previous: Snapshot | None = None,
     *,
     strict_steps: bool = True,
+    clock: Clock | None = None,
 ) -> Snapshot:
     """Read the workspace in *root* into a snapshot. Raises CpimockError naming what is wrong.
 
     Step pipelines whose references did not change are taken over from *previous*. The
     snapshot's generation is one more than *previous*'s; the reloader numbers what it installs.
+    *clock* (by default *previous*'s, or the real time) is the time certificates are judged at.
     """
+    clock = clock or (previous.clock if previous else REAL_CLOCK)
     config = load_config(root / "cpimock.toml")
     pki = Pki.load(config.certs_dir)
     registry = Registry.load(config.certs_dir)
@@ -101,8 +106,12 @@ def build_snapshot(
         crl_path=pki.crl_path,
     )
     context = server_context(material, mode)
-    revocation = WorkspaceRevocation.load(pki)
-    directory = Directory(registry.records.values(), config.instances, revocation, tenant=config.tenant.name)
+    if clock.shifted:
+        judge_at(context, clock.now())
+    revocation = WorkspaceRevocation.load(pki, clock.now)
+    directory = Directory(
+        registry.records.values(), config.instances, revocation, tenant=config.tenant.name, clock=clock.now
+    )
     iflows = {table.id: from_config(table) for table in config.iflows}
     pipelines: dict[str, Pipeline] = {}
     old = previous.pipelines if previous else {}
@@ -126,5 +135,6 @@ def build_snapshot(
         client_auth_reason=reason,
         crl_by_openssl=crl_checked_by_openssl(material),
         revocation=revocation,
+        clock=clock,
         watched=watched,
     )

@@ -10,6 +10,7 @@ certificate that *is* presented is verified all the same and refused at the hand
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import logging
 import socket
 import ssl
@@ -172,19 +173,25 @@ def _load_libssl() -> ctypes.CDLL:
     return _libssl
 
 
+def _ssl_ctx(ctx: ssl.SSLContext, lib: ctypes.CDLL) -> int | None:
+    """The SSL_CTX pointer of *ctx*, checked by a round trip of its verify mode; None if unsure."""
+    # PySSLContext starts with PyObject_HEAD (refcount, type) followed by the SSL_CTX pointer
+    ptr = ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    probe = ctx.verify_mode
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    sane = bool(ptr) and lib.SSL_CTX_get_verify_mode(ptr) == _SSL_VERIFY[ssl.CERT_REQUIRED]
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    sane = sane and lib.SSL_CTX_get_verify_mode(ptr) == _SSL_VERIFY[ssl.CERT_OPTIONAL]
+    ctx.verify_mode = probe
+    return ptr if sane else None
+
+
 def advertise_ca_names(ctx: ssl.SSLContext, bundles: Sequence[Path]) -> bool:
     """Send the subjects of the trusted roots as acceptable CA names; False if not possible."""
     try:
         lib = _load_libssl()
-        # PySSLContext starts with PyObject_HEAD (refcount, type) followed by the SSL_CTX pointer
-        ptr = ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
-        probe = ctx.verify_mode
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        sane = bool(ptr) and lib.SSL_CTX_get_verify_mode(ptr) == _SSL_VERIFY[ssl.CERT_REQUIRED]
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-        sane = sane and lib.SSL_CTX_get_verify_mode(ptr) == _SSL_VERIFY[ssl.CERT_OPTIONAL]
-        ctx.verify_mode = probe
-        if not sane:
+        ptr = _ssl_ctx(ctx, lib)
+        if ptr is None:
             log.debug("cannot reach the SSL_CTX; the CA list is not advertised")
             return False
         names = None
@@ -205,6 +212,31 @@ def advertise_ca_names(ctx: ssl.SSLContext, bundles: Sequence[Path]) -> bool:
     except (OSError, AttributeError, ValueError) as exc:  # no libssl symbols: a different build
         log.debug("CA list not advertised: %s", exc)
         return False
+
+
+# --- the tenant clock ----------------------------------------------------------------------
+#
+# OpenSSL judges certificates (validity periods, CRL dates) at the current time; a tenant whose
+# clock is set to another day (``serve --now``) has OpenSSL judge them at that time instead, with
+# X509_VERIFY_PARAM_set_time on the context's verify parameters (which Python does not expose).
+# Call it after the last change of ``verify_flags``: Python's setter would clear the flag it sets.
+
+
+def judge_at(ctx: ssl.SSLContext, when: dt.datetime) -> None:
+    """Have OpenSSL judge client certificates on *ctx* as at *when*; PkiError where it cannot."""
+    try:
+        lib = _load_libssl()
+        lib.SSL_CTX_get0_param.restype = ctypes.c_void_p
+        lib.SSL_CTX_get0_param.argtypes = [ctypes.c_void_p]
+        lib.X509_VERIFY_PARAM_set_time.restype = None
+        lib.X509_VERIFY_PARAM_set_time.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+        ptr = _ssl_ctx(ctx, lib)
+        param = lib.SSL_CTX_get0_param(ptr) if ptr is not None else None
+    except (OSError, AttributeError, ValueError) as exc:
+        raise PkiError(f"--now: this Python's OpenSSL cannot be given another time ({exc}); run without it") from None
+    if not param or ctypes.sizeof(ctypes.c_long) != 8:
+        raise PkiError("--now: this Python's OpenSSL cannot be given another time; run without it")
+    lib.X509_VERIFY_PARAM_set_time(param, int(when.timestamp()))
 
 
 # --- why a handshake failed ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import datetime as dt
 import itertools
 import json
 import shutil
@@ -24,14 +25,16 @@ from cpimock.message import Message
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
 from cpimock.mpl.sql import Where
+from cpimock.pki.clock import REAL_CLOCK, Clock, validity_start
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.keypool import POOL
-from cpimock.testing.keys import TenantKey, existing_key, issue_key
+from cpimock.testing.keys import TenantKey, existing_key, issue_key, pooled_pki
 from cpimock.testing.steps import forget, is_registered, register
 from cpimock.testing.untrusted import UntrustedKey
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
-from cpimock.workspace.keys import keys_dir
+from cpimock.workspace.keys import key_path, keys_dir, revoke_record, rotate_key
+from cpimock.workspace.registry import Registry
 
 Step = Callable[[Message], Any] | str
 
@@ -75,8 +78,11 @@ def _template() -> Path:
 class TenantBase:
     """What both tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous)."""
 
-    def __init__(self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False) -> None:
+    def __init__(
+        self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False, now: dt.datetime | None = None
+    ) -> None:
         self._number = next(_TENANT_NUMBERS)
+        self._clock = Clock.at(now) if now is not None else REAL_CLOCK
         self._client_auth: ClientAuthSetting = client_auth
         self._fresh_pki = fresh_pki
         self._tmp: Path | None = None
@@ -132,6 +138,19 @@ class TenantBase:
         if journal is None:
             raise CpimockError("the message processing log is off in this tenant")
         return journal
+
+    @property
+    def now(self) -> dt.datetime:
+        """The tenant clock: the time (UTC) at which the tenant judges certificates."""
+        return self._clock.now()
+
+    @now.setter
+    def now(self, when: dt.datetime) -> None:
+        """Set the tenant clock to *when* (it runs on from there), e.g. to the day a key expires;
+        a time without a zone is UTC."""
+        self._clock = Clock.at(when)
+        if self._server is not None:
+            self.server.reloader.rebuild(clock=self._clock)
 
     def ssl_context(self, key: TenantKey | None = None) -> ssl.SSLContext:
         """A client context that trusts the tenant, presenting *key*'s certificate when given."""
@@ -236,23 +255,65 @@ class TenantBase:
         *,
         roles: Sequence[str] = (DEFAULT_ROLE,),
         key_type: Literal["certificate", "clientid-secret"] = "certificate",
-        days: int = 365,
+        days: int | dt.timedelta = 365,
+        not_before: dt.datetime | None = None,
+        expired: bool = False,
     ) -> TenantKey:
-        """A service key of an instance with *roles*; asking again for the same name and kind gives the same key."""
+        """A service key of an instance with *roles*; asking again for the same name and kind gives the same key.
+
+        *days* is the certificate's validity (days, or a ``timedelta`` from a minute: a key that
+        expires during the test); *not_before* starts it later (a key not valid yet), and
+        *expired* makes one that expired a day before the tenant clock's now, for rejecting twins.
+        """
         name = name or f"key{len(self._keys) + 1}"
         wanted = frozenset(roles)
+        length = dt.timedelta(days=days) if isinstance(days, int) else days
+        start = validity_start(length, now=self.now, not_before=not_before, expired=expired)
         known = self._keys.get(name)
-        if known is not None and (known.roles, known.key_type, known.days) == (wanted, key_type, days):
+        if known is not None and (known.roles, known.key_type, known.days) == (wanted, key_type, days) and not start:
             return known
         instance = next((n for n, r in self._instances.items() if r == wanted), None)
         if instance is None:
             instance = next(f"instance{n}" for n in itertools.count(1) if f"instance{n}" not in self._instances)
             self._instances[instance] = wanted
             self._apply()
-        key = issue_key(self.server.snapshot, name, instance, wanted, key_type, days, replace=known is not None)
-        self._keys[name] = key
+        key = issue_key(
+            self.server.snapshot, name, instance, wanted, key_type, days, replace=known is not None, not_before=start
+        )
+        return self._keep(key)
+
+    def _keep(self, key: TenantKey) -> TenantKey:
+        key.owner = self
+        self._keys[key.name] = key
         self._reload()
         return key
+
+    # what a TenantKey asks of its tenant (revoke, renew, rotate)
+
+    def revoke_key(self, key: TenantKey) -> None:
+        config = load_config(self.server.snapshot.config.path)
+        registry = Registry.load(config.certs_dir)
+        revoke_record(pooled_pki(self.server.snapshot), registry, registry.get(key.name))
+        self._reload()
+
+    def renew_key(self, key: TenantKey, days: int | dt.timedelta) -> TenantKey:
+        renewed = issue_key(self.server.snapshot, key.name, key.instance, key.roles, key.key_type, days, replace=True)
+        return self._keep(renewed)
+
+    def rotate_key(
+        self, key: TenantKey, name: str | None, old_until: dt.datetime | None, days: int | dt.timedelta
+    ) -> TenantKey:
+        snapshot = self.server.snapshot
+        config = load_config(snapshot.config.path)
+        registry = Registry.load(config.certs_dir)
+        _, record = rotate_key(
+            config, pooled_pki(snapshot), registry, key.name, new_name=name, old_until=old_until, days=days, at=self.now
+        )
+        data = json.loads(key_path(config, record).read_text(encoding="utf-8"))
+        successor = TenantKey(
+            record.name, key.instance, key.roles, "certificate", days, key_path(config, record), data, key.ca_root_path
+        )
+        return self._keep(successor)
 
     def untrusted_key(self, name: str = "untrusted") -> UntrustedKey:
         """A client certificate from a throw-away CA the tenant does not trust: for the rejecting twin
@@ -265,6 +326,7 @@ class TenantBase:
         """The workspace's ``demo-sender`` key (Certificate, ``ESBMessaging.send``)."""
         if DEMO_KEY not in self._keys:
             self._keys[DEMO_KEY] = existing_key(self.server.snapshot, DEMO_KEY)
+            self._keys[DEMO_KEY].owner = self
         return self._keys[DEMO_KEY]
 
     # --- the MPL and step errors --------------------------------------------------------
@@ -389,7 +451,9 @@ class TenantBase:
             raise CpimockError(f"{self!r} is already running")
         POOL.fill()
         root, sock = await asyncio.to_thread(self._prepare)
-        server = Server(root, host="127.0.0.1", sock=sock, client_auth=self._client_auth, watch=False)
+        server = Server(
+            root, host="127.0.0.1", sock=sock, client_auth=self._client_auth, watch=False, clock=self._clock
+        )
         try:
             await server.start()
         except BaseException:

@@ -7,24 +7,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from cpimock.config import CONFIG_NAME
+from cpimock.config import CONFIG_NAME, Config
 from cpimock.errors import CpimockError, PkiError
 from cpimock.pki.dn import name_to_dn
 from cpimock.pki.exports import order_chain
-from cpimock.pki.keys import fingerprint, keys_match, load_certs, load_key, now, serial_hex
-from cpimock.pki.servicekey import parse_service_key
+from cpimock.pki.keys import PrivateKey, fingerprint, keys_match, load_certs, load_key, now, serial_hex
+from cpimock.pki.servicekey import parse_service_key, read_service_key
 from cpimock.workspace.create import load_workspace
+from cpimock.workspace.expiry import WARN_DAYS
+from cpimock.workspace.keys import key_path
+from cpimock.workspace.registry import Registry
 
-WARN_DAYS = 30
 _EKU_NAMES = {
     ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -45,6 +49,7 @@ class Inspection:
     instance: str | None = None
     roles: tuple[str, ...] = ()
     revoked: bool = False
+    key: PrivateKey | None = None  # a key file alone, to be matched with the workspace's certificates
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -128,8 +133,10 @@ def _read_certificates(path: Path, data: bytes, password: str | None) -> Inspect
         return found
     if b"-----BEGIN" in data:
         certs = load_certs(data, source) if b"CERTIFICATE-----" in data else []
+        if not certs and b"PRIVATE KEY-----" in data:
+            return _read_key(source, data)
         if not certs:
-            raise PkiError(f"{path}: holds no -----BEGIN CERTIFICATE----- block; give a certificate file")
+            raise PkiError(f"{path}: holds no -----BEGIN CERTIFICATE----- or PRIVATE KEY block; give a PEM file")
         found = Inspection(source, "certificate file", certs)
         if b"PRIVATE KEY-----" in data:
             found.key_matches = keys_match(load_key(data, source), certs[0])
@@ -138,6 +145,27 @@ def _read_certificates(path: Path, data: bytes, password: str | None) -> Inspect
         return Inspection(source, "certificate file", [x509.load_der_x509_certificate(data)])
     except ValueError:
         raise PkiError(f"{path}: neither PEM, DER, PKCS#12 nor a service key; give a certificate file") from None
+
+
+def _read_key(source: str, data: bytes) -> Inspection:
+    """A private key alone: its kind and size, and (against a workspace) whose certificate it fits."""
+    if b"ENCRYPTED" in data or b"Proc-Type: 4,ENCRYPTED" in data:
+        raise PkiError(
+            f"{source}: the private key is encrypted; decrypt it first (openssl pkey -in KEY -out plain.key)"
+        )
+    key = load_key(data, source)
+    found = Inspection(source, "private key", [])
+    found.key = key
+    if isinstance(key, rsa.RSAPrivateKey):
+        form = "PKCS#1 (BEGIN RSA PRIVATE KEY)" if b"BEGIN RSA PRIVATE KEY" in data else "PKCS#8 (BEGIN PRIVATE KEY)"
+        found.notes.append(f"type         RSA {key.key_size} bits, {form}")
+        if key.key_size < 2048:
+            found.warnings.append(f"RSA {key.key_size} bits: servers refuse keys under 2048 bits")
+    else:
+        found.notes.append(f"type         EC {key.curve.name}")
+    digest = hashlib.sha256(key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    found.notes.append(f"public key   SHA-256 {digest[:32]}...")
+    return found
 
 
 def inspect_file(path: Path, workspace: Path | None = None, password: str | None = None) -> Inspection:
@@ -178,6 +206,9 @@ def _check_against(found: Inspection, root: Path) -> None:
     except CpimockError as exc:
         found.chain = f"not checked: {exc}"
         return
+    if found.key is not None:
+        _owner_of_key(found, found.key, config, registry)
+        return
     if not found.certificates:
         return
     anchors = [pki.root.cert]
@@ -199,6 +230,23 @@ def _check_against(found: Inspection, root: Path) -> None:
         found.roles = tuple(sorted(inst.roles)) if inst else ()
         if inst is None:
             found.warnings.append(f"instance {record.instance!r} is no longer in {config.path}")
+
+
+def _owner_of_key(found: Inspection, key: PrivateKey, config: Config, registry: Registry) -> None:
+    for record in sorted(registry.records.values(), key=lambda r: r.name):
+        try:
+            leaf = read_service_key(key_path(config, record)).leaf
+        except CpimockError:
+            continue
+        if leaf is not None and keys_match(key, leaf):
+            found.key_name, found.instance, found.revoked = record.name, record.instance, record.revoked
+            inst = config.instances.get(record.instance)
+            found.roles = tuple(sorted(inst.roles)) if inst else ()
+            found.notes.append(
+                f"certificate  {name_to_dn(leaf.subject)}, valid until {leaf.not_valid_after_utc:%Y-%m-%d}"
+            )
+            return
+    found.notes.append("certificate  no service key of this workspace holds a certificate for this key")
 
 
 def render(found: Inspection) -> list[str]:

@@ -5,10 +5,11 @@ from a CSR), the instances that hold their roles, and revoking them.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from cpimock.config import Config, load_config, parse_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
+from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.dn import normalised_name
 from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, serial_hex, write_file
 from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
@@ -109,9 +111,10 @@ def issue_service_key(
     registry: Registry,
     name: str,
     instance: str,
-    days: int = MAX_CLIENT_DAYS,
+    days: int | dt.timedelta = MAX_CLIENT_DAYS,
     key_type: KeyType = "certificate",
     *,
+    not_before: dt.datetime | None = None,
     csr: Path | None = None,
     cert: Path | None = None,
     pinning: bool = True,
@@ -120,6 +123,8 @@ def issue_service_key(
 ) -> tuple[dict[str, Any], KeyRecord]:
     """Issue a service key, write its JSON (0600) and record it in the registry.
 
+    *days* is the validity (days, or a timedelta from 1 minute); *not_before* starts it at another
+    time than now (in the future, or in the past for a key that has expired already).
     *csr* signs a request made elsewhere (the JSON then holds no ``key``); *cert* registers an
     external certificate. With *replace* an existing record of the same name is superseded
     (renewal); otherwise the name must be new. Nothing is written unless everything is valid.
@@ -133,8 +138,12 @@ def issue_service_key(
             f"--instance {instance!r}: no [instances.{instance}] in {config.path} (known: {known}); add it or "
             "pass --roles to create one"
         )
-    if not 1 <= days <= MAX_CLIENT_DAYS:
-        raise ServiceKeyError(f"--validity {days}: SAP issues keys for 1..{MAX_CLIENT_DAYS} days; choose a value in it")
+    validity = dt.timedelta(days=days) if isinstance(days, int) else days
+    if not MIN_VALIDITY <= validity <= MAX_VALIDITY:
+        raise ServiceKeyError(
+            f"--validity {days}: SAP issues keys for 1..{MAX_CLIENT_DAYS} days (cpimock from 1 minute); "
+            "choose a value in it"
+        )
     if name in registry.records and not replace:
         registry.add(KeyRecord(name, instance, key_type, "", ""))  # raises with the fix
     if key_type == "certificate_external" and cert is None:
@@ -154,9 +163,9 @@ def issue_service_key(
             request = csr.read_bytes()
         except OSError as exc:
             raise PkiError(f"--csr {csr}: cannot read it ({exc.strerror}); give the path of the request") from None
-        issued = pki.sign_csr(request, days, f"--csr {csr}")
+        issued = pki.sign_csr(request, validity, f"--csr {csr}", not_before=not_before)
     else:
-        issued = pki.issue_client(_client_subject(name, config, instance), days)
+        issued = pki.issue_client(_client_subject(name, config, instance), validity, not_before=not_before)
     port = config.server.port
     clientid = new_clientid(config.tenant.name)
     created = now()
@@ -225,3 +234,68 @@ def revoke_record(pki: Pki, registry: Registry, record: KeyRecord) -> bool:
     registry.update(record.name, revoked=True)
     registry.save()
     return added
+
+
+def successor_name(name: str, taken: Container[str]) -> str:
+    """The next free name in *name*'s line: ``s4`` → ``s4-2``, ``s4-2`` → ``s4-3``."""
+    stem, dash, number = name.rpartition("-")
+    base, start = (stem, int(number) + 1) if dash and number.isdigit() and stem else (name, 2)
+    return next(f"{base}-{n}" for n in itertools.count(start) if f"{base}-{n}" not in taken)
+
+
+def rotate_key(
+    config: Config,
+    pki: Pki,
+    registry: Registry,
+    name: str,
+    *,
+    new_name: str | None = None,
+    old_until: dt.datetime | None = None,
+    days: int | dt.timedelta = MAX_CLIENT_DAYS,
+    csr: Path | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[KeyRecord, KeyRecord]:
+    """Issue the successor of certificate key *name* (a new key pair, the same instance) while
+    *name* stays accepted until *old_until* (default: until its certificate expires), the way
+    BTP users create a second key and delete the first. Returns the old and the new record."""
+    old = registry.get(name)
+    current = at or now()
+    if old.revoked:
+        raise ServiceKeyError(f"{name} is revoked; create a new key with `cpimock servicekey create`")
+    if old.successor is not None:
+        raise ServiceKeyError(f"{name} was rotated to {old.successor} already; rotate {old.successor} instead")
+    if old.imported:
+        raise ServiceKeyError(
+            f"{name} is a real BTP key: rotate it on BTP (create a second key there) and bring that in with "
+            "`cpimock servicekey import`"
+        )
+    if old.key_type != "certificate":
+        what = "an external certificate" if old.key_type == "certificate_external" else "a ClientId/Secret key"
+        raise ServiceKeyError(
+            f"{name} is {what}; rotate Certificate keys only: create the second key with `cpimock servicekey "
+            f"create`, then `cpimock servicekey revoke {name}`"
+        )
+    if csr is None and signed_from_csr(key_path(config, old)):
+        raise ServiceKeyError(f"{name} was signed from a CSR (its key is not here); rotate it with --csr NEW.csr")
+    if old_until is not None:
+        if old_until <= current:
+            raise ServiceKeyError(
+                f"--old-until {old_until:%Y-%m-%d %H:%M} UTC is past; choose a later time, or revoke {name} at once"
+            )
+        if old.not_after and old_until > dt.datetime.fromisoformat(old.not_after):
+            old_until = None  # its certificate ends first: that is when it stops
+    successor = new_name or successor_name(name, registry.records)
+    if successor in registry.records:
+        registry.add(KeyRecord(successor, old.instance, "certificate", "", ""))  # raises with the fix
+    _, new = issue_service_key(config, pki, registry, successor, old.instance, days, "certificate", csr=csr)
+    old = registry.update(name, successor=successor, retires=old_until.isoformat() if old_until else None)
+    registry.save()
+    return old, new
+
+
+def signed_from_csr(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("oauth"), dict) and "key" not in data["oauth"]

@@ -7,6 +7,7 @@ with this record; secrets are stored only as SHA-256 digests.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from dataclasses import asdict, dataclass, fields, replace
@@ -41,6 +42,13 @@ class KeyRecord:
     pinning: bool = True
     revoked: bool = False
     file: str | None = None
+    # rotation: the key that replaces this one, and when this one stops being accepted
+    successor: str | None = None
+    retires: str | None = None  # ISO time; None: until its certificate expires or it is revoked
+    imported: bool = False  # a real BTP key brought in with `servicekey import`, not issued here
+
+    def retired(self, at: dt.datetime) -> bool:
+        return self.retires is not None and dt.datetime.fromisoformat(self.retires) <= at
 
     def secret_matches(self, secret: str) -> bool:
         return self.secret_sha256 is not None and hmac.compare_digest(self.secret_sha256, secret_digest(secret))
@@ -72,6 +80,12 @@ class Registry:
         for name, raw in data["keys"].items():
             if not isinstance(raw, dict) or not {"name", "instance", "key_type", "clientid", "created"} <= set(raw):
                 raise ServiceKeyError(f"{path}: entry {name!r} is incomplete; restore the file")
+            for stamp in ("not_before", "not_after", "retires"):
+                try:
+                    if raw.get(stamp) is not None:
+                        dt.datetime.fromisoformat(raw[stamp])
+                except (TypeError, ValueError):
+                    raise ServiceKeyError(f"{path}: entry {name!r} has no readable {stamp}; restore the file") from None
             records[name] = KeyRecord(**{k: v for k, v in raw.items() if k in names})
         return cls(path, records)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -71,8 +71,11 @@ class WorkspaceRevocation:
         root: x509.Certificate,
         crls: Sequence[x509.CertificateRevocationList] | None,
         source: str,
+        clock: Callable[[], dt.datetime] = now,
     ) -> None:
-        """*crls*: every CRL in *source* (``certs/crl.pem``), None when the file is missing."""
+        """*crls*: every CRL in *source* (``certs/crl.pem``), None when the file is missing;
+        *clock*: the tenant's time, at which the CRLs must be current."""
+        self._clock = clock
         self._client_ca = client_ca
         self._source = source
         self._problem: str | None = None
@@ -95,10 +98,10 @@ class WorkspaceRevocation:
         self._reported = False
 
     @classmethod
-    def load(cls, pki: Pki) -> WorkspaceRevocation:
+    def load(cls, pki: Pki, clock: Callable[[], dt.datetime] = now) -> WorkspaceRevocation:
         """Read the workspace's CRL file; PkiError when a CRL in it cannot be parsed at all."""
         crls = pki.load_crls() if pki.crl_path.exists() else None
-        return cls(pki.client_ca.cert, pki.root.cert, crls, str(pki.crl_path))
+        return cls(pki.client_ca.cert, pki.root.cert, crls, str(pki.crl_path), clock)
 
     def problem(self, at: dt.datetime | None = None) -> str | None:
         """Why the CRLs cannot vouch for the workspace's certificates now (None: they can).
@@ -106,7 +109,7 @@ class WorkspaceRevocation:
         The first problem seen is logged, once for this object: once per reload.
         """
         problem = self._problem
-        when = at or now()
+        when = at or self._clock()
         for role, crl in self._crls:
             if problem:
                 break

@@ -159,8 +159,8 @@ async def test_no_credential_in_any_shape_reaches_the_log_or_the_mpl(
             for guid in guids.values():
                 for path in (
                     f"/monitor/api/messages/{guid}",
-                    f"/api/v1/MessageProcessingLogs('{guid}')",
-                    f"/api/v1/MessageProcessingLogs('{guid}')/ErrorInformation/$value",
+                    f"/api/v1/MessageProcessingLogs('{guid}')?cpimockRefusals=include",
+                    f"/api/v1/MessageProcessingLogs('{guid}')/ErrorInformation/$value?cpimockRefusals=include",
                 ):
                     async with http.get(running.url + path) as answer:
                         shown_by_api.append(await answer.text())

@@ -48,7 +48,8 @@ async def test_a_groovy_iflow_answers_over_mtls_and_its_log_reaches_the_mpl(tmp_
         flow = tenant.iflow("/orders", steps=[str(script)])
         key = tenant.service_key("s4")
         body = b'{"number": "4711", "customer": "Ada", "items": [1, 2]}'
-        status, text, headers = await post(flow.url, key.ssl_context(), body, **{"Content-Type": "application/json"})
+        debug = {"Content-Type": "application/json", "SAP_MessageProcessingLogLevel": "debug"}
+        status, text, headers = await post(flow.url, key.ssl_context(), body, **debug)
 
         assert (status, text) == (202, "Order 4711 for Ada accepted")
         assert headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -81,7 +82,7 @@ async def test_a_groovy_exception_is_cpis_500_and_the_mpl_says_what_the_script_t
         shown = tenant.iflow("/shown", steps=[str(script)], return_exception_to_sender=True)
         ctx = tenant.demo_key.ssl_context()
 
-        status, text, _ = await post(hidden.url, ctx, b"{}")
+        status, text, _ = await post(hidden.url, ctx, b"{}", SAP_MessageProcessingLogLevel="DEBUG")
         assert status == 500
         assert text.startswith("An internal server error occured: The MPL ID for the failed message is : ")
         status, text, _ = await post(shown.url, ctx, b"{}")
