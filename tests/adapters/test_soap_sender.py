@@ -501,7 +501,7 @@ async def test_a_stopping_server_records_the_one_way_steps_it_cuts_short(
     from cpimock.mpl.journal import Journal
 
     monkeypatch.setattr(server_module, "SHUTDOWN_GRACE_S", 0.2)
-    steps = write_step(workspace, "hang.py", HANGING)
+    steps = write_step(workspace, "stuck.py", HANGING)
     add_iflow(workspace, "hang", "/hang", [f"{steps}:hang"], adapter="soap", message_exchange_pattern="one-way")
     async with serving(workspace, client_auth="optional") as running:
         status, _, _ = await post(running, "/cxf/hang", envelope(ORDER))
