@@ -294,7 +294,9 @@ async def test_every_refusal_is_in_the_mpl_with_its_stage(running: Running) -> N
     assert stages == ["routing", "tls"]
 
 
-async def test_open_connection_survives_a_reload_that_revokes_its_key(running: Running, workspace: Path) -> None:
+async def test_open_connection_is_refused_after_a_reload_that_revokes_its_key(
+    running: Running, workspace: Path
+) -> None:
     files = running.issue("keep-alive")
     await running.reload()
     async with running.session(files) as session:
@@ -303,9 +305,10 @@ async def test_open_connection_survives_a_reload_that_revokes_its_key(running: R
         pki, registry = Pki.load(workspace / "certs"), Registry.load(workspace / "certs")
         revoke_record(pki, registry, registry.get("keep-alive"))
         await running.reload()
-        # the same keep-alive connection goes on working; a new handshake does not
+        # the same keep-alive connection is refused from its next request on; a new handshake too
         async with session.post(running.url + DEMO, data=b"2") as response:
-            assert response.status == 200
+            assert response.status == 401
+            assert "revoked" in await response.text()
     reason = await refused_at_handshake(running, running.context(files))
     assert "revoked" in reason
 

@@ -5,7 +5,8 @@ The listening socket accepts plain TCP; each connection's TLS handshake is drive
 peer address, and recorded (asyncio's own TLS server swallows those errors). After the
 handshake the presented certificate's facts are worked out once (:mod:`cpimock.http.connection`)
 and the connection is handed to aiohttp's HTTP protocol, whose requests the dispatcher of
-:mod:`cpimock.http.app` sends to the iFlow endpoint or the application.
+:mod:`cpimock.http.app` sends to the iFlow endpoint or the application. After a reload, the
+next request on each open connection works its identity out again against the new snapshot.
 """
 
 from __future__ import annotations
@@ -302,10 +303,16 @@ class Server:
         started = utcnow()
         manager, kwargs = running.runner.server, running.handler_kwargs
         assert manager is not None
+
+        def connection() -> Connection:
+            conn = Connection(manager, loop=loop, **kwargs)
+            conn.generation = snapshot.generation
+            return conn
+
         token = HANDSHAKE_SOCKET.set(sock)
         try:
             transport, _ = await loop.connect_accepted_socket(
-                lambda: Connection(manager, loop=loop, **kwargs),
+                connection,
                 sock,
                 ssl=snapshot.ssl_context,
                 ssl_handshake_timeout=snapshot.config.server.handshake_timeout_s,
@@ -322,7 +329,7 @@ class Server:
         # uvloop hands back its TLS protocol here, asyncio the HTTP one: ask the transport
         conn = transport.get_protocol()
         if isinstance(conn, Connection) and conn.peer is None:
-            conn.peer = establish(address, transport, snapshot)
+            conn.peer = establish(address, transport, snapshot, snapshot.generation)
 
     def _handshake_failed(self, running: _Running, address: str, exc: BaseException, started: Any) -> None:
         failure = classify_handshake_error(exc)

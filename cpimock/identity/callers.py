@@ -42,6 +42,7 @@ class Peer:
     address: str
     certificate: PeerCertificate | None
     identity: Identity | Refusal | None  # None: no certificate presented
+    generation: int = 0  # of the snapshot the identity was worked out against
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,11 @@ class Revoked(FinalRefusal):
 
 
 @dataclass(frozen=True, slots=True)
+class Untrusted(FinalRefusal):
+    """The chain was verified at the handshake, but ends in a root CA that is no longer trusted."""
+
+
+@dataclass(frozen=True, slots=True)
 class PeerCertificate:
     """The facts of a presented leaf certificate that authentication needs."""
 

@@ -41,6 +41,8 @@ class Snapshot:
     revocation: WorkspaceRevocation
     clock: Clock = REAL_CLOCK  # the tenant's time, at which certificates are judged
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
+    # DER of every CA certificate the TLS context trusts: an open connection's root must stay among them
+    trusted_roots: frozenset[bytes] = frozenset()
 
 
 def choose_client_auth(setting: ClientAuthSetting, config: Config, registry: Registry) -> tuple[ClientAuthMode, str]:
@@ -137,4 +139,5 @@ def build_snapshot(
         revocation=revocation,
         clock=clock,
         watched=watched,
+        trusted_roots=frozenset(context.get_ca_certs(binary_form=True)),
     )

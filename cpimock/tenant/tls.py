@@ -91,6 +91,30 @@ def crl_checked_by_openssl(material: TlsMaterial) -> bool:
     return material.crl_path is not None and len(material.trust) <= material.own_roots
 
 
+def verified_root(ssl_object: object) -> bytes | None:
+    """The DER of the root CA an established connection's client chain was verified to, or None.
+
+    OpenSSL keeps the verified chain for the connection's lifetime. Python 3.13 exposes it as
+    ``SSLObject.get_verified_chain``; 3.10 to 3.12 have the same method on the ``_ssl`` object
+    underneath only.
+    """
+    get_chain = getattr(ssl_object, "get_verified_chain", None)
+    if get_chain is None:
+        get_chain = getattr(getattr(ssl_object, "_sslobj", None), "get_verified_chain", None)
+    if get_chain is None:
+        return None
+    try:
+        chain = get_chain()
+    except (ssl.SSLError, ValueError):
+        return None
+    if not chain:
+        return None
+    root = chain[-1]
+    # 3.13 hands back DER bytes; the _ssl objects of earlier versions serialise themselves
+    der = root if isinstance(root, bytes) else root.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+    return bytes(der)
+
+
 # --- sending the alert of a refused handshake --------------------------------------------
 #
 # When OpenSSL refuses a handshake it writes a TLS alert ("certificate expired", "unknown
