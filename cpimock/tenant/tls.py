@@ -314,6 +314,12 @@ if ssl.OPENSSL_VERSION_INFO >= (3,):
 else:  # pragma: no cover - OpenSSL 1.1.1
     _VERIFY_REASONS[24] = _VERIFY_REASONS[79]
 
+_NO_SIGALG = (
+    "the client offered no signature algorithm the server can use: its RSA key signs with rsa_pss_rsae_sha256/384/512 "
+    "(and rsa_pkcs1_sha256/384/512 in TLS 1.2), and its certificate is signed with rsa_pkcs1_sha256, which the "
+    "client's signature_algorithms_cert must allow when it sends one (SAP's certificates are signed the same way)"
+)
+
 # OpenSSL reason names (ssl.SSLError.reason) → plain words
 _SSL_REASONS = {
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": ("no-certificate", "the client sent no certificate"),
@@ -321,8 +327,17 @@ _SSL_REASONS = {
     "UNSUPPORTED_PROTOCOL": ("protocol-too-old", "the client offered only TLS 1.1 or older; TLS 1.2+ is required"),
     "TLSV1_ALERT_PROTOCOL_VERSION": ("protocol-too-old", "the client offered only TLS 1.1 or older"),
     "WRONG_VERSION_NUMBER": ("not-tls", "the client did not speak TLS"),
-    "NO_SHARED_CIPHER": ("no-shared-cipher", "the client offered no cipher suite acceptable for TLS 1.2+"),
-    "NO_SHARED_SIGNATURE_ALGORITHMS": ("no-shared-cipher", "no signature algorithm in common"),
+    "NO_SHARED_CIPHER": (
+        "no-shared-cipher",
+        "the client offered no cipher suite the server accepts: TLS 1.2 needs ECDHE with AES-GCM, "
+        "ChaCha20-Poly1305 or AES-CBC with SHA-256/384; suites with SHA-1 MACs (such as "
+        "ECDHE-RSA-AES128-SHA) and RSA or DHE key exchange are refused",
+    ),
+    # OpenSSL's two names for one cause: none of the client's signature algorithms fits the server's
+    # RSA key (TLS 1.2 picks per suite, TLS 1.3 once), or its signature_algorithms_cert excludes
+    # the PKCS#1 v1.5 signature on the server's certificate
+    "NO_SHARED_SIGNATURE_ALGORITHMS": ("no-shared-sigalg", _NO_SIGALG),
+    "NO_SUITABLE_SIGNATURE_ALGORITHM": ("no-shared-sigalg", _NO_SIGALG),
     "TLSV1_ALERT_UNKNOWN_CA": (
         "client-distrusts-server",
         "the client does not trust the server certificate: add ca.pem (the cpimock root CA) to its truststore",
