@@ -204,6 +204,7 @@ class _Options:
 
 
 def _run(root: Path, options: _Options, worker: tuple[int, int]) -> int:
+    _raise_open_files_limit()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(_serve(root, options, worker))
 
@@ -255,6 +256,22 @@ async def _serve(root: Path, options: _Options, worker: tuple[int, int]) -> int:
     await server.stop()
     log.info("stopped")
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Up to the hard limit: every connection, half-open ones included, holds a file descriptor, and
+    the usual soft limit (1,024) runs out long before memory or CPU under many idle senders."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(soft, 1 << 16) if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("cannot raise the open files limit: %s", exc)
 
 
 def _supervise(workers: int, child: Callable[[int], int]) -> int:

@@ -80,6 +80,7 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
             "max_headers",
             "expose",
             "cxf_case_sensitive",
+            "max_handshakes",
         },
     )
     d = ServerConfig()
@@ -100,6 +101,7 @@ def _server(r: Reader, data: dict[str, Any], root: Path) -> ServerConfig:
         max_headers=r.whole(data, "max_headers", p, d.max_headers, 10, 10_000),
         expose=r.flag(data, "expose", p, d.expose),
         cxf_case_sensitive=r.flag(data, "cxf_case_sensitive", p, d.cxf_case_sensitive),
+        max_handshakes=r.whole(data, "max_handshakes", p, d.max_handshakes, 1, 1_000_000),
     )
 
 

@@ -101,6 +101,8 @@ class ServerConfig:
     # whether /cxf/ addresses are matched with their case (CXF, and SAP's troubleshooting page)
     # or without it (as /http/ addresses are); UNCONFIRMED for a real tenant, so a setting
     cxf_case_sensitive: bool = True
+    # TLS handshakes in progress at once; beyond, new connections wait and the longest-waiting give way
+    max_handshakes: int = 512
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ from aiohttp import web
 
 from cpimock.adapters.endpoint import Endpoint, EndpointContext
 from cpimock.adapters.senders import make_endpoint
-from cpimock.config import ClientAuthSetting
+from cpimock.config import ClientAuthSetting, ServerConfig
 from cpimock.errors import CpimockError
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
+from cpimock.http.handshakes import Burst, Handshakes
 from cpimock.identity.basic import FailureLimiter
 from cpimock.identity.csrf import CsrfGuard
 from cpimock.identity.tokens import TokenAuthority, load_signing_key
@@ -49,6 +50,11 @@ ACCEPT_BACKOFF_S = 0.1
 # connections taken per wake-up of the listening socket: a storm of them cannot hold the event
 # loop away from the connections already open
 ACCEPT_BATCH = 64
+# connections the kernel completes before they are accepted, while the server waits for room
+# among its handshakes (see cpimock.http.handshakes). A burst beyond the backlog is not refused
+# but left half-open in the kernel, where a sender can hang for a minute; so ask for as many as
+# the kernel grants (it caps the number at net.core.somaxconn, 4096 on current Linux)
+LISTEN_BACKLOG = 65535
 
 
 @dataclass(slots=True)
@@ -92,7 +98,12 @@ class Server:
         self.port = 0
         self._running: _Running | None = None
         self._retry_accept: asyncio.TimerHandle | None = None
-        self._handshakes: set[asyncio.Task[None]] = set()
+        self._handshakes = Handshakes(
+            ServerConfig().max_handshakes, on_room=self._room_again, on_burst_end=self._record_flood
+        )
+        self._waiting_for_room = False
+        # the MPL's record function, from start until the journal is closed (a flood may end in stop)
+        self._record: Callable[[MplRecord], None] | None = None
 
     def __repr__(self) -> str:
         return f"<cpimock Server {self.url} workspace={self.root}>"
@@ -202,6 +213,7 @@ class Server:
         }
         sock.setblocking(False)
         self._running = _Running(loop, reloader, journal, authority, endpoint, runner, sock, handler_kwargs, record)
+        self._record = record
         groovy_runner.server_started()
         self._start_accepting()
         if self._watch:
@@ -237,6 +249,7 @@ class Server:
             if transport is not None:
                 transport.abort()
         await running.reloader.stop()
+        self._record = None
         if running.journal is not None:
             await running.journal.aclose()
         # the last server of the process takes the Groovy steps' JVM with it
@@ -261,9 +274,11 @@ class Server:
     def _start_accepting(self) -> None:
         running = self.running
         self._retry_accept = None
+        self._waiting_for_room = False
         running.loop.add_reader(running.listening.fileno(), self._accept)
 
     def _stop_accepting(self, running: _Running) -> None:
+        self._waiting_for_room = False
         if self._retry_accept is not None:
             self._retry_accept.cancel()
             self._retry_accept = None
@@ -281,7 +296,15 @@ class Server:
         if running is None:
             return
         loop, listening = running.loop, running.listening
+        handshakes = self._handshakes
+        handshakes.limit = running.reloader.current.config.server.max_handshakes
         for _ in range(ACCEPT_BATCH):
+            wait = handshakes.room()
+            if wait is not None:  # the rest wait in the listen backlog until a handshake ends or may give way
+                loop.remove_reader(listening.fileno())
+                self._waiting_for_room = True
+                self._retry_accept = loop.call_later(wait, self._start_accepting)
+                return
             try:
                 sock, peername = listening.accept()
             except (BlockingIOError, InterruptedError):
@@ -294,8 +317,25 @@ class Server:
                 self._retry_accept = loop.call_later(ACCEPT_BACKOFF_S, self._start_accepting)
                 return
             task = loop.create_task(self._handshake(sock, address_of(peername), running))
-            self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
+            handshakes.add(task)  # at the limit, the handshake that has waited longest gives way
+
+    def _room_again(self) -> None:
+        """A handshake ended while new connections waited for room: take them now."""
+        if self._waiting_for_room and self._running is not None:
+            if self._retry_accept is not None:
+                self._retry_accept.cancel()
+            self._start_accepting()
+
+    def _record_flood(self, burst: Burst) -> None:
+        """One MPL record per flood of handshakes, not one per connection it dropped."""
+        if self._record is None:
+            return
+        reason = (
+            f"{burst.dropped} connection(s) dropped before finishing their TLS handshake, longest-waiting first: "
+            f"server.max_handshakes = {self._handshakes.limit} handshakes were in progress at once (clients that "
+            "send a ClientHello and go silent?)"
+        )
+        self._record(refusal("tls", reason, peer="(many)", message_guid=new_message_guid()))
 
     async def _handshake(self, sock: socket.socket, address: str, running: _Running) -> None:
         """TLS on an accepted socket; a refusal is classified, logged and recorded here."""
@@ -354,7 +394,7 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(1024)
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise

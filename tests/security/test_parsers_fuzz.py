@@ -95,6 +95,7 @@ CONFIG_KEYS = [
     "max_header_size",
     "max_headers",
     "expose",
+    "max_handshakes",
     "roles",
     "subjects",
     "id",
