@@ -9,9 +9,11 @@ certificate that *is* presented is verified all the same and refused at the hand
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import datetime as dt
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Sequence
@@ -123,6 +125,16 @@ def verified_root(ssl_object: object) -> bytes | None:
 # a reset. The server sets HANDSHAKE_SOCKET around the handshake; the SSL object made for
 # that connection remembers the socket and, on a fatal handshake error, sends the pending
 # alert on it before the error propagates.
+#
+# Sending is not enough. With TLS 1.3 a client's handshake ends before the server has judged
+# its certificate, so the client is already sending its request when the alert goes out; the
+# transport then closes the socket with that request unread, the kernel answers the client's
+# next bytes with a reset, and a reset makes the client's kernel drop the alert it had not yet
+# read (a client saw "EOF" instead of "certificate expired" two times in three). So after the
+# alert the socket is half-closed (the alert, then FIN) and kept open a moment on a duplicate
+# descriptor that reads and discards what the client still sends, until it closes or
+# LINGER_S passes; at most MAX_LINGERING sockets linger at once (a flood of bad certificates
+# gets plain closes).
 
 HANDSHAKE_SOCKET: ContextVar[socket.socket | None] = ContextVar("cpimock_handshake_socket", default=None)
 
@@ -154,11 +166,57 @@ class AlertingSSLObject(ssl.SSLObject):
         if sock is None or outgoing is None or sock.fileno() == -1:
             return
         data = outgoing.read()
-        if data:
-            try:
-                sock.send(data)  # a few bytes into an empty send buffer: never blocks in practice
-            except OSError:  # the peer is gone already, or the buffer is full: nothing to tell it
-                pass
+        if not data:
+            return
+        try:
+            sock.send(data)  # a few bytes into an empty send buffer: never blocks in practice
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the peer is gone already, or the buffer is full: nothing to tell it
+            return
+        _linger(sock)
+
+
+LINGER_S = 2.0
+MAX_LINGERING = 256
+_lingering: set[int] = set()
+
+
+def _linger(sock: socket.socket) -> None:
+    """Keep *sock*'s connection open on a duplicate descriptor, reading and discarding, until the
+    client closes it or LINGER_S passes: the transport's close cannot reset it meanwhile."""
+    if len(_lingering) >= MAX_LINGERING:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+        fd = os.dup(sock.fileno())
+    except (RuntimeError, OSError):
+        return
+    _lingering.add(fd)
+
+    def done() -> None:
+        if fd in _lingering:
+            _lingering.discard(fd)
+            loop.remove_reader(fd)
+            timer.cancel()
+            os.close(fd)
+
+    def drain() -> None:
+        try:
+            if os.read(fd, 65536):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        done()
+
+    timer = loop.call_later(LINGER_S, done)
+    try:
+        loop.add_reader(fd, drain)
+    except (OSError, ValueError, NotImplementedError):
+        timer.cancel()
+        _lingering.discard(fd)
+        os.close(fd)
 
 
 # --- the CA list in the CertificateRequest ----------------------------------------------
