@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from cpimock.config.channels import adapter_of, idoc_channel, soap_channel
+from cpimock.config.exports import export_table
 from cpimock.config.model import (
     AUTH_METHODS,
     DEFAULT_MAX_ATTACHMENT_MB,
     DEFAULT_MAX_BODY_MB,
     DEFAULT_ROLE,
     Adapter,
+    ExportConfig,
     IFlowConfig,
 )
 from cpimock.config.reader import Reader
@@ -31,19 +33,26 @@ _ROLE_RE = re.compile(r"^[A-Za-z0-9_.]+$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-def _iflows(r: Reader, data: Any, root: Path, *, cxf_case_sensitive: bool = True) -> tuple[IFlowConfig, ...]:
+def _iflows(
+    r: Reader, data: Any, root: Path, *, cxf_case_sensitive: bool = True
+) -> tuple[tuple[IFlowConfig, ...], tuple[ExportConfig, ...]]:
+    """The hand-written iFlows, and the tables that serve an export (``export = "..."``)."""
     if not isinstance(data, list):
         raise r.fail("iflows", "must be an array of tables ([[iflows]])")
     iflows: list[IFlowConfig] = []
+    exports: list[ExportConfig] = []
     seen_ids: dict[str, int] = {}
     seen_addresses: dict[tuple[str, str], int] = {}
     for i, table in enumerate(data):
         p = f"iflows[{i}]."
         if not isinstance(table, dict):
             raise r.fail(f"iflows[{i}]", "must be a table")
+        if "export" in table:
+            exports.append(export_table(r, table, i, root))
+            continue
         adapter = adapter_of(r, table, p)
         if "id" not in table or "address" not in table:
-            raise r.fail(f"iflows[{i}]", 'needs id = "..." and address = "/..."')
+            raise r.fail(f"iflows[{i}]", 'needs id = "..." and address = "/..." (or export = "iflows/Flow.zip")')
         iflow_id = r.text(table, "id", p, "")
         if not _ID_RE.match(iflow_id):
             raise r.fail(p + "id", "may use letters, digits, '_', '-' and '.'")
@@ -100,7 +109,7 @@ def _iflows(r: Reader, data: Any, root: Path, *, cxf_case_sensitive: bool = True
             )
         )
     _check_wildcard_overlap(r, iflows)
-    return tuple(iflows)
+    return tuple(iflows), tuple(exports)
 
 
 def _address(r: Reader, address: str, where: str, adapter: Adapter) -> str:

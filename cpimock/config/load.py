@@ -47,10 +47,10 @@ def parse_config(data: dict[str, Any], root: Path, *, source: str = CONFIG_NAME)
     tenant = _tenant(reader, reader.table(data, "tenant"))
     server = _server(reader, reader.table(data, "server"), root)
     instances = _instances(reader, reader.table(data, "instances"))
-    iflows = _iflows(reader, data.get("iflows", []), root, cxf_case_sensitive=server.cxf_case_sensitive)
+    iflows, exports = _iflows(reader, data.get("iflows", []), root, cxf_case_sensitive=server.cxf_case_sensitive)
     journal = _journal(reader, reader.table(data, "journal"))
     oauth = _oauth(reader, reader.table(data, "oauth"))
-    return Config(root, tenant, server, instances, iflows, journal, oauth)
+    return Config(root, tenant, server, instances, iflows, journal, oauth, exports)
 
 
 def _tenant(r: Reader, data: dict[str, Any]) -> TenantConfig:

@@ -146,6 +146,55 @@ class IFlowConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowSettings:
+    """What ``[iflows.flow.<id>]`` sets for one flow of an export."""
+
+    parameters: tuple[tuple[str, str], ...] = ()
+    replace: tuple[tuple[str, str], ...] = ()
+    state: Literal["started", "stopped"] | None = None
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportConfig:
+    """One ``[[iflows]]`` table with ``export``: which file, which of its flows, and their configuration."""
+
+    index: int  # the table's place in [[iflows]], for messages (iflows[2])
+    export: str  # as written in cpimock.toml
+    path: Path  # resolved against the workspace
+    flows: tuple[str, ...] = ()  # () = every flow of the export
+    strict: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    replace: tuple[tuple[str, str], ...] = ()
+    per_flow: tuple[tuple[str, FlowSettings], ...] = ()
+    state: Literal["started", "stopped"] = "started"
+    timeout_s: float = 60.0
+    auth_methods: frozenset[str] = field(default_factory=lambda: frozenset(AUTH_METHODS))
+
+    @property
+    def where(self) -> str:
+        return f"iflows[{self.index}]"
+
+    def flow(self, flow_id: str) -> FlowSettings:
+        """The settings of one flow (empty when the table names none for it)."""
+        return next((settings for name, settings in self.per_flow if name == flow_id), FlowSettings())
+
+    def overrides(self, flow_id: str) -> dict[str, str]:
+        """The parameter values for *flow_id*: the table's, then the flow's own."""
+        return {**dict(self.parameters), **dict(self.flow(flow_id).parameters)}
+
+    def replacements(self, flow_id: str) -> dict[str, str]:
+        return {**dict(self.replace), **dict(self.flow(flow_id).replace)}
+
+    def is_strict(self, flow_id: str) -> bool:
+        own = self.flow(flow_id).strict
+        return self.strict if own is None else own
+
+    def state_of(self, flow_id: str) -> Literal["started", "stopped"]:
+        return self.flow(flow_id).state or self.state
+
+
+@dataclass(frozen=True, slots=True)
 class JournalConfig:
     enabled: bool = True
     # request and response bodies are kept up to this many bytes each
@@ -174,6 +223,7 @@ class Config:
     iflows: tuple[IFlowConfig, ...] = ()
     journal: JournalConfig = field(default_factory=JournalConfig)
     oauth: OAuthConfig = field(default_factory=OAuthConfig)
+    exports: tuple[ExportConfig, ...] = ()  # the [[iflows]] tables that serve a CPI export
 
     @property
     def path(self) -> Path:

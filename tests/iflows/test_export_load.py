@@ -250,8 +250,9 @@ def test_an_undefined_parameter_is_an_error_naming_it_and_where_to_set_it(tmp_pa
     [error] = loaded.errors
     assert error.where == "sender channel HTTPS (MessageFlow_0): senderAuthType"
     assert error.text == (
-        "the parameter {{Authorization}} has no value in the export; "
-        'set it in cpimock.toml: [iflows.Orders_Inbound.parameters] Authorization = "..."'
+        "the parameter {{Authorization}} has no value in the export; set it in cpimock.toml, in the export's "
+        '[[iflows]] table: [iflows.parameters] Authorization = "...", '
+        "or give it to cpimock iflow add or inspect as -p 'Authorization=...'"
     )
     fixed = load_one(tmp_path, Flow(channels=[Channel(auth="{{Authorization}}")]), {"Authorization": "RoleBased"})
     assert fixed.errors == ()
@@ -262,8 +263,9 @@ def test_an_unconfigured_placeholder_is_an_error_until_overridden(tmp_path: Path
     loaded = load_one(tmp_path, flow)
     [error] = loaded.errors
     assert error.text == (
-        "the parameter {{HTTP Address}} is still the placeholder '/<HTTP Address>'; "
-        'set it in cpimock.toml: [iflows.Orders_Inbound.parameters] "HTTP Address" = "..."'
+        "the parameter {{HTTP Address}} is still the placeholder '/<HTTP Address>'; set it in cpimock.toml, in "
+        'the export\'s [[iflows]] table: [iflows.parameters] "HTTP Address" = "...", '
+        "or give it to cpimock iflow add or inspect as -p 'HTTP Address=...'"
     )
     assert "Result: cannot be served: 1 error above" in render_report([loaded])
     fixed = load_one(tmp_path, flow, {"HTTP Address": "/orders"})
@@ -424,3 +426,13 @@ def test_java_properties_escapes_are_read_as_java_reads_them(tmp_path: Path) -> 
     )
     [loaded] = load_export(write_zip(tmp_path / "Flow.zip", files))
     assert (loaded.channels[0].address, loaded.channels[0].role) == ("/orders/café/v1", "Café:send")
+
+
+def test_in_a_package_a_missing_parameter_is_set_in_the_flows_own_table(tmp_path: Path) -> None:
+    orders = Flow(id="Orders_Inbound", channels=[Channel(address="{{HTTP Address}}")])
+    files = package_files("Order to Cash", [("a1", "Orders Inbound", zip_bytes(orders.files()))])
+    [loaded] = load_export(write_zip(tmp_path / "Package.zip", files))
+    [error] = loaded.errors
+    assert '[iflows.flow.Orders_Inbound.parameters] "HTTP Address" = "..."' in error.text
+    [fixed] = load_export(tmp_path / "Package.zip", flow_overrides={"Orders_Inbound": {"HTTP Address": "/orders"}})
+    assert fixed.channels[0].endpoint == "/http/orders"

@@ -56,7 +56,13 @@ def _load_flow(
     values, types = read_parameters(files)
     own = flow_overrides.get(manifest.symbolic_name, {})
     resolver = ParameterResolver(
-        values, types, {**overrides, **own}, manifest.symbolic_name, report, warn_unknown=single or bool(own)
+        values,
+        types,
+        {**overrides, **own},
+        manifest.symbolic_name,
+        report,
+        warn_unknown=single or bool(own),
+        single=single,
     )
     resolver.check_export_types()
     settings, channels, processes = read_iflw(files, resolver, report)

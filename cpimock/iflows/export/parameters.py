@@ -83,11 +83,13 @@ class ParameterResolver:
         report: list[ReportLine],
         *,
         warn_unknown: bool = True,
+        single: bool = True,
     ) -> None:
         self._values = dict(values)
         self._types = dict(types)
         self._overrides = {str(name): str(value) for name, value in overrides.items()}
         self._flow_id = flow_id
+        self._single = single
         self._report = report
         self._used: dict[str, list[str]] = {}
         for name, value in self._overrides.items():
@@ -147,8 +149,15 @@ class ParameterResolver:
         return None, "missing"
 
     def _hint(self, name: str) -> str:
+        """Where a value goes: the ``[iflows.parameters]`` of the export's ``[[iflows]]`` table (of a
+        package, the flow's own ``[iflows.flow.<id>.parameters]``), or ``-p`` of ``cpimock iflow``."""
         key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else '"' + name.replace('"', '\\"') + '"'
-        return f'set it in cpimock.toml: [iflows.{self._flow_id}.parameters] {key} = "..."'
+        table = "iflows.parameters" if self._single else f"iflows.flow.{self._flow_id}.parameters"
+        option = "'" + name.replace("'", "'\\''") + "=...'"
+        return (
+            f'set it in cpimock.toml, in the export\'s [[iflows]] table: [{table}] {key} = "...", '
+            f"or give it to cpimock iflow add or inspect as -p {option}"
+        )
 
     def _check_type(self, name: str, value: str, source: str) -> None:
         pattern = _TYPES.get(self._types.get(name, ""))
