@@ -2,9 +2,10 @@
 
 References are ``"iflows/file.py:function"`` and ``"package.module:function"`` (Python steps, see
 :mod:`cpimock.steps.python`) and ``"iflows/script.groovy[:function]"`` (Groovy steps, see
-:mod:`cpimock.steps.groovy`). A :class:`Pipeline` runs them in order, like the script steps of an
-iFlow. Sync steps run on daemon threads (off the event loop), async steps on the loop. A step
-returns the ``Message`` or ``None`` for in-place changes. A failing, misbehaving or overrunning
+:mod:`cpimock.steps.groovy`); an iFlow export's steps come as descriptions instead (a content
+modifier, a script file: :mod:`cpimock.steps.kinds`). A :class:`Pipeline` runs them in order, like
+the steps of an iFlow. Sync steps run on daemon threads (off the event loop), async steps on the
+loop. A step returns the ``Message`` or ``None`` for in-place changes. A failing, misbehaving or overrunning
 step raises :class:`StepError` / :class:`StepTimeout`; the original exception is the ``__cause__``.
 
 Step files are reloaded when they change: before a run the pipeline compares each file's mtime
@@ -32,6 +33,7 @@ from cpimock.message import Message
 from cpimock.steps.deadlines import deadlines
 from cpimock.steps.groovy.step import GroovyStep
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
+from cpimock.steps.kinds import ModifierStep, RunModifier, ScriptFile, StepRef
 from cpimock.steps.python import EXPECTED, StepFunc, StepSource, describe, import_step, is_async, resolve
 from cpimock.steps.threads import harden_stdio, run_in_thread
 
@@ -55,8 +57,9 @@ class StepTimeout(StepError):
 
 @dataclass(eq=False)
 class _Step:
-    ref: str
+    ref: str  # what errors and the MPL call the step
     attr: str
+    described: StepRef = ""  # as the iFlow gave it
     source: StepSource | None = None
     func: StepFunc | None = None
     error: HandlerLoadError | None = None
@@ -94,8 +97,9 @@ class Pipeline:
         self._sources = tuple({id(s.source): s.source for s in self._steps if s.source is not None}.values())
 
     @property
-    def references(self) -> tuple[str, ...]:
-        return tuple(step.ref for step in self._steps)
+    def references(self) -> tuple[StepRef, ...]:
+        """The steps as the iFlow gave them: a pipeline whose iFlow gives the same ones again is kept."""
+        return tuple(step.described for step in self._steps)
 
     @property
     def load_errors(self) -> list[HandlerLoadError]:
@@ -172,17 +176,35 @@ class Pipeline:
         return StepTimeout(ref, f"step '{ref}' ran past the iFlow's timeout of {timeout_s:g} s")
 
 
-def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = False) -> Pipeline:
-    """Load an iFlow's step references; file paths are relative to ``base_dir`` (the workspace).
+def load_pipeline(
+    steps: Sequence[StepRef], base_dir: Path, *, defer_errors: bool = False, camel_id: str = ""
+) -> Pipeline:
+    """Load an iFlow's steps; file paths are relative to ``base_dir`` (the workspace).
 
     Raises :class:`HandlerLoadError` for the first step that cannot be loaded. With
     ``defer_errors=True`` (what a running server wants) it logs the problem instead, returns a
     pipeline whose run raises :class:`StepError` for that step, and picks the file up once fixed.
+    *camel_id* is the iFlow's id, which a content modifier's ``${camelId}`` reads.
     """
     sources: dict[Path, StepSource] = {}
     loaded: list[_Step] = []
     for ref in steps:
-        step = _parse(ref, base_dir, sources)
+        if isinstance(ref, ModifierStep):
+            step = _Step(ref.label, "", ref)
+            try:
+                step.func = RunModifier(ref, camel_id)
+            except HandlerLoadError as exc:
+                if not defer_errors:
+                    raise
+                step.error = exc
+                log.warning("%s", exc)
+            loaded.append(step)
+            continue
+        if isinstance(ref, ScriptFile):
+            groovy = GroovyStep(ref.label, str(ref.path), ref.function, base_dir, display=ref.label)
+            step = _Step(ref.label, ref.function, ref, func=groovy)
+        else:
+            step = _parse(ref, base_dir, sources)
         loaded.append(step)
         if isinstance(step.func, GroovyStep):
             try:
@@ -193,7 +215,7 @@ def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = 
                 log.warning("%s", exc)  # the JVM picks the script up once it is there
         elif step.source is None:
             try:
-                step.func = import_step(ref, step.attr)
+                step.func = import_step(step.ref, step.attr)
             except HandlerLoadError as exc:
                 if not defer_errors:
                     raise
@@ -213,7 +235,7 @@ def load_pipeline(steps: Sequence[str], base_dir: Path, *, defer_errors: bool = 
 def _parse(ref: str, base_dir: Path, sources: dict[Path, StepSource]) -> _Step:
     groovy = parse_groovy_reference(ref)
     if groovy is not None:  # "script.groovy" or "script.groovy:function": runs on the JVM
-        return _Step(ref, groovy[1], func=GroovyStep(ref, groovy[0], groovy[1], base_dir))
+        return _Step(ref, groovy[1], ref, func=GroovyStep(ref, groovy[0], groovy[1], base_dir))
     target, colon, attr = ref.strip().rpartition(":")
     if not colon or not target or not attr:
         raise HandlerLoadError(f"steps entry {ref!r}: {EXPECTED}")
@@ -223,7 +245,7 @@ def _parse(ref: str, base_dir: Path, sources: dict[Path, StepSource]) -> _Step:
         path = (base_dir / target).resolve()
         source = sources.setdefault(path, StepSource(path, display=target))
         source.names.add(attr)
-        return _Step(ref, attr, source=source)
+        return _Step(ref, attr, ref, source=source)
     if not _MODULE_RE.match(target):
         raise HandlerLoadError(f"steps entry {ref!r}: {target!r} is neither a .py file nor a module name; {EXPECTED}")
-    return _Step(ref, attr)
+    return _Step(ref, attr, ref)

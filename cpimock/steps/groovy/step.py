@@ -52,9 +52,9 @@ def parse_reference(ref: str) -> tuple[str, str] | None:
 class GroovyStep:
     """One script step; calling it runs the script on the message."""
 
-    def __init__(self, ref: str, target: str, function: str, base_dir: Path) -> None:
+    def __init__(self, ref: str, target: str, function: str, base_dir: Path, *, display: str | None = None) -> None:
         self.ref = ref
-        self.display = target
+        self.display = display or target  # an export's script: its step, not the file it was unpacked to
         self.path = (base_dir / target).resolve()
         self.function = function
         self.base_dir = base_dir.resolve()
