@@ -160,6 +160,7 @@ class Flow:
     script_collections: list[str] = field(default_factory=list)
     timer: bool = False
     local_steps: list[StepSpec] = field(default_factory=list)  # a local process, Process_L, called by process_call()
+    exception_subprocess: bool = False  # an Exception Subprocess in the main process
 
     def files(self) -> dict[str, bytes]:
         files = {
@@ -254,6 +255,11 @@ class Flow:
             node = etree.SubElement(process, _b(step.tag), id=f"CallActivity_{number}", name=step.name)
             _properties(node, step.properties)
             ids.append(node.get("id") or "")
+        if self.exception_subprocess:
+            handler = etree.SubElement(
+                process, _b("subProcess"), id="SubProcess_1", name="Exception Subprocess 1", triggeredByEvent="true"
+            )
+            _properties(handler, [("activityType", "ErrorEventSubProcessTemplate")])
         end = etree.SubElement(process, _b("endEvent"), id="EndEvent_2", name="End")
         etree.SubElement(end, _b("messageEventDefinition"))
         ids.append("EndEvent_2")

@@ -24,6 +24,7 @@ from cpimock.steps.simple import SimpleContext
 from .exports import (
     Channel,
     Flow,
+    StepSpec,
     content_modifier,
     package_files,
     process_call,
@@ -106,11 +107,11 @@ def test_an_https_flow_with_a_content_modifier_loads_with_its_channel_steps_and_
         "expression body: runs" in report
     )
     assert (
-        "2. Groovy Script 1 (CallActivity_11): GroovyScript audit.groovy (script/), function logIt: not run yet"
-        in report
+        "2. Groovy Script 1 (CallActivity_11): GroovyScript audit.groovy (script/), function logIt: "
+        "runs on the JVM (needs Java and Groovy)" in report
     )
     assert "allowed headers: SAP_.* | X-Custom-.*" in report
-    assert "Result: ready to serve, but 1 step listed above is not run by cpimock" in report
+    assert "Result: ready to serve, every step included" in report
 
 
 def test_a_folder_export_reads_as_the_same_flow_as_its_zip(tmp_path: Path) -> None:
@@ -436,3 +437,67 @@ def test_in_a_package_a_missing_parameter_is_set_in_the_flows_own_table(tmp_path
     assert '[iflows.flow.Orders_Inbound.parameters] "HTTP Address" = "..."' in error.text
     [fixed] = load_export(tmp_path / "Package.zip", flow_overrides={"Orders_Inbound": {"HTTP Address": "/orders"}})
     assert fixed.channels[0].endpoint == "/http/orders"
+
+
+def test_a_script_the_export_does_not_carry_or_cannot_run_is_named_with_its_replacement(tmp_path: Path) -> None:
+    flow = Flow(
+        steps=[
+            script("From collection", "shared.groovy", bundle="Shared_Scripts"),
+            script("Lost", "lost.groovy"),
+            StepSpec("JS", [("activityType", "Script"), ("subActivityType", "JavaScript"), ("script", "a.js")]),
+            script("Carried", "carried.gsh", "transform"),
+        ],
+        scripts={"a.js": "function processData(m) { return m; }", "carried.gsh": "def transform(m) { m }"},
+        script_collections=["Shared_Scripts"],
+    )
+    loaded = load_one(tmp_path, flow)
+    collection, lost, javascript, carried = loaded.steps
+    assert [isinstance(step, ScriptStep) and step.runs for step in loaded.steps] == [False, False, False, True]
+    assert isinstance(collection, ScriptStep)
+    assert (
+        collection.why_not
+        == "the script lies in the script collection 'Shared_Scripts', which this export does not carry"
+    )
+    assert isinstance(lost, ScriptStep)
+    assert lost.why_not == "the script 'lost.groovy' is not in the export's script/ folder"
+    assert isinstance(javascript, ScriptStep)
+    assert javascript.why_not == "JavaScript scripts do not run in cpimock (only Groovy does)"
+    assert isinstance(carried, ScriptStep)
+    assert (carried.why_not, carried.function) == (None, "transform")
+    warnings = {line.where: line.text for line in loaded.report if line.level == "warning"}
+    assert warnings["step 'Lost' (CallActivity_11)"].endswith(
+        '; replace it with a Python step: [iflows.replace] "lost.groovy" = "iflows/<file>.py:<function>"'
+    )
+    assert "Result: ready to serve, but 3 steps listed above are not run by cpimock" in render_report([loaded])
+
+
+def test_an_exception_subprocess_is_kept_as_a_handler_cpimock_does_not_run(tmp_path: Path) -> None:
+    loaded = load_one(tmp_path, Flow(steps=[content_modifier()], exception_subprocess=True))
+    [process] = loaded.processes
+    assert process.handlers == (UnsupportedStep("SubProcess_1", "Exception Subprocess 1", "Exception Subprocess"),)
+    assert [step.name for step in process.steps] == ["Set order data"]
+
+
+def test_scripts_and_jars_are_unpacked_once_per_content_for_the_jvm(tmp_path: Path) -> None:
+    flow = Flow(
+        steps=[script(file="script1.groovy")],
+        scripts={"script1.groovy": "def processData(m) { m }"},
+        extra_files={"src/main/resources/lib/helper.jar": b"PK\x05\x06" + bytes(18)},
+    )
+    path = write_zip(tmp_path / "Flow.zip", flow.files())
+    [loaded] = load_export(path, scripts=tmp_path / "unpacked")
+    assert loaded.scripts is not None
+    assert loaded.scripts.parent == tmp_path / "unpacked"
+    [step] = loaded.steps
+    assert isinstance(step, ScriptStep)
+    assert loaded.script_path(step) == loaded.scripts / "script" / "script1.groovy"
+    assert (loaded.scripts / "script" / "script1.groovy").read_text() == "def processData(m) { m }"
+    assert (loaded.scripts / "lib" / "helper.jar").is_file()
+    assert sorted(p.name for p in loaded.scripts.iterdir()) == [".complete", "lib", "script"]
+    [again] = load_export(path, scripts=tmp_path / "unpacked")
+    assert again.scripts == loaded.scripts
+    flow.scripts["script1.groovy"] = "def processData(m) { m.setBody('changed'); m }"
+    [changed] = load_export(write_zip(tmp_path / "Flow.zip", flow.files()), scripts=tmp_path / "unpacked")
+    assert changed.scripts not in (None, loaded.scripts)
+    [without] = load_export(write_zip(tmp_path / "Plain.zip", Flow().files()), scripts=tmp_path / "unpacked")
+    assert without.scripts is None

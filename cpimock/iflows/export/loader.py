@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 
 from cpimock.iflows.export.archive import FlowFiles, Limits, PackageInfo, open_export
 from cpimock.iflows.export.errors import ExportError
 from cpimock.iflows.export.iflw import read_iflw
 from cpimock.iflows.export.manifest import FLOW_BUNDLE_TYPES, parse_manifest
-from cpimock.iflows.export.model import ExportedFlow, ReportLine
+from cpimock.iflows.export.model import ExportedFlow, ReportLine, ScriptStep
 from cpimock.iflows.export.parameters import ParameterResolver, read_parameters
+from cpimock.iflows.export.scripts import unpack_scripts
 
 __all__ = ["load_export"]
 
@@ -21,23 +24,29 @@ def load_export(
     *,
     flow_overrides: Mapping[str, Mapping[str, str]] | None = None,
     limits: Limits | None = None,
+    scripts: Path | None = None,
 ) -> list[ExportedFlow]:
     """Every iFlow of the export at *path* (one for a flow export, several for a package).
 
     *overrides* set parameter values for every flow, as CPI's *Configure* dialog does;
     *flow_overrides* set them for one flow, by its id (Bundle-SymbolicName), and win. A
     malformed or hostile export raises :class:`ExportError`; what cpimock cannot serve in a
-    readable export is in each flow's report (``flow.errors``, ``flow.check()``).
+    readable export is in each flow's report (``flow.errors``, ``flow.check()``). With
+    *scripts*, the ``script/`` and ``lib/`` of a flow whose steps run a script are unpacked
+    under that folder for the JVM (``flow.scripts``).
     """
     with open_export(path, limits) as export:
         if export.package is not None and not export.flows:
             kinds = ", ".join(sorted({resource.kind for resource in export.package.resources})) or "nothing"
             raise ExportError(f"{path}: the package {export.package.name!r} holds no integration flow ({kinds})")
         flows = []
+        single = export.package is None
         for files in export.flows:
-            flows.append(
-                _load_flow(files, overrides or {}, flow_overrides or {}, export.package, single=export.package is None)
-            )
+            flow = _load_flow(files, overrides or {}, flow_overrides or {}, export.package, single=single)
+            runs_scripts = any(isinstance(s, ScriptStep) and s.runs for p in flow.processes for s in p.steps)
+            if scripts is not None and runs_scripts:
+                flow = replace(flow, scripts=unpack_scripts(files, scripts))
+            flows.append(flow)
         return flows
 
 

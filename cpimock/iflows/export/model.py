@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal
 
 from cpimock.iflows.export.archive import PackageInfo
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 Level = Literal["info", "warning", "error"]
+RESOURCES = "src/main/resources/"  # where an export keeps its iflw, parameters, script/, lib/, wsdl/...
 Authorization = Literal["user-role", "client-certificate"]
 
 
@@ -151,7 +153,25 @@ class ScriptStep:
     bundle: str | None  # the script collection holding the script, if any
     path: str | None  # the script's path inside the export, when the export carries it
 
-    runs = False  # run by the Groovy runner, which comes later
+    @property
+    def runs(self) -> bool:
+        """Whether the Groovy runner can run it: a Groovy script the export carries (Java and Groovy aside)."""
+        return self.path is not None and self.is_groovy
+
+    @property
+    def is_groovy(self) -> bool:
+        return "groovy" in self.language.lower() or self.script.lower().endswith((".groovy", ".gsh"))
+
+    @property
+    def why_not(self) -> str | None:
+        """Why the Groovy runner cannot run it, or None."""
+        if not self.is_groovy:
+            return f"{self.language} scripts do not run in cpimock (only Groovy does)"
+        if self.path is None:
+            if self.bundle:
+                return f"the script lies in the script collection {self.bundle!r}, which this export does not carry"
+            return f"the script {self.script!r} is not in the export's script/ folder"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +194,7 @@ class IntegrationProcess:
     name: str
     steps: tuple[Step, ...]
     complete: bool  # False when the walk stopped early (a branch, a loop, a dead end)
+    handlers: tuple[UnsupportedStep, ...] = ()  # exception subprocesses, which cpimock does not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +240,13 @@ class ExportedFlow:
     script_collections: tuple[str, ...] = ()
     package: PackageInfo | None = None
     files: tuple[str, ...] = field(default=(), repr=False)
+    scripts: Path | None = None  # where the flow's script/ and lib/ were unpacked for the JVM, if asked to
+
+    def script_path(self, step: ScriptStep) -> Path | None:
+        """The script of *step* on disk (see :attr:`scripts`), or None."""
+        if self.scripts is None or step.path is None:
+            return None
+        return self.scripts / step.path.removeprefix(RESOURCES)
 
     @property
     def errors(self) -> tuple[ReportLine, ...]:

@@ -142,9 +142,8 @@ def _step(step: Step) -> str:
         return "content modifier, " + ", ".join(parts) + (": runs" if step.runs else ": cannot run (see findings)")
     if isinstance(step, ScriptStep):
         where = f"script collection {step.bundle}" if step.bundle else "script/"
-        return (
-            f"{step.language} {step.script} ({where}), function {step.function}: not run yet (needs the Groovy runner)"
-        )
+        done = "runs on the JVM (needs Java and Groovy)" if step.runs else f"not run: {step.why_not}"
+        return f"{step.language} {step.script} ({where}), function {step.function}: {done}"
     return f"{step.kind}: not run by cpimock"
 
 

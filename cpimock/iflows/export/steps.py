@@ -8,6 +8,7 @@ ends the walk: what follows depends on the message, and cpimock does not route.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 
@@ -61,6 +62,7 @@ _KINDS = {
     "Join": "Join",
 }
 _TABLE_CELLS = ("Action", "Name", "Type", "Value", "Datatype", "Default")
+_HANDLER = "Exception Subprocess"
 
 
 def walk_process(
@@ -82,12 +84,13 @@ def walk_process(
     outgoing: dict[str, list[str]] = {}
     for flow in process.iterchildren(q("sequenceFlow")):
         outgoing.setdefault(flow.get("sourceRef") or "", []).append(flow.get("targetRef") or "")
+    handlers: list[UnsupportedStep] = []
     for child in process.iterchildren(q("subProcess")):
         if "ErrorEventSubProcess" in dict(properties(child)).get("activityType", "") or child.get("triggeredByEvent"):
+            handler = UnsupportedStep(child.get("id") or "?", child.get("name") or "exception subprocess", _HANDLER)
+            handlers.append(handler)
             text = "an exception subprocess; cpimock does not run it, a failing step fails the call"
-            report.append(
-                ReportLine("warning", f"{child.get('name') or 'exception subprocess'} ({child.get('id')})", text)
-            )
+            report.append(ReportLine("warning", f"{handler.name} ({handler.id})", text))
     steps: list[Step] = []
     current = start_id or next((key for key, node in nodes.items() if local(node) == "startEvent"), None)
     complete = False
@@ -138,7 +141,7 @@ def walk_process(
         else:
             steps.append(_step(node, served, files, namespaces, resolver, report))
         current = following
-    return IntegrationProcess(process_id, name, tuple(steps), complete and nested_complete)
+    return IntegrationProcess(process_id, name, tuple(steps), complete and nested_complete, tuple(handlers))
 
 
 _MAX_CALL_DEPTH = 8
@@ -269,15 +272,9 @@ def _script(
     path = f"src/main/resources/script/{script}" if script else None
     if path and not files.has(path):
         path = None
-        if bundle is None:
-            report.append(ReportLine("warning", where, f"the script {script!r} is not in the export's script/ folder"))
     step = ScriptStep(step_id, name, language, script, value("scriptFunction").strip() or "processData", bundle, path)
-    holder = f"the script collection {bundle!r}" if bundle else "the export"
-    report.append(
-        ReportLine(
-            "warning",
-            where,
-            f"{language} {script}, function {step.function}, from {holder}: not run yet (needs the Groovy runner)",
-        )
-    )
+    problem = step.why_not
+    if problem is not None:
+        replace = f'[iflows.replace] {json.dumps(script)} = "iflows/<file>.py:<function>"'
+        report.append(ReportLine("warning", where, f"{problem}; replace it with a Python step: {replace}"))
     return step
