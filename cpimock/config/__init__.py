@@ -5,6 +5,7 @@ I/O here), :mod:`cpimock.config.iflows` checks the ``[[iflows]]`` tables. Every 
 path (``iflows[2].address``) and the fix.
 """
 
+from cpimock.config.iflows import address_problem, normal_address, role_problem
 from cpimock.config.load import load_config, parse_config
 from cpimock.config.model import (
     ADAPTERS,
@@ -52,6 +53,9 @@ __all__ = [
     "SoapChannel",
     "SubjectPair",
     "TenantConfig",
+    "address_problem",
     "load_config",
+    "normal_address",
     "parse_config",
+    "role_problem",
 ]

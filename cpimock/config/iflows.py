@@ -113,21 +113,37 @@ def _iflows(
 
 
 def _address(r: Reader, address: str, where: str, adapter: Adapter) -> str:
+    problem = address_problem(address, adapter)
+    if problem is not None:
+        raise r.fail(where, problem)
+    return normal_address(address)
+
+
+def address_problem(address: str, adapter: Adapter) -> str | None:
+    """What breaks CPI's address rules in *address* (for a channel of *adapter*), or None."""
     if adapter != "https" and "*" in address:
-        raise r.fail(
-            where,
+        return (
             f"{address!r}: a {adapter} address answers its sub-paths already (/path also answers /path/...); "
-            "drop the '*'",
+            "drop the '*'"
         )
     if not _ADDRESS_RE.match(address) or "//" in address or address.count("*") > 1:
-        raise r.fail(
-            where,
+        return (
             f"{address!r} is not a CPI address: start with '/', use letters, digits and _ / ~ - . $, "
-            "'$' only right after the leading '/', and '*' only as a final '/*'",
+            "'$' only right after the leading '/', and '*' only as a final '/*'"
         )
+    return None
+
+
+def normal_address(address: str) -> str:
+    """*address* without a trailing slash (CPI serves ``/orders/`` as ``/orders``)."""
     if address != "/" and address.endswith("/") and not address.endswith("/*"):
-        address = address.rstrip("/")
+        return address.rstrip("/")
     return address
+
+
+def role_problem(role: str) -> str | None:
+    """What breaks CPI's rule for role names in *role*, or None."""
+    return None if _ROLE_RE.match(role) else f"role {role!r} may only use a-z A-Z 0-9 _ . (as in CPI)"
 
 
 def _check_wildcard_overlap(r: Reader, iflows: list[IFlowConfig]) -> None:

@@ -8,7 +8,7 @@ defined with the settings in :mod:`cpimock.config.model`, since ``cpimock.toml``
 both fill them). The server routes a request to a channel (:class:`Route`), asks the channel
 whether the caller may call, and runs the iFlow's steps.
 
-How CPI's export keys map onto a channel, for the export's reader:
+How CPI's export keys map onto a channel (:mod:`cpimock.iflows.exported` does it):
 
 ==============================  =============================================================
 export (``ifl:property``)       :class:`Channel`
@@ -51,6 +51,7 @@ from cpimock.config import (
     SoapChannel,
     SubjectPair,
 )
+from cpimock.steps.kinds import StepRef
 
 __all__ = ["PREFIXES", "Adapter", "Channel", "IFlow", "IdocChannel", "Route", "SoapChannel", "from_config"]
 
@@ -106,7 +107,7 @@ class IFlow:
 
     id: str
     channels: tuple[Channel, ...]
-    steps: tuple[str, ...] = ()
+    steps: tuple[StepRef, ...] = ()  # references from cpimock.toml, or the steps an export describes
     allowed_headers: tuple[str, ...] = ()
     return_exception_to_sender: bool = False
     state: Literal["started", "stopped"] = "started"

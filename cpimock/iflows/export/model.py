@@ -85,6 +85,7 @@ class SoapOptions:
     port_name: str | None
     ws_addressing: bool
     robust: bool  # one-way processed synchronously, errors returned (soapOptions=cxfRobust)
+    wsdl_content: bytes | None = field(default=None, repr=False)  # the WSDL's bytes, when the export carries it
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,11 +203,14 @@ def _soap(adapter: Adapter, values: dict[str, str], files: FlowFiles, problems: 
     definition = values.get("serviceDefinition", "").strip() or "Manual"
     wsdl_url = values.get("soapWsdlURL", "").strip()
     wsdl = None
+    content = None
     if wsdl_url:
         wsdl = "src/main/resources/" + wsdl_url.lstrip("/")
         if not files.has(wsdl):
             problems.append(f"soapWsdlURL {wsdl_url!r} names a WSDL the export does not carry ({wsdl})")
             wsdl = None
+        else:
+            content = files.read(wsdl)
     elif definition == "WSDL":
         problems.append("its service definition is WSDL but soapWsdlURL names no WSDL")
     if definition not in ("Manual", "WSDL") and "{{" not in definition:
@@ -221,4 +224,5 @@ def _soap(adapter: Adapter, values: dict[str, str], files: FlowFiles, problems: 
         port_name=values.get("soapWsdlPortName", "").strip() or None,
         ws_addressing=_flag(values.get("useWSAddressing", "0"), "useWSAddressing", problems),
         robust=values.get("soapOptions", "").strip() == "cxfRobust",
+        wsdl_content=content,
     )
