@@ -18,11 +18,13 @@ class ConfigError(CpimockError):
 
 
 class MissingFileError(ConfigError):
-    """``cpimock.toml`` names a file that does not exist (yet): the reloader watches for it."""
+    """``cpimock.toml`` names a file that does not exist (yet), or cannot be used as it is: the reloader
+    watches it (and *more*, such as the files of an export folder) and tries again when it changes."""
 
-    def __init__(self, message: str, path: Path) -> None:
+    def __init__(self, message: str, path: Path, more: tuple[Path, ...] = ()) -> None:
         super().__init__(message)
         self.path = path
+        self.paths = (path, *more)
 
 
 class PkiError(CpimockError):

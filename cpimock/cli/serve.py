@@ -159,13 +159,16 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     echo("Integration flows:")
     channels = [(iflow, channel) for iflow in snapshot.iflows.values() for channel in iflow.channels]
     width = max((len(c.url_path) for _, c in channels), default=0) + len(url) + 1
+    sources = {served.flow.id: served.settings.export for served in snapshot.exports}
     for iflow, channel in channels:
         rule = channel.role if channel.authorization == "user-role" else "client certificate subject/issuer list"
         state = "" if iflow.state == "started" else f" [{iflow.state}]"
         kind = "" if channel.adapter == "https" else f"{_ADAPTER_NAMES[channel.adapter]}, "
-        echo(f"  {url + channel.url_path:<{width}}  {iflow.id} ({kind}{rule}){state}")
+        source = f" from {sources[iflow.id]}" if iflow.id in sources else ""
+        echo(f"  {url + channel.url_path:<{width}}  {iflow.id} ({kind}{rule}){state}{source}")
     if not channels:
-        echo("  none yet: add [[iflows]] to cpimock.toml (it is reloaded while the server runs)")
+        echo("  none yet: add [[iflows]] to cpimock.toml, or an export with `cpimock iflow add Flow.zip`")
+    _export_warnings(snapshot)
     if config.journal.enabled:
         echo(f"Message monitor: {url}/monitor   (or `cpimock messages`)")
     demo_flow = next((f for f in config.iflows if f.address.lower() == "/clientcertauth"), None)
@@ -181,6 +184,19 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
             echo("Send the demo IDoc as an S/4 XML-HTTP port would (docs/s4hana.md sets S/4 up):")
             echo(f"  curl {certificate} -H 'Content-Type: text/xml' --data-binary @{DEMO_IDOC} {url}/cxf{idoc.address}")
     echo("Press Ctrl-C to stop.")
+
+
+def _export_warnings(snapshot: Snapshot) -> None:
+    """What the served exports leave out (steps, channels, handlers), so that nobody takes it for CPI's behaviour."""
+    for served in snapshot.exports:
+        warnings = served.warnings
+        if not warnings:
+            continue
+        click.secho(f"Warnings of iFlow {served.flow.id} ({served.settings.export}):", fg="yellow")
+        for line in warnings:
+            click.secho(f"  {line.where}: {line.text}", fg="yellow")
+        strict = "strict = true would refuse to serve it; " if served.skipped else ""
+        click.echo(f"  ({strict}`cpimock iflow inspect {served.settings.export}` says more)")
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -113,7 +113,7 @@ class Reloader:
                 # remember the broken files' state so the same breakage is not retried every second;
                 # a file the new state names but that does not exist yet is watched too, so that it
                 # takes effect once it appears
-                paths = [*old.watched, *([exc.path] if isinstance(exc, MissingFileError) else [])]
+                paths = [*old.watched, *(exc.paths if isinstance(exc, MissingFileError) else ())]
                 with self._swap_lock:
                     self.current = replace(self.current, watched={p: stat(p) for p in paths})
                 return False
@@ -122,6 +122,7 @@ class Reloader:
                 new = self._install(old, new)
             log.info("reloaded the workspace (%s); generation %d", reason, new.generation)
             new.revocation.problem()
+            _log_export_warnings(old, new)
         async with self._changed:
             self._changed.notify_all()
         return True
@@ -157,3 +158,13 @@ class Reloader:
             if changed:
                 names = ", ".join(sorted(p.name for p in changed))
                 await self.reload(f"{names} changed")
+
+
+def _log_export_warnings(old: Snapshot, new: Snapshot) -> None:
+    """The warnings of each export flow that changed in the reload (what it serves without, or doubts)."""
+    before = {served.flow.id: served.warnings for served in old.exports}
+    for served in new.exports:
+        warnings = served.warnings
+        if warnings and warnings != before.get(served.flow.id):
+            for line in warnings:
+                log.warning("iFlow %s (%s): %s: %s", served.flow.id, served.settings.export, line.where, line.text)

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from cpimock.config import ClientAuthSetting, Config, load_config
 from cpimock.identity.directory import Directory
+from cpimock.iflows.exported import ServedFlow
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.clock import REAL_CLOCK, Clock
 from cpimock.pki.store import Pki
 from cpimock.steps.pipeline import Pipeline, load_pipeline
+from cpimock.tenant.exports import LoadedExports, load_exports
 from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
@@ -43,13 +45,16 @@ class Snapshot:
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
     # DER of every CA certificate the TLS context trusts: an open connection's root must stay among them
     trusted_roots: frozenset[bytes] = frozenset()
+    exports: tuple[ServedFlow, ...] = ()  # the flows served from CPI exports, with their reports
 
 
-def choose_client_auth(setting: ClientAuthSetting, config: Config, registry: Registry) -> tuple[ClientAuthMode, str]:
+def choose_client_auth(
+    setting: ClientAuthSetting, iflows: list[IFlow], registry: Registry
+) -> tuple[ClientAuthMode, str]:
     """``auto``: required while every way in is a certificate, optional once Basic/OAuth can be used."""
     if setting != "auto":
         return setting, f"--client-auth {setting}"
-    started = [f for f in config.iflows if f.state == "started"]
+    started = [f for f in iflows if f.state == "started"]
     secrets = [r.name for r in registry.records.values() if r.key_type == "clientid-secret" and not r.revoked]
     if any("oauth" in f.auth_methods for f in started):
         return "optional", "an iFlow accepts OAuth tokens, whose callers need not present a certificate"
@@ -66,7 +71,7 @@ def stat(path: Path) -> tuple[int, int, int] | None:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def watched_files(config: Config, pki: Pki) -> list[Path]:
+def watched_files(config: Config, pki: Pki, exports: LoadedExports) -> list[Path]:
     return [
         config.path,
         config.certs_dir / REGISTRY_FILE,
@@ -77,6 +82,8 @@ def watched_files(config: Config, pki: Pki) -> list[Path]:
         *config.server.trust,
         # a SOAP channel's WSDL is read with cpimock.toml, and reloaded when it changes
         *(f.soap.wsdl_file for f in config.iflows if f.soap is not None and f.soap.wsdl_file is not None),
+        # an export is read again when its zip, or a file of its folder, changes
+        *exports.watched,
     ]
 
 
@@ -98,9 +105,12 @@ def build_snapshot(
     config = load_config(root / "cpimock.toml")
     pki = Pki.load(config.certs_dir)
     registry = Registry.load(config.certs_dir)
-    watched = {path: stat(path) for path in watched_files(config, pki)}
+    iflows = {table.id: from_config(table) for table in config.iflows}
+    exports = load_exports(config, list(iflows.values()))
+    iflows.update((iflow.id, iflow) for iflow in exports.iflows)
+    watched = {path: stat(path) for path in watched_files(config, pki, exports)}
     setting: ClientAuthSetting = client_auth or config.server.client_auth
-    mode, reason = choose_client_auth(setting, config, registry)
+    mode, reason = choose_client_auth(setting, list(iflows.values()), registry)
     material = TlsMaterial(
         cert_path=pki.server_cert_path,
         key_path=pki.server_key_path,
@@ -114,7 +124,6 @@ def build_snapshot(
     directory = Directory(
         registry.records.values(), config.instances, revocation, tenant=config.tenant.name, clock=clock.now
     )
-    iflows = {table.id: from_config(table) for table in config.iflows}
     pipelines: dict[str, Pipeline] = {}
     old = previous.pipelines if previous else {}
     for iflow in iflows.values():
@@ -122,7 +131,9 @@ def build_snapshot(
         if kept is not None and kept.references == iflow.steps:
             pipelines[iflow.id] = kept
         else:
-            pipelines[iflow.id] = load_pipeline(iflow.steps, config.root, defer_errors=not strict_steps)
+            pipelines[iflow.id] = load_pipeline(
+                iflow.steps, config.root, defer_errors=not strict_steps, camel_id=iflow.id
+            )
     return Snapshot(
         generation=(previous.generation + 1) if previous else 1,
         config=config,
@@ -140,4 +151,5 @@ def build_snapshot(
         clock=clock,
         watched=watched,
         trusted_roots=frozenset(context.get_ca_certs(binary_form=True)),
+        exports=exports.flows,
     )

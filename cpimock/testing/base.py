@@ -12,7 +12,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from cpimock.mpl.sql import Where
 from cpimock.pki.clock import REAL_CLOCK, Clock, validity_start
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 from cpimock.testing.config import IFlowSpec, render_config
+from cpimock.testing.exports import ExportSpec, read_export
 from cpimock.testing.keypool import POOL
 from cpimock.testing.keys import TenantKey, existing_key, issue_key, pooled_pki
 from cpimock.testing.steps import forget, is_registered, register
@@ -89,6 +90,7 @@ class TenantBase:
         self._sock: socket.socket | None = None
         self._server: Server | None = None
         self._iflows: dict[tuple[str, str], IFlowSpec] = {}  # by prefix and lower-case address
+        self._exports: dict[Path, ExportSpec] = {}  # by the export's path
         self._step_names: list[str] = []
         self._keys: dict[str, TenantKey] = {}
         self._instances: dict[str, frozenset[str]] = {}
@@ -227,6 +229,50 @@ class TenantBase:
             raise
         path = address if address.startswith("/") else "/" + address
         return IFlow(flow_id, address, f"{self.url}{prefix}{path}" if self._server else f"{prefix}{path}")
+
+    def add_export(
+        self,
+        path: str | Path,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        flows: Sequence[str] = (),
+        replace: Mapping[str, Step] | None = None,
+        strict: bool = False,
+        flow_parameters: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[IFlow]:
+        """Serve a CPI iFlow export (a flow zip, a package zip or a folder): one :class:`IFlow` per
+        sender channel cpimock serves, in the export's order.
+
+        *parameters* set its externalized parameters as CPI's *Configure* dialog does (of a
+        package, every flow's; *flow_parameters* one flow's, by its id); *flows* picks flows of a
+        package; *replace* runs a step (a plain function, as in :meth:`iflow`, or a reference)
+        instead of a script: ``{"script1.groovy": convert}``. *strict* refuses a flow whose steps
+        cpimock skips. Adding the same file again replaces it. Raises
+        :class:`~cpimock.errors.CpimockError` naming what keeps the export from being served.
+        """
+        source = Path(path).resolve()  # relative to the caller, not the temporary workspace
+        values = {name: str(value) for name, value in (parameters or {}).items()}
+        own = {flow: {n: str(v) for n, v in pairs.items()} for flow, pairs in (flow_parameters or {}).items()}
+        taken, channels = read_export(source, values, own, tuple(flows))
+        spec = ExportSpec(
+            source,
+            tuple(flows),
+            strict,
+            tuple(values.items()),
+            tuple((script, self._step_ref(step)) for script, step in (replace or {}).items()),
+            tuple((flow, tuple(pairs.items())) for flow, pairs in own.items()),
+            taken,
+        )
+        before = dict(self._exports)
+        self._exports[source] = spec
+        try:
+            self._apply()
+        except BaseException:
+            self._exports = before
+            self._apply()
+            raise
+        base = self.url if self._server else ""
+        return [IFlow(flow_id, address, base + url_path) for flow_id, address, url_path in channels]
 
     def _step_ref(self, step: Step) -> str:
         if isinstance(step, str):
@@ -374,10 +420,11 @@ class TenantBase:
             raise errors[0]
 
     def clear(self) -> None:
-        """Forget the iFlows registered from Python, the MPL and the step errors (keys stay)."""
+        """Forget the iFlows registered from Python and the exports added, the MPL and the step errors (keys stay)."""
         self.take_errors()
-        if self._iflows:
+        if self._iflows or self._exports:
             self._iflows.clear()
+            self._exports.clear()
             self._apply()
         self._forget_steps()
         if self._server is not None:
@@ -415,7 +462,9 @@ class TenantBase:
         return root, sock
 
     def _write(self, root: Path, port: int) -> None:
-        text = render_config(self._base_config, port, self._client_auth, self._instances, self._iflows.values())
+        text = render_config(
+            self._base_config, port, self._client_auth, self._instances, self._iflows.values(), self._exports.values()
+        )
         (root / "cpimock.toml").write_text(text, encoding="utf-8")
 
     def _apply(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cpimock.config import Config
+from cpimock.testing.exports import ExportSpec
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def render_config(
     client_auth: str,
     instances: Mapping[str, frozenset[str]],
     iflows: Iterable[IFlowSpec],
+    exports: Iterable[ExportSpec] = (),
 ) -> str:
-    """The file: *base*'s tenant and iFlows (the demo), then the registered instances and iFlows."""
+    """The file: *base*'s tenant and iFlows (the demo), then the registered instances, iFlows and exports."""
     tenant = base.tenant
     lines = [
         "# a temporary workspace of cpimock.testing; rewritten whenever the test registers something",
@@ -91,7 +93,9 @@ def render_config(
     for name, roles in instances.items():
         lines += ["", f"[instances.{_key(name)}]", f"roles = {_strs(sorted(roles))}"]
     registered = list(iflows)
+    added = list(exports)
     taken = {f.address.lower() for f in registered} | {f.id for f in registered}
+    taken |= {name for spec in added for name in spec.taken}
     for flow in base.iflows:  # the template's demo iFlow, unless a registered one took its place
         if flow.address.lower() in taken or flow.id in taken:
             continue
@@ -107,6 +111,8 @@ def render_config(
             lines.append(f"csrf = {_bool(flow.csrf)}")
     for spec in registered:
         lines += ["", *spec.table()]
+    for export in added:
+        lines += ["", *export.table()]
     return "\n".join(lines) + "\n"
 
 

@@ -94,6 +94,13 @@ steps = ["iflows/soap_demo.py:process"]
 # one_way_status = 202            # or 200 (with an empty envelope): the one-way acknowledgement
 # max_attachment_mb = 100         # SOAP with attachments and MTOM: the attachments together (soap, soap-rm, idoc)
 # duplicates = "acknowledge"      # soap-rm: or "process" (run the steps again for a repeated message id)
+
+# An iFlow exported from CPI's design view, served with its own sender channels and steps
+# (`cpimock iflow add Flow.zip` writes such a table; `cpimock iflow inspect` says what it serves):
+# [[iflows]]
+# export = "iflows/Orders_Inbound.zip"
+# [iflows.parameters]
+# "HTTP Address" = "/orders"
 """
 
 
