@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-_MODULES: tuple[str, ...] = ("init", "serve", "servicekey", "certs", "messages", "call", "postman")
+_MODULES: tuple[str, ...] = ("init", "serve", "iflow", "servicekey", "certs", "messages", "call", "postman")
 
 
 def _load() -> list[click.Command]:

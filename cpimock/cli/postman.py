@@ -14,6 +14,7 @@ from cpimock.iflows.model import from_config
 from cpimock.iflows.postman import Newman, collection, environment
 from cpimock.pki.exports import ExportFile, export_files, write_export, write_files
 from cpimock.pki.servicekey import read_service_key
+from cpimock.tenant.exports import load_exports
 from cpimock.workspace.create import DEMO_KEY, load_workspace
 from cpimock.workspace.keys import keys_dir
 
@@ -44,6 +45,7 @@ def command(key_file: Path | None, out: Path, base_url: str | None, workspace: P
     url = (base_url or f"https://127.0.0.1:{config.server.port}").rstrip("/")
     name = config.tenant.name
     iflows = [from_config(table) for table in config.iflows]
+    iflows += load_exports(config, iflows).iflows
     made = collection(config, iflows)
     documents = [
         ExportFile(f"cpimock-{name}.postman_collection.json", _json(made), False, "collection"),

@@ -108,6 +108,8 @@ def serve_flow(flow: ExportedFlow, settings: ExportConfig) -> ServedFlow:
             )
             problems.append(ReportLine("warning", _where(channel), text))
             continue
+        if any(line.level == "error" and line.where.startswith(_where(channel)) for line in flow.report):
+            continue  # the reader found what is wrong with it already (a parameter without value, ...)
         mapped = _channel(flow.id, channel, problems)
         if mapped is not None:
             channels.append(mapped)

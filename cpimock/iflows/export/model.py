@@ -222,6 +222,7 @@ class Parameter:
     source: ParameterSource
     type: str | None = None  # from parameters.propdef: xsd:string, xsd:integer, xsd:boolean
     used_by: tuple[str, ...] = ()
+    exported: str | None = None  # the export's own value (parameters.prop), whatever overrides it
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ class ParameterResolver:
         for name in names:
             value, source = self._value(name)
             used = tuple(self._used.get(name, ()))
-            result.append(Parameter(name, value, source, self._types.get(name) or None, used))
+            result.append(Parameter(name, value, source, self._types.get(name) or None, used, self._values.get(name)))
         return tuple(result)
 
     def _value(self, name: str) -> tuple[str | None, ParameterSource]:

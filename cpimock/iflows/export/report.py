@@ -21,7 +21,7 @@ from cpimock.iflows.export.model import (
     Step,
 )
 
-__all__ = ["render_report"]
+__all__ = ["package_lines", "render_report", "settings_lines"]
 
 _KINDS = {
     "IFlow": ("integration flow", "integration flows"),
@@ -38,7 +38,7 @@ def render_report(flows: Sequence[ExportedFlow]) -> str:
     lines: list[str] = []
     package = flows[0].package if flows else None
     if package is not None:
-        lines += _package(package)
+        lines += package_lines(package)
     for flow in flows:
         if lines:
             lines.append("")
@@ -46,7 +46,7 @@ def render_report(flows: Sequence[ExportedFlow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _package(package: PackageInfo) -> list[str]:
+def package_lines(package: PackageInfo) -> list[str]:
     counts = Counter(resource.kind for resource in package.resources)
     held = ", ".join(_count(kind, number) for kind, number in counts.items()) or "nothing"
     lines = [f"Package {package.name!r}: {held}"]
@@ -68,7 +68,7 @@ def _flow(flow: ExportedFlow) -> list[str]:
     lines += [f"    {line}" for channel in flow.channels for line in _channel(channel)] or ["    (none)"]
     for process in flow.processes:
         lines += ["", *_process(flow, process)]
-    lines += ["", "  Settings:", *(f"    {line}" for line in _settings(flow))]
+    lines += ["", "  Settings:", *(f"    {line}" for line in settings_lines(flow))]
     if flow.parameters:
         lines += ["", "  Externalized parameters:", *_parameters(flow.parameters)]
     findings = [line for line in flow.report if line.level != "info"]
@@ -147,7 +147,7 @@ def _step(step: Step) -> str:
     return f"{step.kind}: not run by cpimock"
 
 
-def _settings(flow: ExportedFlow) -> list[str]:
+def settings_lines(flow: ExportedFlow) -> list[str]:
     settings = flow.settings
     headers = " | ".join(settings.allowed_headers) if settings.allowed_headers else "none"
     lines = [
