@@ -128,7 +128,7 @@ def _served_channel(
         lines.append(text)
     if channel.idoc is not None:
         lines.append(f"  invalid XML characters: {channel.idoc.invalid_xml_characters}")
-    if target is not None and around.key_file:
+    if target is not None and around.key_file and channel.authorization != "client-certificate":
         lines.append(f"  call it: {call_line(around, target)}")
     return lines
 

@@ -4,6 +4,7 @@ rejecting twins, as a sender team's own tests would (``tenant.add_export``)."""
 from __future__ import annotations
 
 import io
+import shutil
 import ssl
 import subprocess
 import zipfile
@@ -15,7 +16,7 @@ import pytest
 from cpimock.errors import CpimockError
 from cpimock.message import Message
 from cpimock.steps.groovy.toolchain import find_toolchain
-from cpimock.testing import Tenant
+from cpimock.testing import Tenant, ThreadedTenant
 
 from ..steps.groovy_support import requires_groovy
 from .exports import (
@@ -33,6 +34,9 @@ from .exports import (
 SAMPLES = Path(__file__).parents[1] / "adapters" / "samples"
 ORDERS05 = (SAMPLES / "idoc" / "ORDERS05.soap.xml").read_bytes()
 WSDL = (SAMPLES / "OrderService.wsdl").read_bytes()
+SAP_NS = "http://www.sap.com/webas/640/soap/features/messageId/"
+GUID = "00163ec1-abf4-1eeb-acbf-25ab61ffa285"
+OTHER_GUID = "00163ec1-abf4-1eeb-acbf-25ab61ffa286"
 ORDER = b'<p1:Order xmlns:p1="urn:acme:orders"><p1:Id>4711</p1:Id></p1:Order>'
 ACK = content_modifier(
     "Acknowledge",
@@ -318,3 +322,88 @@ async def test_a_groovy_script_of_the_export_runs_with_the_flows_lib_jars(tmp_pa
         [failed] = tenant.take_errors()
         assert "Stamp (CallActivity_10)" in str(failed)
         assert "unable to resolve class acme.Stamp" in str(failed)
+
+
+def proxy_call(message_id: str) -> bytes:
+    """An asynchronous ABAP proxy call as S/4 sends it through SAP RM: one-way, the SAP messageId header."""
+    sap = f'<msgID:messageId xmlns:msgID="{SAP_NS}">uuid:{message_id}</msgID:messageId>'
+    return (
+        '<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<soap-env:Header>{sap}</soap-env:Header><soap-env:Body>"
+        '<n0:DeliveryRequest xmlns:n0="http://sap.com/xi/SAPGlobal20/Global"><ID>4711</ID></n0:DeliveryRequest>'
+        "</soap-env:Body></soap-env:Envelope>"
+    ).encode()
+
+
+async def test_one_flow_with_three_sender_channels_serves_each_into_the_same_steps(tmp_path: Path) -> None:
+    https = Channel(address="/orders", role="Orders.send")
+    rm = Channel("SOAP", "SAP RM", "/orders/async", protocol="SAP RM", role="Orders.send")
+    idoc = Channel("IDOC", "IDOC", "/orders/idoc", role="Orders.send")
+    tag = content_modifier("Tag", properties=[("Create", "via", "header", "CamelServletContextPath", "")])
+    flow = Flow(channels=[https, rm, idoc], steps=[tag])
+    async with Tenant() as tenant:
+        served = tenant.add_export(write_zip(tmp_path / "Orders.zip", flow.files()))
+        assert [f.url.removeprefix(tenant.url) for f in served] == [
+            "/http/orders",
+            "/cxf/orders/async",
+            "/cxf/orders/idoc",
+        ]
+        sender = tenant.service_key("s4", roles=["Orders.send"])
+        other = tenant.service_key("other")
+        xml = {"Content-Type": "text/xml"}
+        first, second, third = served
+        assert (await call(first.url, sender.ssl_context()))[0] == 200
+        assert (await call(second.url, sender.ssl_context(), proxy_call(GUID), **xml))[0] == 202
+        assert (await call(second.url, sender.ssl_context(), proxy_call(GUID), **xml))[0] == 202  # a copy
+        assert (await call(third.url, sender.ssl_context(), ORDERS05, **xml))[0] == 200
+        for flow_url, body in ((first.url, ORDER), (second.url, proxy_call(OTHER_GUID)), (third.url, ORDERS05)):
+            assert (await call(flow_url, other.ssl_context(), body, **xml))[0] == 403  # the role is the export's
+        await tenant.settle()
+        done = tenant.messages(iflow="Orders_Inbound", status="COMPLETED")
+        assert sorted(r.effective_custom_status for r in done) == ["COMPLETED", "COMPLETED", "COMPLETED", "DUPLICATE"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_does_the_csrf_dance_against_an_exported_channel(tmp_path: Path) -> None:
+    export = write_zip(tmp_path / "Orders.zip", orders().files())
+    with ThreadedTenant() as tenant:
+        [flow] = tenant.add_export(export)
+        key = tenant.service_key("s4")
+        jar = tmp_path / "jar.txt"
+        base = [
+            "curl",
+            "-sS",
+            "--cert",
+            str(key.cert_path),
+            "--key",
+            str(key.key_path),
+            "--cacert",
+            str(tenant.ca_path),
+        ]
+        fetched = subprocess.run(
+            [*base, "-i", "-c", str(jar), "-H", "X-CSRF-Token: Fetch", flow.url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        token = next(
+            line.split(":", 1)[1].strip()
+            for line in fetched.stdout.splitlines()
+            if line.lower().startswith("x-csrf-token:")
+        )
+        posted = [
+            *base,
+            "-b",
+            str(jar),
+            "-H",
+            "Content-Type: application/xml",
+            "--data-binary",
+            ORDER.decode(),
+            flow.url,
+        ]
+        answer = subprocess.run([*posted, "-H", f"X-CSRF-Token: {token}"], capture_output=True, text=True, check=True)
+        assert answer.stdout == "<ack id='4711' flow='Orders_Inbound'/>"
+        refused = subprocess.run(
+            [*posted, "-w", "%{http_code}", "-o", "/dev/null"], capture_output=True, text=True, check=True
+        )
+        assert refused.stdout == "403"  # the rejecting twin: no token

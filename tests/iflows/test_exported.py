@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from cpimock.config import ExportConfig, FlowSettings
 from cpimock.iflows import exported
-from cpimock.iflows.export import ExportedFlow, load_export
+from cpimock.iflows.export import ExportedFlow, ExportError, load_export
 from cpimock.iflows.exported import serve_flow
 from cpimock.pki.dn import parse_dn
 from cpimock.steps.groovy.toolchain import GroovyUnavailable
@@ -197,3 +200,43 @@ def test_an_address_outside_cpis_rules_is_an_error_naming_the_channel(tmp_path: 
     [error] = refused.errors
     assert error.where == "sender channel HTTPS (MessageFlow_0)"
     assert error.text.startswith("address: '/orders/a b' is not a CPI address")
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)  # what XML can carry
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    address=_TEXT,
+    role=_TEXT,
+    auth=st.sampled_from(["RoleBased", "ClientCertificate", ""]) | _TEXT,
+    size=_TEXT,
+    csrf=_TEXT,
+    characters=_TEXT,
+    subject=_TEXT,
+    kind=st.sampled_from(["HTTPS", "SOAP", "IDOC"]),
+)
+def test_any_channel_values_serve_or_are_refused_with_reasons(
+    tmp_path: Path,
+    address: str,
+    role: str,
+    auth: str,
+    size: str,
+    csrf: str,
+    characters: str,
+    subject: str,
+    kind: str,
+) -> None:
+    extra = {"maximumBodySize": size, "xsrfProtection": csrf, "xmlCharacterHandling": characters}
+    channel = Channel(kind, kind, address, auth=auth, role=role, certificates=[(subject, "CN=CA")], extra=extra)
+    path = write_zip(tmp_path / "Fuzz.zip", Flow(channels=[channel]).files())
+    try:
+        [loaded] = load_export(path)
+    except ExportError:
+        return  # a value the XML of the export cannot hold: refused while reading, naming the entry
+    served = serve_flow(loaded, settings(tmp_path))
+    assert (served.iflow is None) == bool(served.errors)
+    if served.iflow is not None:
+        [mapped] = served.iflow.channels
+        assert mapped.address.startswith("/")
+        assert mapped.max_body_mb >= 1
