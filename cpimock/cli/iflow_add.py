@@ -10,7 +10,7 @@ import click
 
 from cpimock.cli.iflow_common import base_url, export_name, parameter_options, parse_parameters, read_view, surroundings
 from cpimock.cli.options import shown, workspace_option
-from cpimock.config import CONFIG_NAME, parse_config
+from cpimock.config import CONFIG_NAME, load_config, parse_config
 from cpimock.errors import CpimockError
 from cpimock.iflows.inspect import call_line
 from cpimock.pki.keys import write_file
@@ -38,7 +38,7 @@ def add(path: Path, parameters: tuple[str, ...], flows: tuple[str, ...], strict:
         _, created = ensure_workspace(root)
         for made in created:
             click.echo(f"  created {shown(made)}")
-    config, _ = ensure_workspace(root)
+    config = load_config(root / CONFIG_NAME)
     source = path.resolve()
     if not source.exists():
         raise CpimockError(

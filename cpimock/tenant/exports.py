@@ -83,9 +83,12 @@ def read_table(table: ExportConfig, *, scripts: Path | None, watched: Sequence[P
         if errors:
             first = errors[0]
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            others = (
+                f", or serve the package's other flows with flows = [...] in {table.where}" if len(served) > 1 else ""
+            )
             raise ConfigError(
                 f"{table.export}: iFlow {flow.flow.id} cannot be served: {first.where}: {first.text}{more}; "
-                f"`cpimock iflow inspect {table.export}` lists everything"
+                f"`cpimock iflow inspect {table.export}` lists everything{others}"
             )
     return served
 

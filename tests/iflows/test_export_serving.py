@@ -407,3 +407,20 @@ def test_curl_does_the_csrf_dance_against_an_exported_channel(tmp_path: Path) ->
             [*posted, "-w", "%{http_code}", "-o", "/dev/null"], capture_output=True, text=True, check=True
         )
         assert refused.stdout == "403"  # the rejecting twin: no token
+
+
+async def test_a_package_flow_that_cannot_be_served_is_named_and_the_others_can_be_picked(tmp_path: Path) -> None:
+    good = orders(id="Orders_Inbound", channels=[Channel(address="/orders")])
+    bad = orders(id="Invoices_Inbound", name="Invoices", channels=[Channel(address="{{Nowhere}}")])
+    files = package_files(
+        "Order to Cash", [("a", good.name, zip_bytes(good.files())), ("b", "Invoices", zip_bytes(bad.files()))]
+    )
+    package = write_zip(tmp_path / "OrderToCash.zip", files)
+    async with Tenant() as tenant:
+        with pytest.raises(CpimockError) as refused:
+            tenant.add_export(package)
+        assert "iFlow Invoices_Inbound cannot be served: " in str(refused.value)
+        assert "[iflows.flow.Invoices_Inbound.parameters] Nowhere" in str(refused.value)
+        assert "or serve the package's other flows with flows = [...]" in str(refused.value)
+        [served] = tenant.add_export(package, flows=["Orders_Inbound"])
+        assert (await call(served.url, tenant.service_key("s4").ssl_context()))[0] == 200
