@@ -41,11 +41,11 @@ class Snapshot:
     client_auth_reason: str
     crl_by_openssl: bool
     revocation: WorkspaceRevocation
+    exports: tuple[ServedFlow, ...] = ()  # the flows served from CPI exports, with their reports
     clock: Clock = REAL_CLOCK  # the tenant's time, at which certificates are judged
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
     # DER of every CA certificate the TLS context trusts: an open connection's root must stay among them
     trusted_roots: frozenset[bytes] = frozenset()
-    exports: tuple[ServedFlow, ...] = ()  # the flows served from CPI exports, with their reports
 
 
 def choose_client_auth(
@@ -148,8 +148,8 @@ def build_snapshot(
         client_auth_reason=reason,
         crl_by_openssl=crl_checked_by_openssl(material),
         revocation=revocation,
+        exports=exports.flows,
         clock=clock,
         watched=watched,
         trusted_roots=frozenset(context.get_ca_certs(binary_form=True)),
-        exports=exports.flows,
     )
