@@ -122,9 +122,13 @@ def serve_flow(flow: ExportedFlow, settings: ExportConfig) -> ServedFlow:
     if settings.is_strict(flow.id) and skipped:
         listed = "; ".join(skipped)
         text = f"strict = true refuses a flow whose steps cpimock skips, and it skips {listed}"
-        problems.append(ReportLine("error", "strict", text + "; replace the scripts, or serve it without strict"))
+        fix = "; serve it without strict = true, or run a skipped script by another step with [iflows.replace]"
+        problems.append(ReportLine("error", "strict", text + fix))
     refs = tuple(plan.ref for plan in plans if plan.ref is not None)
     errors = any(line.level == "error" for line in (*flow.report, *problems))
+    if not errors and not channels:
+        problems.append(ReportLine("error", "sender channels", "no sender channel is left to serve"))
+        errors = True
     iflow = None
     if not errors and channels:
         iflow = IFlow(
