@@ -32,6 +32,7 @@ def test_new_workspace_holds_config_pki_demo_flow_and_key(tmp_path: Path) -> Non
         "certs/root-ca.pem",
         "certs/crl.pem",
         "iflows/demo.py",
+        "iflows/demo.groovy",
         "iflows/idoc_demo.py",
         "iflows/soap_demo.py",
         "iflows/ORDERS05.xml",

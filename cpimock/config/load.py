@@ -15,6 +15,7 @@ from cpimock.config.iflows import _ID_RE, _ROLE_RE, _iflows
 from cpimock.config.model import (
     CONFIG_NAME,
     Config,
+    GroovyConfig,
     InstanceConfig,
     JournalConfig,
     OAuthConfig,
@@ -43,14 +44,25 @@ def load_config(path: Path) -> Config:
 def parse_config(data: dict[str, Any], root: Path, *, source: str = CONFIG_NAME) -> Config:
     """Validate the TOML document *data* of a workspace in *root*."""
     reader = Reader(source)
-    reader.only(data, "", {"tenant", "server", "instances", "iflows", "journal", "oauth"})
+    reader.only(data, "", {"tenant", "server", "instances", "iflows", "journal", "oauth", "groovy"})
     tenant = _tenant(reader, reader.table(data, "tenant"))
     server = _server(reader, reader.table(data, "server"), root)
     instances = _instances(reader, reader.table(data, "instances"))
     iflows, exports = _iflows(reader, data.get("iflows", []), root, cxf_case_sensitive=server.cxf_case_sensitive)
     journal = _journal(reader, reader.table(data, "journal"))
     oauth = _oauth(reader, reader.table(data, "oauth"))
-    return Config(root, tenant, server, instances, iflows, journal, oauth, exports)
+    groovy = _groovy(reader, reader.table(data, "groovy"), root)
+    return Config(root, tenant, server, instances, iflows, journal, oauth, exports, groovy)
+
+
+def _groovy(r: Reader, data: dict[str, Any], root: Path) -> GroovyConfig:
+    r.only(data, "groovy.", {"home"})
+    if "home" not in data:
+        return GroovyConfig()
+    home = root / r.text(data, "home", "groovy.", "")
+    if not any((home / "lib").glob("*.jar")):
+        raise r.fail("groovy.home", f"{home} has no lib/*.jar; name the folder of an unpacked Groovy distribution")
+    return GroovyConfig(home.resolve())
 
 
 def _tenant(r: Reader, data: dict[str, Any]) -> TenantConfig:

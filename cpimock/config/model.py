@@ -215,6 +215,13 @@ class OAuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GroovyConfig:
+    # an unpacked Groovy distribution (its lib/*.jar) instead of Debian's Groovy 2.4: a Groovy 4
+    # installation runs script API v2 steps (com.sap.it.script.v2.api.Message)
+    home: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     root: Path
     tenant: TenantConfig = field(default_factory=TenantConfig)
@@ -224,6 +231,7 @@ class Config:
     journal: JournalConfig = field(default_factory=JournalConfig)
     oauth: OAuthConfig = field(default_factory=OAuthConfig)
     exports: tuple[ExportConfig, ...] = ()  # the [[iflows]] tables that serve a CPI export
+    groovy: GroovyConfig = field(default_factory=GroovyConfig)
 
     @property
     def path(self) -> Path:

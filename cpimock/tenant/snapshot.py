@@ -19,6 +19,7 @@ from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.clock import REAL_CLOCK, Clock
 from cpimock.pki.store import Pki
+from cpimock.steps.groovy.toolchain import use_groovy_home
 from cpimock.steps.pipeline import Pipeline, load_pipeline
 from cpimock.tenant.exports import LoadedExports, load_exports
 from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
@@ -103,6 +104,7 @@ def build_snapshot(
     """
     clock = clock or (previous.clock if previous else REAL_CLOCK)
     config = load_config(root / "cpimock.toml")
+    use_groovy_home(config.groovy.home)  # before the exports' script steps look for Groovy
     pki = Pki.load(config.certs_dir)
     registry = Registry.load(config.certs_dir)
     iflows = {table.id: from_config(table) for table in config.iflows}

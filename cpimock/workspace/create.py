@@ -25,6 +25,8 @@ DEMO_STEP = "iflows/demo.py"
 # cpimock.toml, which names them (a workspace made before they existed keeps its own iFlows)
 DEMO_IDOC = "iflows/ORDERS05.xml"
 CXF_DEMO_FILES = ("iflows/idoc_demo.py", "iflows/soap_demo.py", DEMO_IDOC)
+# the demo step's Groovy twin, for a workspace that switches the demo iFlow to it
+DEMO_GROOVY = "iflows/demo.groovy"
 
 
 DEFAULT_CONFIG = """\
@@ -57,6 +59,7 @@ roles = ["ESBMessaging.send"]
 id = "clientCertAuth"
 address = "/clientCertAuth"
 steps = ["iflows/demo.py:process"]
+# steps = ["iflows/demo.groovy"]  # the same step in Groovy, run as CPI runs it (needs Java and Groovy)
 csrf = false
 # authorization = "user-role"     # or "client-certificate" (then list client_certificates)
 # role = "ESBMessaging.send"      # the role the sender's instance must hold
@@ -135,7 +138,7 @@ def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
     config = load_config(config_path)
     pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
     created += made
-    for name in (DEMO_STEP, *(CXF_DEMO_FILES if new_config else ())):
+    for name in (DEMO_STEP, *((DEMO_GROOVY, *CXF_DEMO_FILES) if new_config else ())):
         demo = root / name
         if not demo.exists():
             write_file(demo, resources.files("cpimock.workspace").joinpath(f"templates/{name}").read_bytes())

@@ -6,6 +6,7 @@ import ssl
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from cpimock.steps.groovy import runner
 from cpimock.steps.groovy.toolchain import find_toolchain
@@ -113,3 +114,46 @@ async def test_a_groovy_step_past_the_iflows_timeout_fails_and_the_next_call_is_
         status, text, _ = await post(fine.url, ctx, b"x")
         assert (status, text) == (200, "still here")
         tenant.take_errors()
+
+
+async def test_the_demo_iflow_switched_to_its_groovy_twin_answers_as_the_python_step_does(tmp_path: Path) -> None:
+    """The demo workspace's one-line switch: steps = ["iflows/demo.groovy"] greets like demo.py."""
+    from importlib import resources
+
+    twin = tmp_path / "demo.groovy"
+    twin.write_bytes(resources.files("cpimock.workspace").joinpath("templates/iflows/demo.groovy").read_bytes())
+    python = resources.files("cpimock.workspace").joinpath("templates/iflows/demo.py")
+    pyfile = tmp_path / "demo.py"
+    pyfile.write_bytes(python.read_bytes())
+    async with Tenant() as tenant:
+        groovy = tenant.iflow("/greetGroovy", steps=[str(twin)])
+        plain = tenant.iflow("/greetPython", steps=[f"{pyfile}:process"])
+        ctx = tenant.demo_key.ssl_context()
+        body = b'{"name": "Ada"}'
+        g_status, g_text, g_headers = await post(groovy.url, ctx, body, **{"Content-Type": "application/json"})
+        p_status, p_text, p_headers = await post(plain.url, ctx, body, **{"Content-Type": "application/json"})
+        assert (g_status, p_status) == (200, 200)
+        g_id, p_id = g_headers["SAP_MessageProcessingLogID"], p_headers["SAP_MessageProcessingLogID"]
+        assert g_text.replace(g_id, "ID") == p_text.replace(p_id, "ID")
+        assert g_text.startswith("Hello Ada, cpimock received your message of 15 bytes (application/json).\n")
+        assert g_headers["Content-Type"] == "text/plain; charset=utf-8"
+        record = tenant.message(g_id)
+        assert record is not None
+        assert (record.application_message_type, record.custom_header_properties) == ("Greeting", [("greeted", "Ada")])
+        # the rejecting twin: a broken body is still greeted, by the first line (both steps alike)
+        g_status, g_text, _ = await post(groovy.url, ctx, b"Grace\nHopper", **{"Content-Type": "text/plain"})
+        assert g_status == 200
+        assert g_text.startswith("Hello Grace, ")
+
+
+def test_groovy_home_in_cpimock_toml_is_checked_at_load(tmp_path: Path) -> None:
+    from cpimock.config import parse_config
+    from cpimock.errors import ConfigError
+
+    home = tmp_path / "groovy-4"
+    (home / "lib").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"groovy\.home: .* has no lib/\*\.jar"):
+        parse_config({"groovy": {"home": "groovy-4"}}, tmp_path)
+    (home / "lib" / "groovy-4.0.29.jar").write_bytes(b"PK")
+    assert parse_config({"groovy": {"home": "groovy-4"}}, tmp_path).groovy.home == home.resolve()
+    assert find_toolchain(home).groovy_jars == (home / "lib" / "groovy-4.0.29.jar",)

@@ -28,7 +28,7 @@ def test_without_java_the_error_says_what_to_install(no_java: None) -> None:
 
 
 def test_a_groovy_home_without_jars_is_named(tmp_path: Path) -> None:
-    with pytest.raises(GroovyUnavailable, match=r"has no lib/\*\.jar; point CPIMOCK_GROOVY_HOME"):
+    with pytest.raises(GroovyUnavailable, match=r"has no lib/\*\.jar; name an unpacked Groovy distribution"):
         find_toolchain(tmp_path)
 
 

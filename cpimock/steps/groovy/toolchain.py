@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cpimock.errors import CpimockError
 
-__all__ = ["INSTALL_HINT", "GroovyUnavailable", "Toolchain", "compiled_classes", "find_toolchain"]
+__all__ = ["INSTALL_HINT", "GroovyUnavailable", "Toolchain", "compiled_classes", "find_toolchain", "use_groovy_home"]
 
 INSTALL_HINT = "apt-get install groovy default-jdk-headless"
 JAVA_SOURCES = Path(__file__).with_name("java")
@@ -47,6 +47,16 @@ class Toolchain:
     @property
     def java_home(self) -> Path:
         return self.java.resolve().parent.parent
+
+
+# the Groovy home the workspace names ([groovy] home in cpimock.toml); one per process
+_configured_home: Path | None = None
+
+
+def use_groovy_home(home: Path | None) -> None:
+    """Take Groovy's jars from *home* (None: ``$CPIMOCK_GROOVY_HOME``, else Debian's)."""
+    global _configured_home
+    _configured_home = home
 
 
 def find_toolchain(groovy_home: Path | None = None) -> Toolchain:
@@ -77,12 +87,15 @@ def _java() -> Path | None:
 
 
 def _groovy_jars(groovy_home: Path | None) -> tuple[Path, ...]:
-    home = groovy_home or (Path(os.environ["CPIMOCK_GROOVY_HOME"]) if os.environ.get("CPIMOCK_GROOVY_HOME") else None)
+    home = groovy_home or _configured_home
+    if home is None and os.environ.get("CPIMOCK_GROOVY_HOME"):
+        home = Path(os.environ["CPIMOCK_GROOVY_HOME"])
     if home is not None:
         jars = tuple(sorted((home / "lib").glob("*.jar")))
         if not jars:
             raise GroovyUnavailable(
-                f"the Groovy home {home} has no lib/*.jar; point CPIMOCK_GROOVY_HOME at an unpacked Groovy distribution"
+                f"the Groovy home {home} has no lib/*.jar; name an unpacked Groovy distribution "
+                "([groovy] home in cpimock.toml, or CPIMOCK_GROOVY_HOME)"
             )
         return jars
     if _DEBIAN_GROOVY_ALL.is_file():
