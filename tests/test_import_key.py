@@ -104,7 +104,7 @@ def test_a_second_key_under_a_trusted_root_leaves_the_trust_alone(workspace: Pat
     data["oauth"]["clientid"] = "sb-other!b1|it-rt-acme-dev!b196"
     second.write_text(json.dumps(data))
     # the same certificate twice is one identity: refused
-    one_error(cli("servicekey", "import", second, "--name", "two", "-w", workspace), "belongs to a service key")
+    one_error(cli("servicekey", "import", second, "--name", "two", "-w", workspace), "Certificate already exists")
     assert config.read_text() == text
     assert bundle.read_bytes() == root.read_bytes()  # the bundle holds the key's root, once
 

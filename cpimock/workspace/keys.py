@@ -157,7 +157,9 @@ def issue_service_key(
     if key_type == "clientid-secret":
         secret = new_secret()
     elif cert is not None:
-        issued = Issued(_external_certificate(cert), None, ())
+        external = _external_certificate(cert)
+        registry.check_certificate_free(fingerprint(external), f"--cert {cert}", renewing=name if replace else None)
+        issued = Issued(external, None, ())
     elif csr is not None:
         try:
             request = csr.read_bytes()

@@ -115,6 +115,21 @@ class Registry:
         self.records[name] = record
         return record
 
+    def check_certificate_free(self, fingerprint: str, what: str, *, renewing: str | None = None) -> None:
+        """Refuse a certificate that a live service key holds already, as BTP does.
+
+        BTP lets one certificate back one service key across all instances and answers a
+        second with ``Certificate already exists ...``; a revoked key (BTP: a deleted one)
+        frees its certificate. *renewing* names the key that is being given a new certificate.
+        """
+        for record in self.records.values():
+            if record.fingerprint == fingerprint and not record.revoked and record.name != renewing:
+                raise ServiceKeyError(
+                    f"{what}: Certificate already exists: service key {record.name!r} holds it, and BTP lets one "
+                    f"certificate back one key; give the instance of {record.name!r} the roles you need, or "
+                    f"revoke {record.name!r} first (`cpimock servicekey revoke {record.name}`)"
+                )
+
     def by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
         for record in self.records.values():
             if record.fingerprint == fingerprint:
