@@ -151,6 +151,14 @@ class Endpoint:
             return self._refuse(rec, route, adapter, "http", answer)
         return await self._run(call, adapter, body)
 
+    async def unknown_route(self, request: web.Request) -> web.StreamResponse:
+        """A request whose ``Host`` names no route of the tenant: the router's 404, recorded."""
+        snapshot = self._context.snapshot()
+        rec = _record_of(request, self._context.peer_of(request, snapshot))
+        answer = answers.no_route(request.headers.get("Host", ""))
+        reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        return self._refuse(rec, None, self._default, "routing", answer, reply)
+
     async def _run(self, call: Call, adapter: SenderAdapter, body: bytes) -> web.StreamResponse:
         route, rec = call.route, call.record
         rec.integration_flow_name = route.iflow.id

@@ -79,7 +79,9 @@ class IdocChannel:
 @dataclass(frozen=True, slots=True)
 class TenantConfig:
     name: str = "mytenant"
-    host: str = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
+    # the real tenant's runtime host (SAP's -rt host): keys carry it, the server certificate lists
+    # it, and a Host that names no route of the tenant gets the router's 404; None: localhost
+    host: str | None = None
     region: str = "eu10"
 
 

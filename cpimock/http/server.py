@@ -26,6 +26,7 @@ from aiohttp import web
 from cpimock.adapters.endpoint import Endpoint, EndpointContext
 from cpimock.adapters.senders import make_endpoint
 from cpimock.config import ClientAuthSetting, ServerConfig
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import CpimockError
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
@@ -163,15 +164,10 @@ class Server:
                 await journal.aclose()
             raise
         self.port = sock.getsockname()[1]
-        tenant = config.tenant
         authority = TokenAuthority(
             key,
-            tenant.name,
-            (
-                f"https://localhost:{self.port}/oauth/token",
-                f"https://{tenant.name}.authentication.{tenant.region}.hana.ondemand.com/oauth/token",
-                f"https://{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com/oauth/token",
-            ),
+            config.tenant.name,
+            TenantHosts.of(config).token_urls(self.port),
             lifetime_s=config.oauth.token_lifetime_s,
         )
         # one secret per workspace, so that every worker process accepts the others' tokens
@@ -203,7 +199,9 @@ class Server:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         assert runner.server is not None
-        runner.server.request_handler = Dispatcher(endpoint, runner.server.request_handler)
+        runner.server.request_handler = Dispatcher(
+            endpoint, runner.server.request_handler, lambda: reloader.current.host_routes
+        )
         handler_kwargs = {
             "keepalive_timeout": config.server.keepalive_timeout_s,
             "max_line_size": config.server.max_header_size,

@@ -7,12 +7,14 @@ request reads the current snapshot once and keeps it to its end.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpimock.config import ClientAuthSetting, Config, load_config
+from cpimock.config.hosts import LOOPBACK_NAMES, TenantHosts
 from cpimock.identity.directory import Directory
 from cpimock.iflows.exported import ServedFlow
 from cpimock.iflows.model import IFlow, from_config
@@ -25,6 +27,12 @@ from cpimock.tenant.exports import LoadedExports, load_exports
 from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
+
+log = logging.getLogger(__name__)
+
+
+def _names(config: Config) -> list[str]:
+    return [*LOOPBACK_NAMES, *TenantHosts.of(config).certificate_names()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class Snapshot:
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
     # DER of every CA certificate the TLS context trusts: an open connection's root must stay among them
     trusted_roots: frozenset[bytes] = frozenset()
+    # the Host names a request may carry ([tenant] host set), or None: every Host is served
+    host_routes: frozenset[str] | None = None
 
 
 def choose_client_auth(
@@ -106,6 +116,10 @@ def build_snapshot(
     config = load_config(root / "cpimock.toml")
     use_groovy_home(config.groovy.home)  # before the exports' script steps look for Groovy
     pki = Pki.load(config.certs_dir)
+    # the server certificate lists the tenant's host names: issued anew when [tenant] host changed
+    hosts = TenantHosts.of(config)
+    if pki.ensure_server(hosts.certificate_names()):
+        log.info("issued the server certificate anew for %s", ", ".join(_names(config)))
     registry = Registry.load(config.certs_dir)
     iflows = {table.id: from_config(table) for table in config.iflows}
     exports = load_exports(config, list(iflows.values()))
@@ -154,4 +168,5 @@ def build_snapshot(
         clock=clock,
         watched=watched,
         trusted_roots=frozenset(context.get_ca_certs(binary_form=True)),
+        host_routes=hosts.routes(config.server.host) if hosts.runtime is not None else None,
     )

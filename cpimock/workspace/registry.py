@@ -57,9 +57,11 @@ class KeyRecord:
 class Registry:
     """The issued keys of one workspace, by name."""
 
-    def __init__(self, path: Path, records: dict[str, KeyRecord] | None = None) -> None:
+    def __init__(self, path: Path, records: dict[str, KeyRecord] | None = None, served_port: int | None = None) -> None:
         self.path = path
         self.records: dict[str, KeyRecord] = records or {}
+        # the port the tenant was last served at: the keys' url and tokenurl carry it
+        self.served_port = served_port
 
     def __repr__(self) -> str:
         return f"<Registry {self.path} keys={len(self.records)}>"
@@ -87,10 +89,15 @@ class Registry:
                 except (TypeError, ValueError):
                     raise ServiceKeyError(f"{path}: entry {name!r} has no readable {stamp}; restore the file") from None
             records[name] = KeyRecord(**{k: v for k, v in raw.items() if k in names})
-        return cls(path, records)
+        port = data.get("served_port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+            raise ServiceKeyError(f"{path}: served_port must be a port number; remove it or restore the file")
+        return cls(path, records, port)
 
     def save(self) -> None:
         data: dict[str, Any] = {"keys": {name: asdict(r) for name, r in sorted(self.records.items())}}
+        if self.served_port is not None:
+            data["served_port"] = self.served_port
         write_file(self.path, (json.dumps(data, indent=2) + "\n").encode(), private=True)
 
     def add(self, record: KeyRecord) -> None:
