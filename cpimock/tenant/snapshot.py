@@ -20,11 +20,13 @@ from cpimock.iflows.exported import ServedFlow
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.clock import REAL_CLOCK, Clock
+from cpimock.pki.dn import normalised_name
 from cpimock.pki.store import Pki
 from cpimock.steps.groovy.toolchain import use_groovy_home
 from cpimock.steps.pipeline import Pipeline, load_pipeline
 from cpimock.tenant.exports import LoadedExports, load_exports
 from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
+from cpimock.tenant.unforwarded import forward_like_the_load_balancer
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
 
@@ -98,6 +100,17 @@ def watched_files(config: Config, pki: Pki, exports: LoadedExports) -> list[Path
     ]
 
 
+def known_issuers(config: Config, pki: Pki, registry: Registry) -> frozenset[str]:
+    """The CAs (canonical DNs) whose leaves this tenant knows: its client CA, the issuers of its
+    keys and of the subject and issuer pairs it is configured with."""
+    issuers = {normalised_name(pki.client_ca.cert.subject)}
+    issuers.update(r.issuer for r in registry.records.values() if r.issuer)
+    pairs = [*(p for i in config.instances.values() for p in i.subjects)]
+    pairs += [p for f in config.iflows for p in f.client_certificates]
+    issuers.update(str(p.issuer) for p in pairs)
+    return frozenset(issuers)
+
+
 def build_snapshot(
     root: Path,
     client_auth: ClientAuthSetting | None = None,
@@ -134,6 +147,8 @@ def build_snapshot(
         crl_path=pki.crl_path,
     )
     context = server_context(material, mode)
+    if mode == "optional":  # a leaf without its intermediate counts as absent, as at SAP's load balancer
+        forward_like_the_load_balancer(context, known_issuers(config, pki, registry))
     if clock.shifted:
         judge_at(context, clock.now())
     revocation = WorkspaceRevocation.load(pki, clock.now)
