@@ -12,10 +12,13 @@ and the OData API pages (the API host without ``-rt``); Cloud Foundry's gorouter
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -282,3 +285,76 @@ def test_valid_host_name_never_fails(value: str) -> None:
         assert value == value.lower()
         assert "/" not in value
         assert ":" not in value
+
+
+# --- the command line: serve --port, serve --tenant-host -------------------------------------
+
+
+def serve(root: Path, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``cpimock serve`` as a process on any free port; returns it and its banner (up to "Press Ctrl-C")."""
+    command = [sys.executable, "-m", "cpimock", "serve", "--workspace", str(root), "--port", "0", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line.rstrip("\n"))
+        if line.startswith("Press Ctrl-C"):
+            break
+    return process, banner
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+
+
+def test_serve_on_another_port_moves_the_keys_so_oauth_needs_no_token_url(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    assert cli("init", root)[0] == 0
+    process, banner = serve(root)
+    try:
+        [moved] = [line for line in banner if line.startswith("Service keys now carry")]
+        port = int(moved.split("https://localhost:", 1)[1].split(" ", 1)[0])
+        assert moved.endswith(": demo-sender")
+        assert oauth_of(root / "certs/keys/demo-sender.json")["tokenurl"] == f"https://localhost:{port}/oauth/token"
+        key, ca = root / "certs/keys/demo-sender.json", root / "certs/root-ca.pem"
+        url = f"https://localhost:{port}/http/clientCertAuth"
+        code, out = cli("call", url, "--key", key, "--cacert", ca, "--auth", "oauth", "-d", '{"name": "Ada"}')
+        assert code == 0, out
+        assert "HTTP 200" in out
+        # the twin: a key that still names the old port finds no token endpoint there
+        stale = tmp_path / "stale.json"
+        data = json.loads(key.read_text())
+        data["oauth"]["tokenurl"] = "https://localhost:1/oauth/token"
+        stale.write_text(json.dumps(data))
+        code, out = cli("call", url, "--key", stale, "--cacert", ca, "--auth", "oauth", "-d", "x")
+        assert code == 1
+        assert "HTTP 200" not in out
+    finally:
+        stop(process)
+
+
+def test_serve_with_a_tenant_host_prints_the_hosts_line_and_resolving_curl(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    # listening on every address, so that 127.0.0.2 reaches it: a loopback address that is no route
+    process, banner = serve(root, "--tenant-host", HOST, "--host", "0.0.0.0", "--expose")
+    try:
+        text = "\n".join(banner)
+        assert f"Tenant host: {HOST}; other hosts get the router's 404" in text
+        assert f"  127.0.0.1 {HOST} {API} {TOKEN} {TOKEN_CERT}" in text
+        [curl_line] = [line for line in banner if "/http/clientCertAuth" in line and line.lstrip().startswith("curl")]
+        port = int(curl_line.split(f"https://{HOST}:", 1)[1].split("/", 1)[0])
+        assert f"--resolve {HOST}:{port}:127.0.0.1" in curl_line
+        assert oauth_of(root / "certs/keys/demo-sender.json")["url"] == f"https://{HOST}:{port}"
+        # cpimock call at a host the tenant does not serve: the router's 404, explained
+        key, ca = root / "certs/keys/demo-sender.json", root / "certs/root-ca.pem"
+        # the certificate does not name 127.0.0.2 either: --insecure lets the call reach the router
+        trust = ["--key", key, "--cacert", ca, "--insecure"]
+        code, out = cli("call", f"https://127.0.0.2:{port}/http/clientCertAuth", *trust, "-d", "x")
+        assert code == 1
+        assert "no tenant answers at host 127.0.0.2" in out
+        code, out = cli("call", f"https://127.0.0.1:{port}/http/clientCertAuth", *trust, "-d", "{}")
+        assert code == 0, out
+    finally:
+        stop(process)

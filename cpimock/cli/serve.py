@@ -114,11 +114,11 @@ def command(
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
     served = sock.getsockname()[1]
     moved = point_keys(config, Registry.load(config.certs_dir), served)
-    demo = _demo_files(snapshot)
-    _banner(snapshot, host, served, workers, demo)
     if moved:
         hosts = TenantHosts.of(config)
         click.echo(f"Service keys now carry {hosts.base_url(served)} (url and tokenurl): {', '.join(sorted(moved))}")
+    demo = _demo_files(snapshot)
+    _banner(snapshot, host, served, workers, demo)
     options = _Options(host, sock, client_auth, warn_days, clock)
     if workers == 1:
         sys.exit(_run(root, options, (1, 1)))

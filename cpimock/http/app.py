@@ -106,16 +106,23 @@ class Dispatcher:
     """The request handler of the server: iFlow requests to the endpoint, the rest to the app."""
 
     def __init__(
-        self, endpoint: Endpoint, app_handler: Handler, routes: Callable[[], frozenset[str] | None] = lambda: None
+        self,
+        endpoint: Endpoint,
+        app_handler: Handler,
+        routes: Callable[[], frozenset[str] | None] = lambda: None,
+        bound: str = "",
     ) -> None:
         self._endpoint = endpoint
         self._app_handler = app_handler
         self._routes = routes  # the Host names served ([tenant] host set), else None: any
+        self._bound = bound.strip("[]").lower()  # the address listened on, served as well
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         routes = self._routes()
-        if routes is not None and host_name(request.headers.get("Host", "")) not in routes:
-            return await self._endpoint.unknown_route(cast(web.Request, request))
+        if routes is not None:
+            name = host_name(request.headers.get("Host", ""))
+            if name not in routes and (not name or name != self._bound):
+                return await self._endpoint.unknown_route(cast(web.Request, request))
         if self._endpoint.serves(request.path) and "Expect" not in request.headers:
             return await self._endpoint.handle(cast(web.Request, request))
         return await self._app_handler(request)

@@ -200,7 +200,7 @@ class Server:
         await runner.setup()
         assert runner.server is not None
         runner.server.request_handler = Dispatcher(
-            endpoint, runner.server.request_handler, lambda: reloader.current.host_routes
+            endpoint, runner.server.request_handler, lambda: reloader.current.host_routes, self.host
         )
         handler_kwargs = {
             "keepalive_timeout": config.server.keepalive_timeout_s,
