@@ -150,6 +150,21 @@ def test_a_tenant_host_that_is_no_host_name_is_one_line(workspace: Path) -> None
     assert "tenant.host: must be a host name" in out.strip()
 
 
+def test_postman_calls_the_production_url_when_a_tenant_host_is_set(tmp_path: Path) -> None:
+    def base_url(ws: Path) -> str:
+        code, out = cli("postman", "-w", ws, "--out", ws / "postman")
+        assert code == 0, out
+        [environment] = (ws / "postman").glob("*.postman_environment.json")
+        [value] = [v["value"] for v in json.loads(environment.read_text())["values"] if v["key"] == "baseUrl"]
+        return str(value)
+
+    hosted, plain = tmp_path / "hosted", tmp_path / "plain"
+    assert cli("init", hosted, "--tenant-host", HOST)[0] == 0
+    assert cli("init", plain)[0] == 0
+    assert base_url(hosted) == f"https://{HOST}:8443"
+    assert base_url(plain) == "https://127.0.0.1:8443"
+
+
 # --- over TLS: the router's 404, the certificate's names ------------------------------
 
 

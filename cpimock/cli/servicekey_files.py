@@ -79,8 +79,8 @@ def import_key(
     host = urlsplit(read_service_key(done.path).url or "").hostname
     if host and host not in ("localhost", "127.0.0.1") and host != config.tenant.host:
         click.echo(
-            f"To keep its URL ({host}), set [tenant] host = {host!r} in {CONFIG_NAME} (the server certificate "
-            f"then carries it; move certs/server.* away and run `cpimock init`) and map it to 127.0.0.1 in /etc/hosts"
+            f"To keep its URL ({host}), run `cpimock init --tenant-host {host}` (the server certificate is issued "
+            "anew for it) and map it to 127.0.0.1 in /etc/hosts"
         )
 
 

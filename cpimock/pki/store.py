@@ -174,14 +174,18 @@ class Pki:
 
     def ensure_server(self, hosts: Sequence[str]) -> bool:
         """Issue the server certificate anew when it is missing or lists other names than
-        localhost, the loopback addresses and *hosts* (a changed ``[tenant] host``); True if issued."""
-        try:
-            current = load_certs(self.server_cert_path.read_bytes(), str(self.server_cert_path))
-            present = self.server_key_path.exists()
-        except (OSError, PkiError):
-            current, present = [], False
-        if present and current and _names_of(current[0]) == {h.lower() for h in _server_names(hosts)}:
-            return False
+        localhost, the loopback addresses and *hosts* (a changed ``[tenant] host``); True if issued.
+
+        A certificate that is there but cannot be read is left alone: loading it fails and says
+        so, rather than a new one hiding the damage.
+        """
+        if self.server_cert_path.exists() and self.server_key_path.exists():
+            try:
+                current = load_certs(self.server_cert_path.read_bytes(), str(self.server_cert_path))
+            except (OSError, PkiError):
+                return False
+            if not current or _names_of(current[0]) == {h.lower() for h in _server_names(hosts)}:
+                return False
         self.issue_server(hosts)
         return True
 
