@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -373,3 +374,23 @@ def test_serve_with_a_tenant_host_prints_the_hosts_line_and_resolving_curl(tmp_p
         assert code == 0, out
     finally:
         stop(process)
+
+
+@needs_curl
+def test_the_curl_line_of_extract_reaches_the_tenant_host_as_printed(
+    hosted: ThreadedTenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    key = hosted.root / "certs/keys/demo-sender.json"
+    code, out = cli("servicekey", "extract", key, "--out", "demo", "-w", hosted.root)
+    assert code == 0, out
+    [line] = [row.strip() for row in out.splitlines() if row.strip().startswith("curl ")]
+    assert f"--resolve {HOST}:{hosted.port}:127.0.0.1" in line
+    done = subprocess.run([*shlex.split(line), "-sS"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "Caller: service key demo-sender" in done.stdout, done.stdout + done.stderr  # the demo iFlow
+    # the twin: a workspace without a tenant host prints a plain line
+    plain = tmp_path / "plain"
+    assert cli("init", plain)[0] == 0
+    code, out = cli("servicekey", "extract", plain / "certs/keys/demo-sender.json", "--out", "plain-demo", "-w", plain)
+    assert code == 0, out
+    assert "--resolve" not in out
