@@ -15,7 +15,7 @@ NAN = float("nan")
 
 
 @dataclass(frozen=True)
-class Target:
+class Goal:
     what: str
     goal: float
     higher_is_better: bool
@@ -98,29 +98,29 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             return f"{a:,.0f} against {b:,.0f} {unit}"
         return f"{_fmt(a, unit)} against {_fmt(b, unit)}"
 
-    table: list[tuple[Target, float, str]] = [
+    table: list[tuple[Goal, float, str]] = [
         (
-            Target("W1 MPL on ÷ WireMock with its request journal", 1.5, True, "×"),
+            Goal("W1 MPL on ÷ WireMock with its request journal", 1.5, True, "×"),
             _div(w1["cpimock"], w1["wiremock"]),
             of(w1["cpimock"], w1["wiremock"], "req/s", "cpimock or wiremock not measured"),
         ),
         (
-            Target("W1 MPL on ÷ mountebank with recordRequests", 1.3, True, "×"),
+            Goal("W1 MPL on ÷ mountebank with recordRequests", 1.3, True, "×"),
             _div(w1["cpimock"], w1["mountebank-record"]),
             of(w1["cpimock"], w1["mountebank-record"], "req/s", "cpimock or mountebank-record not measured"),
         ),
         (
-            Target("W1 MPL on ÷ aiohttp floor", 0.4, True, "×", stretch=0.5),
+            Goal("W1 MPL on ÷ aiohttp floor", 0.4, True, "×", stretch=0.5),
             _div(w1["cpimock"], w1["aiohttp-floor"]),
             of(w1["cpimock"], w1["aiohttp-floor"], "req/s", "cpimock or aiohttp-floor not measured"),
         ),
         (
-            Target("W1 MPL off ÷ aiohttp floor", 0.55, True, "×"),
+            Goal("W1 MPL off ÷ aiohttp floor", 0.55, True, "×"),
             _div(w1["cpimock-nompl"], w1["aiohttp-floor"]),
             of(w1["cpimock-nompl"], w1["aiohttp-floor"], "req/s", "cpimock-nompl or aiohttp-floor not measured"),
         ),
         (
-            Target("W1 p99 MPL on ÷ aiohttp floor's p99", 2.0, False, "×"),
+            Goal("W1 p99 MPL on ÷ aiohttp floor's p99", 2.0, False, "×"),
             _div(_agg(results, "W1", "cpimock", "p99_us"), _agg(results, "W1", "aiohttp-floor", "p99_us")),
             of(
                 _agg(results, "W1", "cpimock", "p99_us") / 1000,
@@ -130,7 +130,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
-            Target("W2 handshakes/s MPL on ÷ aiohttp floor", 0.9, True, "×"),
+            Goal("W2 handshakes/s MPL on ÷ aiohttp floor", 0.9, True, "×"),
             _div(rps("W2", "cpimock"), rps("W2", "aiohttp-floor")),
             of(
                 rps("W2", "cpimock"),
@@ -140,39 +140,39 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
-            Target("W3 memory per idle connection ÷ aiohttp floor's", 1.05, False, "×"),
+            Goal("W3 memory per idle connection ÷ aiohttp floor's", 1.05, False, "×"),
             _div(per_conn["cpimock"], per_conn["aiohttp-floor"]),
             "- (cpimock or aiohttp-floor not measured)"
             if per_conn["cpimock"] != per_conn["cpimock"] or per_conn["aiohttp-floor"] != per_conn["aiohttp-floor"]
             else f"{per_conn['cpimock'] / 1024:.1f} against {per_conn['aiohttp-floor'] / 1024:.1f} KB",
         ),
         (
-            Target("W4 start to the first accepted request", 0.25, False, "s"),
+            Goal("W4 start to the first accepted request", 0.25, False, "s"),
             _med(w4),
             f"median of {len(w4)} starts" if w4 else "- (cpimock not measured)",
         ),
         (
-            Target("W5 tenant start+stop", 20.0, False, "ms"),
+            Goal("W5 tenant start+stop", 20.0, False, "ms"),
             _med(tenant.get("start_stop", [])) * 1000,
             f"median of {len(tenant.get('start_stop', []))}" if tenant.get("start_stop") else "- (not measured)",
         ),
         (
-            Target("W5 first tenant start+stop of a process", 150.0, False, "ms"),
+            Goal("W5 first tenant start+stop of a process", 150.0, False, "ms"),
             _med(tenant.get("first_start_stop", [])) * 1000,
             "one per process" if tenant.get("first_start_stop") else "- (not measured)",
         ),
         (
-            Target("W6 IDoc req/s ÷ W1 req/s (cpimock, MPL on)", 0.7, True, "×"),
+            Goal("W6 IDoc req/s ÷ W1 req/s (cpimock, MPL on)", 0.7, True, "×"),
             _div(rps("W6", "cpimock"), w1["cpimock"]),
             of(rps("W6", "cpimock"), w1["cpimock"], "req/s", "W6 or W1 of cpimock not measured"),
         ),
         (
-            Target("W7 a Groovy step's added time per call over the Python step", 1.0, False, "ms"),
+            Goal("W7 a Groovy step's added time per call over the Python step", 1.0, False, "ms"),
             added,
             how,
         ),
         (
-            Target("W7 cold first Groovy call (JVM start included)", 2.0, False, "s"),
+            Goal("W7 cold first Groovy call (JVM start included)", 2.0, False, "s"),
             cold,
             "median over fresh servers" if cold == cold else how,
         ),
