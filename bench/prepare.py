@@ -121,7 +121,7 @@ def groovy_missing(install: bool) -> str | None:
 
     The check is cpimock's own (the one ``cpimock serve`` makes before it starts a JVM).
     """
-    from cpimock.steps.groovy.toolchain import INSTALL_HINT, GroovyUnavailable, find_toolchain
+    from cpimock.steps.groovy.toolchain import GroovyUnavailable, find_toolchain
 
     try:
         find_toolchain()
@@ -130,7 +130,7 @@ def groovy_missing(install: bool) -> str | None:
         if not install:
             return str(exc)
         try:
-            _apt_install(INSTALL_HINT.split()[2:])
+            _apt_install(["groovy", "default-jdk-headless"])  # Debian's Groovy 2.4, CPI's script runtime
         except BenchError as why:
             return f"{exc} ({why})"
     try:

@@ -220,6 +220,8 @@ def _api_section(api: dict[str, Any] | None) -> list[str]:
 
 def _settle_section(settle: dict[str, Any], names: list[str], plan: Any) -> list[str]:
     names = [n for n in names if n in settle]
+    if not names:
+        return ["## Warm-up", "", "No server was warmed up (none was started; see the problems).", ""]
     lines = [
         "## Warm-up",
         "",

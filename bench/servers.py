@@ -333,7 +333,7 @@ TARGETS = {
             "as mountebank, with recordRequests true, like cpimock's MPL",
             _mountebank(record=True),
             "the recorded requests, kept in memory, are dropped between runs "
-            "(DELETE /imposters/<port>/savedRequests), never during one",
+            "(DELETE /imposters/<port>/savedRequests), never during one; Node's 5 s keep-alive timeout as above",
             _mountebank_reset,
         ),
         Target(
