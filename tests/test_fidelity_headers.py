@@ -13,9 +13,12 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.e2e_support import add_iflow, issue_secret_key, write_step
 from tests.serving import Running, serving
@@ -112,3 +115,46 @@ async def test_an_options_token_fetch_runs_nothing_and_leaves_no_message(running
             assert served.status == 200
     assert runs(running) == ["/orders"]
     assert [r.response_status for r in await running.records()] == [403, 200]
+
+
+# --- SSL_CLIENT_CERT -------------------------------------------------------------------------------
+
+
+def leaf_base64(running: Running) -> str:
+    leaf = x509.load_pem_x509_certificates(running.extract("demo-sender").cert.read_bytes())[0]
+    return base64.b64encode(leaf.public_bytes(Encoding.DER)).decode("ascii")
+
+
+async def step_headers(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[str, str]:
+    async with http.get(url, **kwargs) as served:
+        assert served.status == 200, await served.text()
+        headers: dict[str, str] = json.loads(await served.text())
+        return headers
+
+
+@pytest.mark.parametrize("address", ["/open", "/listed"])
+async def test_ssl_client_cert_is_the_verified_certificate_not_the_senders(running: Running, address: str) -> None:
+    """Specify the Runtime Configuration: the load balancer's SSL_CLIENT_CERT (the caller's
+    certificate, Base64) reaches the iFlow when Allowed Header(s) lets it through. A sender's own
+    header or query parameter of that name is dropped: it would pass for the load balancer's."""
+    forged = base64.b64encode(b"not the caller's certificate").decode()
+    url = f"{running.url}/http{address}?SSL_CLIENT_CERT={forged}"
+    async with session(running) as http:
+        seen = await step_headers(http, url, headers={"SSL_CLIENT_CERT": forged, "SSL_CLIENT_USER": "admin"})
+    assert seen["SSL_CLIENT_CERT"] == leaf_base64(running)
+    assert "SSL_CLIENT_USER" not in seen
+    x509.load_der_x509_certificate(base64.b64decode(seen["SSL_CLIENT_CERT"]))  # a certificate indeed
+
+
+async def test_ssl_client_cert_is_absent_for_basic_callers_and_unlisted_headers(running: Running) -> None:
+    """No certificate authenticated the call, or Allowed Header(s) does not list the header: the
+    step sees no SSL_CLIENT_CERT, and a sender's own does not stand in for it."""
+    forged = {"SSL_CLIENT_CERT": base64.b64encode(b"forged").decode()}
+    async with running.session() as http:
+        basic = {"Authorization": secret_auth(running), **forged}
+        seen = await step_headers(http, f"{running.url}/http/open", headers=basic)
+    assert seen["CamelHttpMethod"] == "GET"
+    assert "SSL_CLIENT_CERT" not in seen
+    async with session(running) as http:
+        seen = await step_headers(http, f"{running.url}/http/orders", headers=forged)
+    assert "SSL_CLIENT_CERT" not in seen

@@ -67,7 +67,7 @@ class HttpsAdapter(SenderAdapter):
             user = who.clientid
         return build_message(
             body=body,
-            headers=inbound_headers(request, route.iflow.allowed_headers),
+            headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
             method=request.method,
             url=f"{request.scheme}://{request.host}{request.path}",
             query=request.query_string or None,
