@@ -9,8 +9,12 @@ Integration Framework (d0fcb0988f034e889f611c6e36d43ad5), Specify the Runtime Co
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,10 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import given
+from hypothesis import strategies as st
 
+from cpimock.http.response_headers import correlation_id
 from tests.e2e_support import add_iflow, issue_secret_key, write_step
 from tests.serving import Running, serving
 
@@ -35,6 +42,17 @@ def process(message):
     return message
 """
 
+FAIL = """
+def process(message):
+    raise RuntimeError("no such order")
+"""
+BRAND = """
+def process(message):
+    message.headers["Server"] = "OrderService/2.1"
+    message.headers["X-CorrelationID"] = "set-by-the-step"
+    return message
+"""
+
 
 @pytest.fixture
 async def running(workspace: Path) -> AsyncIterator[Running]:
@@ -43,6 +61,8 @@ async def running(workspace: Path) -> AsyncIterator[Running]:
     add_iflow(workspace, "Invoices", "/invoices", [step], csrf=True)
     add_iflow(workspace, "Open", "/open", [step], allowed_headers=["*"])
     add_iflow(workspace, "Listed", "/listed", [step], allowed_headers=["SSL_CLIENT_CERT", "X-Other"])
+    add_iflow(workspace, "Failing", "/failing", [write_step(workspace, "fail.py", FAIL) + ":process"])
+    add_iflow(workspace, "Branded", "/branded", [write_step(workspace, "brand.py", BRAND) + ":process"])
     issue_secret_key(workspace, "secret-sender")
     async with serving(workspace) as r:
         yield r
@@ -158,3 +178,100 @@ async def test_ssl_client_cert_is_absent_for_basic_callers_and_unlisted_headers(
     async with session(running) as http:
         seen = await step_headers(http, f"{running.url}/http/orders", headers=forged)
     assert "SSL_CLIENT_CERT" not in seen
+
+
+# --- what every answer carries ----------------------------------------------------------------------
+
+
+async def answers_of_every_kind(running: Running, sent: dict[str, str]) -> dict[str, Any]:
+    """One answer of each kind the server gives, as (status, headers)."""
+    seen: dict[str, Any] = {}
+    async with session(running) as http:
+        for name, method, path in (
+            ("iflow 200", "GET", "/http/open"),
+            ("iflow 403 (CSRF)", "POST", "/http/orders"),
+            ("iflow 404", "GET", "/http/nowhere"),
+            ("iflow 500", "GET", "/http/failing"),
+            ("unrouted 404", "GET", "/nothing/here"),
+            ("OData API", "GET", "/api/v1/MessageProcessingLogs?$top=1"),
+            ("OData 400", "GET", "/api/v1/MessageProcessingLogs?$top=x"),
+            ("monitor", "GET", "/monitor"),
+            ("index", "GET", "/"),
+        ):
+            async with http.request(method, running.url + path, headers=sent) as answer:
+                seen[name] = (answer.status, answer.headers)
+    async with running.session() as http:
+        async with http.get(f"{running.url}/http/open", headers=sent) as answer:
+            seen["iflow 401"] = (answer.status, answer.headers)
+        form = {"grant_type": "client_credentials"}
+        async with http.post(
+            f"{running.url}/oauth/token", data=form, headers={"Authorization": secret_auth(running), **sent}
+        ) as answer:
+            seen["token endpoint"] = (answer.status, answer.headers)
+    return seen
+
+
+async def test_no_answer_names_the_server_software(running: Running) -> None:
+    """A tenant's answers do not say what serves them; aiohttp's Server header gave the mock away."""
+    seen = await answers_of_every_kind(running, {})
+    statuses = {name: status for name, (status, _) in seen.items()}
+    assert statuses == {
+        "iflow 200": 200,
+        "iflow 403 (CSRF)": 403,
+        "iflow 404": 404,
+        "iflow 500": 500,
+        "unrouted 404": 404,
+        "OData API": 200,
+        "OData 400": 400,
+        "monitor": 200,
+        "index": 200,
+        "iflow 401": 401,
+        "token endpoint": 200,
+    }
+    for name, (_, headers) in seen.items():
+        assert "Server" not in headers, name
+        assert uuid.UUID(headers["X-CorrelationID"]), name
+    assert len({headers["X-CorrelationID"] for _, headers in seen.values()}) == len(seen)
+
+
+async def test_a_steps_own_server_and_correlation_headers_go_out(running: Running) -> None:
+    """The twin: on CPI every exchange header goes back to the sender, a step's Server too."""
+    async with session(running) as http, http.get(f"{running.url}/http/branded") as answer:
+        assert answer.status == 204
+        assert answer.headers.getall("Server") == ["OrderService/2.1"]
+        assert answer.headers.getall("X-CorrelationID") == ["set-by-the-step"]
+
+
+async def test_a_request_aiohttp_cannot_parse_gets_no_server_header(running: Running) -> None:
+    files = running.extract("demo-sender")
+    context = running.context(files)
+
+    def send() -> bytes:
+        with socket.create_connection(("127.0.0.1", running.server.port)) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /http/open HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n")
+                received = b""
+                while chunk := tls.recv(4096):
+                    received += chunk
+                return received
+
+    head = (await asyncio.to_thread(send)).split(b"\r\n\r\n", 1)[0].decode()
+    assert head.split("\r\n")[0].endswith(" 400 Bad Request")
+    assert "\r\nserver:" not in head.lower()
+    assert "\r\nx-correlationid:" in head.lower()
+
+
+async def test_the_senders_correlation_id_comes_back(running: Running) -> None:
+    """SAP's request correlation: a sender's X-CorrelationID is the answer's, on every answer."""
+    seen = await answers_of_every_kind(running, {"X-CorrelationID": "ORDER-4711"})
+    for name, (_, headers) in seen.items():
+        assert headers.getall("X-CorrelationID") == ["ORDER-4711"], name
+
+
+@given(st.text(max_size=200))
+def test_a_correlation_id_is_echoed_only_when_it_is_a_plain_id(sent: str) -> None:
+    answered = correlation_id(sent)
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", sent):
+        assert answered == sent
+    else:
+        assert str(uuid.UUID(answered)) == answered

@@ -27,6 +27,7 @@ from cpimock.adapters.endpoint import Endpoint, EndpointContext
 from cpimock.adapters.senders import make_endpoint
 from cpimock.config import ClientAuthSetting, ServerConfig
 from cpimock.errors import CpimockError
+from cpimock.http import response_headers
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
 from cpimock.http.handshakes import Burst, Handshakes
@@ -204,6 +205,7 @@ class Server:
         await runner.setup()
         assert runner.server is not None
         runner.server.request_handler = Dispatcher(endpoint, runner.server.request_handler)
+        response_headers.install(runner.server, app)
         handler_kwargs = {
             "keepalive_timeout": config.server.keepalive_timeout_s,
             "max_line_size": config.server.max_header_size,
