@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpimock.http.response_headers import correlation_id
+from cpimock.http.response_headers import correlation_id as request_correlation_id
+from cpimock.mpl.sender_ids import SenderIdError, correlation_id, mpl_id
 from tests.e2e_support import add_iflow, issue_secret_key, write_step
 from tests.serving import Running, serving
 
@@ -270,8 +271,143 @@ async def test_the_senders_correlation_id_comes_back(running: Running) -> None:
 
 @given(st.text(max_size=200))
 def test_a_correlation_id_is_echoed_only_when_it_is_a_plain_id(sent: str) -> None:
-    answered = correlation_id(sent)
+    answered = request_correlation_id(sent)
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", sent):
         assert answered == sent
     else:
         assert str(uuid.UUID(answered)) == answered
+
+
+# --- the ids a sender chooses -------------------------------------------------------------------------
+
+
+def b64_uuid(value: uuid.UUID, *, urlsafe: bool, padded: bool) -> str:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = encode(value.bytes).decode("ascii")
+    return text if padded else text.rstrip("=")
+
+
+async def odata_message(http: aiohttp.ClientSession, running: Running, guid: str) -> dict[str, Any]:
+    params = {"$filter": f"MessageGuid eq '{guid}'", "$format": "json"}
+    async with http.get(f"{running.url}/api/v1/MessageProcessingLogs", params=params) as answer:
+        assert answer.status == 200
+        [entity] = (await answer.json())["d"]["results"]
+        return entity  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("urlsafe", "padded"), [(True, False), (False, True), (True, True)])
+async def test_a_pregenerated_mpl_id_is_the_messages_id(running: Running, urlsafe: bool, padded: bool) -> None:
+    """Headers and Exchange Properties Provided by the Integration Framework: SAP_PregeneratedMplId,
+    a Base64-encoded UUID, is used as the MPL id. The step, the answer and the OData API know the
+    message by it; a sender's SAP_MplCorrelationId is its CorrelationId, and comes back."""
+    guid = b64_uuid(uuid.uuid4(), urlsafe=urlsafe, padded=padded)
+    sent = {"SAP_PregeneratedMplId": guid, "SAP_MplCorrelationId": "S4-ORDER-4711"}
+    async with session(running) as http:
+        async with http.get(f"{running.url}/http/open", headers=sent) as answer:
+            assert answer.status == 200
+            assert answer.headers["SAP_MessageProcessingLogID"] == guid
+            assert answer.headers["SAP_MplCorrelationId"] == "S4-ORDER-4711"
+            seen = json.loads(await answer.text())
+        assert (seen["SAP_MessageProcessingLogID"], seen["SAP_MplCorrelationId"]) == (guid, "S4-ORDER-4711")
+        await running.records()  # written
+        entity = await odata_message(http, running, guid)
+    assert (entity["MessageGuid"], entity["CorrelationId"], entity["Status"]) == (guid, "S4-ORDER-4711", "COMPLETED")
+
+
+async def test_without_ids_of_its_own_a_message_gets_cpis(running: Running) -> None:
+    async with session(running) as http, http.get(f"{running.url}/http/open") as answer:
+        guid = answer.headers["SAP_MessageProcessingLogID"]
+        correlation = answer.headers["SAP_MplCorrelationId"]
+    assert re.fullmatch(r"AG[A-Za-z0-9_-]{26}", guid)
+    assert re.fullmatch(r"AG[A-Za-z0-9_-]{26}", correlation)
+    assert guid != correlation
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "reason"),
+    [
+        ({"SAP_PregeneratedMplId": "order-4711"}, 400, "is not a Base64-encoded UUID"),
+        ({"SAP_PregeneratedMplId": str(uuid.uuid4())}, 400, "is not a Base64-encoded UUID"),
+        ({"SAP_PregeneratedMplId": "AAAAAAAAAAAAAAAAAAAAAB"}, 400, "is not a Base64-encoded UUID"),  # bits past 128
+        ({"SAP_MplCorrelationId": "order 4711"}, 400, "is not a correlation id"),
+        ({"SAP_MplCorrelationId": "x" * 129}, 400, "is not a correlation id"),
+    ],
+)
+async def test_ids_that_cannot_name_a_message_are_refused(
+    running: Running, headers: dict[str, str], status: int, reason: str
+) -> None:
+    """Failing closed: an id the sender could not find its message by is refused, and the steps do not run."""
+    async with session(running) as http, http.get(f"{running.url}/http/open", headers=headers) as refused:
+        assert refused.status == status
+        assert reason in await refused.text()
+    assert runs(running) == []
+    [rec] = await running.records()
+    assert (rec.refusal_stage, rec.response_status) == ("http", status)
+    assert rec.message_guid != headers.get("SAP_PregeneratedMplId")
+
+
+async def test_a_pregenerated_id_names_one_message_only(running: Running) -> None:
+    """A second message under the id of the first would be lost: it is refused with 409, also
+    after the first one reached the store; a header sent twice is refused too."""
+    guid = b64_uuid(uuid.uuid4(), urlsafe=True, padded=False)
+    url = f"{running.url}/http/open"
+    async with session(running) as http:
+        async with http.get(url, headers={"SAP_PregeneratedMplId": guid}) as first:
+            assert first.status == 200
+        async with http.get(url, headers={"SAP_PregeneratedMplId": guid}) as again:
+            assert again.status == 409
+            assert "is the id of a message the tenant has already" in await again.text()
+        twice = [("SAP_PregeneratedMplId", guid), ("SAP_PregeneratedMplId", guid)]
+        async with http.get(url, headers=twice) as doubled:
+            assert doubled.status == 400
+    assert runs(running) == ["/open"]
+    # the store, not only this process's memory: a new server on the same workspace
+    await running.server.stop()
+    async with serving(running.root) as restarted, session(restarted) as http:
+        async with http.get(f"{restarted.url}/http/open", headers={"SAP_PregeneratedMplId": guid}) as after:
+            assert after.status == 409
+        fresh = b64_uuid(uuid.uuid4(), urlsafe=True, padded=False)
+        async with http.get(f"{restarted.url}/http/open", headers={"SAP_PregeneratedMplId": fresh}) as other:
+            assert other.status == 200
+
+
+@given(st.uuids(), st.booleans(), st.booleans())
+def test_every_base64_spelling_of_a_uuid_is_an_mpl_id(value: uuid.UUID, urlsafe: bool, padded: bool) -> None:
+    text = b64_uuid(value, urlsafe=urlsafe, padded=padded)
+    assert mpl_id(text) == text
+
+
+@given(st.binary(min_size=21, max_size=21))
+def test_cpis_own_message_ids_are_mpl_ids(raw: bytes) -> None:
+    text = base64.urlsafe_b64encode(raw).decode("ascii")
+    assert mpl_id(text) == text
+
+
+@given(st.one_of(st.text(max_size=40), st.text(alphabet="AQgw-_+/=", min_size=20, max_size=30)))
+def test_what_is_taken_as_an_mpl_id_is_one_spelling_of_a_uuid_or_a_message_id(text: str) -> None:
+    """Fail closed: whatever is taken decodes to 16 bytes (a UUID) or 21 (a message id), in one
+    alphabet, and is the one spelling of those bytes; everything else is refused with the header's name."""
+    try:
+        taken = mpl_id(text)
+    except SenderIdError as exc:
+        refusal = str(exc)
+        assert refusal.startswith("SAP_PregeneratedMplId ")
+        return
+    assert taken == text
+    urlsafe = not ("+" in text or "/" in text)
+    raw = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(text + "=" * (-len(text) % 4))
+    assert len(raw) in (16, 21)
+    encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(raw).decode()
+    assert text in (encoded, encoded.rstrip("="))
+    assert len(raw) == 16 or urlsafe
+
+
+@given(st.text(max_size=200))
+def test_a_correlation_id_is_visible_ascii_up_to_128_characters(text: str) -> None:
+    refusal = ""
+    try:
+        accepted: str | None = correlation_id(text)
+    except SenderIdError as exc:
+        accepted, refusal = None, str(exc)
+    assert refusal.startswith("SAP_MplCorrelationId ") == (accepted is None)
+    assert (accepted == text) == (0 < len(text) <= 128 and all("!" <= c <= "~" for c in text))

@@ -190,7 +190,8 @@ class Server:
         def current() -> Snapshot:
             return reloader.current
 
-        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop)
+        logged = journal.holds if journal is not None else (lambda guid: False)
+        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop, logged)
         endpoint = make_endpoint(context, csrf)
         try:
             endpoint.check(snapshot)
