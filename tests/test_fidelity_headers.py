@@ -14,6 +14,7 @@ import base64
 import json
 import re
 import socket
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cpimock.http.response_headers import correlation_id as request_correlation_id
-from cpimock.mpl.sender_ids import SenderIdError, correlation_id, mpl_id
+from cpimock.mpl.sender_ids import SenderIdError, UsedIds, correlation_id, mpl_id
 from tests.e2e_support import add_iflow, issue_secret_key, write_step
 from tests.serving import Running, serving
 
@@ -411,3 +412,27 @@ def test_a_correlation_id_is_visible_ascii_up_to_128_characters(text: str) -> No
         accepted, refusal = None, str(exc)
     assert refusal.startswith("SAP_MplCorrelationId ") == (accepted is None)
     assert (accepted == text) == (0 < len(text) <= 128 and all("!" <= c <= "~" for c in text))
+
+
+async def test_copies_claiming_one_id_at_once_get_it_once() -> None:
+    """Two messages with one id arriving together: one gets it, the other is told it is used, while
+    the store is still being asked."""
+    used = UsedIds(lambda guid: False)
+    claims = await asyncio.gather(*(used.claim("AAAAAAAAAAAAAAAAAAAAAA") for _ in range(5)))
+    assert sorted(claims) == ["new", "used", "used", "used", "used"]
+
+
+async def test_an_id_the_store_cannot_check_is_not_taken() -> None:
+    """Failing closed on a store that cannot answer: "unknown" (the call gets 503), and the id
+    stays free for the sender's retry."""
+    answers = iter([sqlite3.OperationalError("database is locked"), False])
+
+    def logged(guid: str) -> bool:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    used = UsedIds(logged)
+    assert await used.claim("AAAAAAAAAAAAAAAAAAAAAA") == "unknown"
+    assert await used.claim("AAAAAAAAAAAAAAAAAAAAAA") == "new"

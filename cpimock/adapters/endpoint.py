@@ -167,13 +167,13 @@ class Endpoint:
             log.warning("message %s of integration flow %s: %s", rec.message_guid, route.iflow.id, ignored)
         try:
             if sender_ids.PREGENERATED_HEADER in headers or sender_ids.CORRELATION_HEADER in headers:
-                self._sender_ids(rec, headers)
+                await self._sender_ids(rec, headers)
             message = adapter.message(call, body)
             return await self._processor.deliver(call, adapter, message)
         except Refused as refused:
             return self._refuse(rec, route, adapter, refused.stage, refused.answer, refused.reply)
 
-    def _sender_ids(self, rec: MplRecord, headers: CIMultiDictProxy[str]) -> None:
+    async def _sender_ids(self, rec: MplRecord, headers: CIMultiDictProxy[str]) -> None:
         """The MPL id and correlation id the sender chose; :class:`Refused` for ones that cannot be."""
         try:
             guid, correlation = sender_ids.chosen(lambda name: headers.getall(name, ()))
@@ -183,7 +183,7 @@ class Endpoint:
             rec.correlation_id = correlation
         if guid is None:
             return
-        claim = self._used_ids.claim(guid)
+        claim = await self._used_ids.claim(guid)
         if claim == "used":
             reason = (
                 f"{sender_ids.PREGENERATED_HEADER} {guid} is the id of a message the tenant has already; send a new one"

@@ -15,6 +15,7 @@ characters), and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import collections
@@ -107,24 +108,26 @@ def chosen(getall: Callable[[str], Sequence[str]]) -> tuple[str | None, str | No
 
 class UsedIds:
     """Which pregenerated ids name a message already: the ones this process gave out lately (whose
-    messages may not be in the store yet), and the store's."""
+    messages may not be in the store yet), and the store's, asked off the event loop."""
 
     def __init__(self, logged: Callable[[str], bool], remembered: int = 65536) -> None:
         self._logged = logged
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._remembered = remembered
 
-    def claim(self, guid: str) -> Literal["new", "used", "unknown"]:
+    async def claim(self, guid: str) -> Literal["new", "used", "unknown"]:
         """Take *guid* for a new message: ``"new"``; ``"used"`` if a message has it already,
         ``"unknown"`` if the store cannot say (it is not taken then)."""
         if guid in self._recent:
             return "used"
+        self._recent[guid] = None  # taken while the store is asked: a copy arriving meanwhile is "used"
         try:
-            if self._logged(guid):
-                return "used"
+            logged = await asyncio.to_thread(self._logged, guid)
         except sqlite3.Error:
+            self._recent.pop(guid, None)
             return "unknown"
-        self._recent[guid] = None
-        if len(self._recent) > self._remembered:
+        if logged:
+            return "used"
+        while len(self._recent) > self._remembered:
             self._recent.popitem(last=False)
         return "new"
