@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -436,3 +437,21 @@ async def test_an_id_the_store_cannot_check_is_not_taken() -> None:
     used = UsedIds(logged)
     assert await used.claim("AAAAAAAAAAAAAAAAAAAAAA") == "unknown"
     assert await used.claim("AAAAAAAAAAAAAAAAAAAAAA") == "new"
+
+
+@pytest.mark.clients
+async def test_curl_sees_no_server_header_and_cannot_forge_ssl_client_cert(running: Running) -> None:
+    """What a sender team sees with curl: the answer names no server, and the step got the
+    certificate curl presented, not the header curl sent."""
+    files = running.extract("demo-sender")
+    command = [
+        "curl", "-s", "-i", "--cert", str(files.cert), "--key", str(files.key), "--cacert", str(running.ca_path),
+        "-H", "SSL_CLIENT_CERT: Zm9yZ2Vk", f"{running.url}/http/listed",
+    ]  # fmt: skip
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60, check=True)
+    head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
+    assert head.startswith("HTTP/1.1 200")
+    names = [line.split(":", 1)[0].lower() for line in head.splitlines()[1:]]
+    assert "server" not in names
+    assert "x-correlationid" in names
+    assert json.loads(body)["SSL_CLIENT_CERT"] == leaf_base64(running)
