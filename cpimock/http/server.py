@@ -28,6 +28,7 @@ from cpimock.adapters.senders import make_endpoint
 from cpimock.config import ClientAuthSetting, ServerConfig
 from cpimock.config.hosts import TenantHosts
 from cpimock.errors import CpimockError
+from cpimock.http import response_headers
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
 from cpimock.http.handshakes import Burst, Handshakes
@@ -185,7 +186,8 @@ class Server:
         def current() -> Snapshot:
             return reloader.current
 
-        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop)
+        logged = journal.holds if journal is not None else (lambda guid: False)
+        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop, logged)
         endpoint = make_endpoint(context, csrf)
         try:
             endpoint.check(snapshot)
@@ -202,6 +204,7 @@ class Server:
         runner.server.request_handler = Dispatcher(
             endpoint, runner.server.request_handler, lambda: reloader.current.host_routes, self.host
         )
+        response_headers.install(runner.server, app)
         handler_kwargs = {
             "keepalive_timeout": config.server.keepalive_timeout_s,
             "max_line_size": config.server.max_header_size,

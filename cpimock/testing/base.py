@@ -199,7 +199,8 @@ class TenantBase:
         ``cpimock.toml`` (``message_exchange_pattern="one-way"``, ``processing="robust"``,
         ``wsdl=path``, ``service``, ``port``, ``ws_addressing``, ``one_way_status``,
         ``duplicates``, ``invalid_xml_characters``, ``idoc_answer``). A ``wsdl`` path is relative
-        to the caller's folder.
+        to the caller's folder. ``log_level="DEBUG"`` (any key of an ``[[iflows]]`` table) sets the
+        iFlow's log level for every adapter.
         """
         refs = [self._step_ref(step) for step in steps]
         flow_id = iflow_id or _id_of(address)

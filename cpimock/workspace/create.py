@@ -75,6 +75,7 @@ csrf = false
 # state = "started"               # or "stopped" (answers 503 like an undeployed flow)
 # timeout_s = 60
 # auth_methods = ["certificate", "basic", "oauth"]
+# log_level = "INFO"              # NONE, DEBUG (keeps script log properties), ERROR, TRACE
 
 # An IDoc sender channel, called as an S/4 XML-HTTP port does (docs/s4hana.md), at
 # https://127.0.0.1:8443/cxf/idoc/orders; `cpimock serve` prints a curl line that sends iflows/ORDERS05.xml
