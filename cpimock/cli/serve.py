@@ -97,7 +97,8 @@ def command(
     root = (config_file.parent if config_file else workspace).resolve()
     if config_file and config_file.name != CONFIG_NAME:
         raise CpimockError(f"--config {config_file}: the file must be named {CONFIG_NAME}; rename it")
-    if not (root / CONFIG_NAME).exists():
+    fresh = not (root / CONFIG_NAME).exists()
+    if fresh:
         click.echo(f"No {CONFIG_NAME} in {root}: creating a workspace there (as `cpimock init` would).")
         _, created = ensure_workspace(root, tenant_host)
         for path in created:
@@ -114,7 +115,7 @@ def command(
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
     served = sock.getsockname()[1]
     moved = point_keys(config, Registry.load(config.certs_dir), served)
-    if moved:
+    if moved and not fresh:  # a workspace made just now: its keys simply carry the served port
         hosts = TenantHosts.of(config)
         click.echo(f"Service keys now carry {hosts.base_url(served)} (url and tokenurl): {', '.join(sorted(moved))}")
     demo = _demo_files(snapshot)
