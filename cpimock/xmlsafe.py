@@ -10,6 +10,8 @@ line naming what was read and why; nothing is repaired silently.
 
 from __future__ import annotations
 
+import functools
+
 from lxml import etree
 
 from cpimock.errors import CpimockError
@@ -96,12 +98,39 @@ def parse(
 
 
 def _check_depth(root: etree._Element, max_depth: int, what: str) -> None:
+    """Refuse *root*'s document if anything but text lies more than *max_depth* elements deep.
+
+    The root element is at depth 1; an element, comment or processing instruction inside an
+    element at depth *max_depth* is one level too deep. libxml2 answers this with one compiled
+    path, so that the check costs no Python call per element; a bound beyond the path's reach
+    (libxml2's parser stops at 256 levels anyway) is checked by walking the tree.
+    """
+    walk = max_depth > _PATH_DEPTH
+    if _walk_deeper_than(root, max_depth) if walk else _deeper_than(max_depth)(root):
+        raise XmlError(f"{what} nests elements more than {max_depth} levels deep; cpimock stops there")
+
+
+# the deepest bound checked with a path of that many steps; libxml2's XPath recursion limit is
+# some thousands of steps, and its parser refuses documents deeper than 256 levels without
+# huge_tree
+_PATH_DEPTH = 512
+
+
+@functools.lru_cache(maxsize=8)
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """``/*/*/.../*/node()`` with *max_depth* element steps: whether any node but text lies below them."""
+    elements = "/*" * max(max_depth, 0)
+    return etree.XPath(f"boolean({elements}/node()[not(self::text())])")
+
+
+def _walk_deeper_than(root: etree._Element, max_depth: int) -> bool:
     stack: list[tuple[etree._Element, int]] = [(root, 1)]
     while stack:
         element, depth = stack.pop()
         if depth > max_depth:
-            raise XmlError(f"{what} nests elements more than {max_depth} levels deep; cpimock stops there")
+            return True
         stack.extend((child, depth + 1) for child in element)
+    return False
 
 
 def _first_line(exc: etree.XMLSyntaxError) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from cpimock.xmlsafe import XmlError, parse
 
@@ -96,3 +97,76 @@ def test_a_local_file_is_never_read(tmp_path: pytest.TempPathFactory) -> None:
         with pytest.raises(XmlError, match="document type declaration") as caught:
             parse(data, what="the body")
         assert "SECRET-VALUE" not in str(caught.value)
+
+
+# -- the depth bound: libxml2's compiled path agrees with a walk of every node ------------------
+
+
+def walked_depth(root: etree._Element) -> int:
+    """How deep the deepest node but text lies, by the walk that checked the bound before (root: 1)."""
+    deepest = 0
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def refused_for_depth(data: bytes, max_depth: int) -> bool:
+    try:
+        parse(data, what="x", max_depth=max_depth)
+    except XmlError as exc:
+        if "levels deep" not in str(exc):
+            raise
+        return True
+    return False
+
+
+LEAVES = st.sampled_from(["", "text", "<!-- c -->", "<?pi x?>", "<![CDATA[c]]>", "<e/>", '<e a="1"/>', "&amp;"])
+
+
+@st.composite
+def nested(draw: st.DrawFn, budget: int = 4) -> str:
+    """A small element with leaves and nested elements around it, the nesting at most *budget* deep."""
+    parts = draw(st.lists(LEAVES, max_size=3))
+    if budget > 0:
+        parts += draw(st.lists(nested(budget - 1), max_size=2))
+    order = draw(st.permutations(parts))
+    return "<n>" + "".join(order) + "</n>"
+
+
+@st.composite
+def deep_documents(draw: st.DrawFn) -> bytes:
+    """A chain of elements up to past the default bound, with small trees and leaves along it."""
+    chain = draw(st.integers(min_value=0, max_value=140))
+    inner = draw(st.one_of(LEAVES, nested()))
+    side = draw(st.lists(st.tuples(st.integers(min_value=0, max_value=chain), st.one_of(LEAVES, nested())), max_size=4))
+    text = inner
+    for level in range(chain, -1, -1):
+        extra = "".join(piece for at, piece in side if at == level)
+        text = f"<c{level}>{extra}{text}</c{level}>"
+    tail = draw(st.sampled_from(["", "<!-- after -->", "<?after?>"]))
+    return f'<?xml version="1.0"?>{text}{tail}'.encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(deep_documents(), st.integers(min_value=-2, max_value=3), st.integers(min_value=-1, max_value=300))
+def test_the_depth_bound_agrees_with_walking_every_node(data: bytes, offset: int, anywhere: int) -> None:
+    depth = walked_depth(parse(data, what="x", max_depth=10**6))
+    for bound in (depth - 1, depth, depth + 1, depth + offset, anywhere, 128):
+        assert refused_for_depth(data, bound) == (depth > bound), bound
+
+
+@pytest.mark.parametrize("leaf", ["<x/>", "<!--c-->", "<?p?>", "text", "<![CDATA[t]]>"])
+def test_the_node_one_level_too_deep_is_refused_whatever_it_is_but_text(leaf: str) -> None:
+    data = f"<a><b><c>{leaf}</c></b></a>".encode()
+    assert refused_for_depth(data, 3) is (leaf[0] == "<" and not leaf.startswith("<![CDATA["))
+    assert not refused_for_depth(data, 4)
+
+
+def test_bounds_beyond_the_path_are_checked_by_walking() -> None:
+    deep = b"<a>" * 256 + b"</a>" * 256
+    assert not refused_for_depth(deep, 100_000)
+    assert not refused_for_depth(deep, 256)
+    assert refused_for_depth(deep, 255)
