@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from cpimock.adapters import idoc
 from cpimock.adapters.encoding import EncodingError
 from cpimock.adapters.idoc.answer import assign_numbers, failure_answer, success_answer
 from cpimock.adapters.idoc.characters import CharacterHandling, InvalidCharacterError, clean_characters
@@ -379,3 +380,70 @@ def test_removed_or_substituted_text_always_parses(text: str, handling: Characte
     except UnicodeEncodeError:
         return  # lone surrogates: no encoder writes them
     parse(clean_characters(data, handling), what="cleaned")
+
+
+# -- the quick checks agree with the scans they spare ---------------------------------------------
+
+# characters around the edges of XML 1.0's range, and the bytes that begin the BMP's last block
+edge_characters = st.sampled_from(
+    [
+        *("\x00", "\x01", "\x08", "\t", "\n", "\x0b", "\r", "\x1f", " ", "\x7f", "\x85", "\ud7ff", "\ue000"),
+        *("\uf000", "\ufeff", "\ufffd", "\ufffe", "\uffff", "\U00010000", "\U0010ffff", "&#1;", "&#x9;", "&#"),
+    ]
+)
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=8) | edge_characters, max_size=12), st.booleans())
+def test_the_utf8_shortcut_finds_the_invalid_characters_the_scan_finds(pieces: list[str], bom: bool) -> None:
+    text = ("\ufeff" if bom else "") + "".join(pieces)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates: no encoder writes them
+    assert idoc.characters._first_problem(
+        text, raw_free=idoc.characters._raw_free(data, "utf-8")
+    ) == idoc.characters._first_problem(text)
+    for handling in CharacterHandling:
+        try:
+            got: bytes | str = clean_characters(data, handling)
+        except InvalidCharacterError as exc:
+            got = str(exc)
+        assert idoc.characters._first_problem(text) is not None or got == data
+
+
+def elements_as_walked(parent: etree._Element) -> list[etree._Element] | None:
+    """The element children, or ``None`` for text between them: the walk of text and tails it replaces."""
+    if (parent.text or "").strip() or any((child.tail or "").strip() for child in parent):
+        return None
+    return [child for child in parent if isinstance(child.tag, str)]
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "<s/>",
+                "<t>x</t>",
+                " ",
+                "\n",
+                "\xa0",
+                "\u2003",
+                "x",
+                "<!--c-->",
+                "<?p?>",
+                "<![CDATA[ ]]>",
+                "<![CDATA[c]]>",
+            ]
+        ),
+        max_size=8,
+    )
+)
+def test_text_between_segments_is_told_as_the_walk_told_it(parts: list[str]) -> None:
+    parent = parse(f"<IDOC>{''.join(parts)}</IDOC>".encode(), what="x")
+    try:
+        got: list[etree._Element] | None = idoc.document._elements(parent, "IDOC 1", None)
+    except IdocError:
+        got = None
+    assert got == elements_as_walked(parent)

@@ -17,6 +17,7 @@ the C0/C1 control characters that XML 1.1 allows as references).
 
 from __future__ import annotations
 
+import codecs
 import enum
 import re
 from collections.abc import Iterator
@@ -31,6 +32,9 @@ _RAW = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # of such a stretch is found with str.find, so that unterminated ones cost linear time
 _MARK = re.compile(r"<!\[CDATA\[|<!--|<\?|&#(x[0-9A-Fa-f]+|[0-9]+);")
 _ENDS = {"<![CDATA[": "]]>", "<!--": "-->", "<?": "?>"}
+# the bytes that stand for a character XML 1.0 does not allow wherever they occur in UTF-8: the C0
+# controls but tab, line feed and carriage return; U+FFFE and U+FFFF are EF BF BE and EF BF BF
+_C0 = bytes(byte for byte in range(0x20) if byte not in b"\t\n\r")
 # a reference longer than this cannot name a character (U+10FFFF is 7 digits), and int() of
 # thousands of digits would be slow and is refused by Python anyway
 _MAX_DIGITS = 8
@@ -90,6 +94,8 @@ def _reference_value(digits: str) -> int | None:
 
 def _references(text: str) -> Iterator[re.Match[str]]:
     """The character references in *text*, outside CDATA sections, comments and processing instructions."""
+    if "&#" not in text:
+        return
     position = 0
     while (match := _MARK.search(text, position)) is not None:
         if match.group(1) is not None:
@@ -102,10 +108,26 @@ def _references(text: str) -> Iterator[re.Match[str]]:
         position = end + len(_ENDS[match.group()])
 
 
-def _first_problem(text: str) -> tuple[int, int, str] | None:
-    """The earliest invalid character: (index, code point or -1, how it was written)."""
+def _raw_free(data: bytes, encoding: str) -> bool:
+    """Whether *data*, valid in *encoding*, certainly holds no raw character XML 1.0 does not allow.
+
+    Told from the bytes for UTF-8 (a C0 control is its own byte there; U+FFFE and U+FFFF
+    begin with EF, which the BMP's last 4,096 characters and the byte order mark share),
+    without looking at each character in Python; ``False`` means "look closer", not "there
+    is one".
+    """
+    if encoding != "utf-8" or len(data.translate(None, _C0)) != len(data):
+        return False
+    return data.find(b"\xef", len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0) < 0
+
+
+def _first_problem(text: str, *, raw_free: bool = False) -> tuple[int, int, str] | None:
+    """The earliest invalid character: (index, code point or -1, how it was written).
+
+    *raw_free* says that *text* is known to hold no raw invalid character (:func:`_raw_free`).
+    """
     found: list[tuple[int, int, str]] = []
-    raw = _RAW.search(text)
+    raw = None if raw_free else _RAW.search(text)
     if raw:
         found.append((raw.start(), ord(raw.group()), "as a raw character"))
     for match in _references(text):
@@ -138,7 +160,7 @@ def clean_characters(
             f"{what} is not valid {encoding} (byte 0x{data[exc.start : exc.start + 1].hex()} at offset {exc.start}); "
             "send it in the encoding it declares"
         ) from None
-    problem = _first_problem(text)
+    problem = _first_problem(text, raw_free=_raw_free(data, encoding))
     if problem is None:
         return data
     if handling is CharacterHandling.THROW:

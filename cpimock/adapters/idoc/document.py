@@ -15,7 +15,7 @@ adapter's headers, decided from the reference and documented per header in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -79,10 +79,18 @@ class ControlRecord:
     """An IDoc's control record EDI_DC40: its fields in document order, values trimmed."""
 
     fields: tuple[tuple[str, str], ...]
+    _values: dict[str, str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # the first value of each name, as get() has always answered
+        values: dict[str, str] = {}
+        for key, value in self.fields:
+            values.setdefault(key, value)
+        object.__setattr__(self, "_values", values)
 
     def get(self, name: str) -> str | None:
         """The value of field *name* (``DOCNUM``, ``IDOCTYP``, ...), ``None`` if absent or empty."""
-        return next((value for key, value in self.fields if key == name), None) or None
+        return self._values.get(name) or None
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.fields)
@@ -166,23 +174,40 @@ class IdocDocument:
         return headers
 
 
+# the text nodes among an element's children: its text and the tails of its children
+_TEXTS = etree.XPath("text()", smart_strings=False)
+
+
+def _tag(namespace: str | None, name: str) -> str:
+    """The lxml tag of *name* in *namespace* (``{ns}name``, or *name* without one)."""
+    return f"{{{namespace}}}{name}" if namespace else name
+
+
+def _localname(tag: object) -> str:
+    """The local part of an element's tag, as ``etree.QName(element).localname`` reads it."""
+    text = str(tag)
+    return text[text.find("}") + 1 :]
+
+
 def _elements(parent: etree._Element, where: str, version: SoapVersion | None) -> list[etree._Element]:
-    if (parent.text or "").strip() or any((child.tail or "").strip() for child in parent):
+    if "".join(_TEXTS(parent)).strip():
         raise IdocError(f"{where} holds text between its elements; IDoc-XML holds elements only there", version=version)
-    return [child for child in parent if isinstance(child.tag, str)]
+    return list(parent.iterchildren(etree.Element))
 
 
 def _control(element: etree._Element, number: int, version: SoapVersion | None) -> ControlRecord:
     fields: list[tuple[str, str]] = []
-    for field in _elements(element, f"the control record of IDoc {number}", version):
-        name = etree.QName(field).localname
-        if len(field):
+    names: set[str] = set()
+    for entry in _elements(element, f"the control record of IDoc {number}", version):
+        name = _localname(entry.tag)
+        if len(entry):
             raise IdocError(
                 f"control record field {name} of IDoc {number} holds elements; it holds a value", version=version
             )
-        value = (field.text or "").strip()
-        if len(value) > _MAX_FIELD or any(key == name for key, _ in fields):
+        value = (entry.text or "").strip()
+        if len(value) > _MAX_FIELD or name in names:
             raise IdocError(f"control record field {name} of IDoc {number} is repeated or too long", version=version)
+        names.add(name)
         fields.append((name, value))
     return ControlRecord(tuple(fields))
 
@@ -193,14 +218,15 @@ def _idocs(root: etree._Element, version: SoapVersion | None) -> tuple[Idoc, ...
     children = _elements(root, name, version)
     if not children:
         raise IdocError(f'{name} holds no IDOC element; IDoc-XML is <{name}><IDOC BEGIN="1">...', version=version)
+    idoc_tag, control_tag = _tag(ns, "IDOC"), _tag(ns, "EDI_DC40")
     idocs = []
     for number, child in enumerate(children, 1):
-        if etree.QName(child) != etree.QName(ns, "IDOC"):
+        if child.tag != idoc_tag:
             raise IdocError(
                 f"{name} holds {etree.QName(child).localname} where IDoc-XML has IDOC elements only", version=version
             )
         segments = _elements(child, f"IDOC {number}", version)
-        controls = [seg for seg in segments if etree.QName(seg) == etree.QName(ns, "EDI_DC40")]
+        controls = [seg for seg in segments if seg.tag == control_tag]
         if not controls or segments[0] is not controls[0] or len(controls) > 1:
             raise IdocError(
                 f"IDoc {number} of {len(children)} has no control record EDI_DC40 as its first segment "

@@ -8,6 +8,7 @@ faults) is in that same version, which is what CXF, CPI's SOAP stack, does.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from email.message import Message as _MimeHeader
 from email.utils import collapse_rfc2231_value
@@ -159,6 +160,12 @@ def parse_content_type(header: str | None) -> ContentType | None:
         return None
     if len(header) > _MAX_CONTENT_TYPE:
         return ContentType("")
+    return _parse_content_type(header)
+
+
+# senders repeat their few Content-Types on every call; the parser costs microseconds per header
+@functools.lru_cache(maxsize=256)
+def _parse_content_type(header: str) -> ContentType:
     parsed = _MimeHeader()
     parsed["Content-Type"] = header
     params = parsed.get_params(header="Content-Type", failobj=[]) or []
