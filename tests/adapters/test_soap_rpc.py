@@ -132,7 +132,7 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, SoapVersion]:
     return text.encode(), version
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(envelopes())
 def test_the_candidates_refuse_what_a_walk_of_every_element_refused(case: tuple[bytes, SoapVersion]) -> None:
     data, version = case
