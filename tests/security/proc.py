@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+_LISTENING = re.compile(r"listening on https://[^\s]*:(\d+)")
 
 
 def free_port() -> int:
@@ -30,21 +33,26 @@ def set_option(root: Path, section: str, line: str) -> None:
 
 
 class ServerProcess:
-    """``python -m cpimock serve`` on a free loopback port; its log goes to ``server.log`` in *root*."""
+    """``python -m cpimock serve`` on a free loopback port; its log goes to ``server.log`` in *root*.
+
+    The server binds port 0 itself and the port is read from its log: a port picked here and
+    bound later could be taken meanwhile by another test process.
+    """
 
     def __init__(self, root: Path, *args: str) -> None:
         self.root = root
-        self.port = free_port()
+        self.port = 0
         self.log_path = root / "server.log"
         self._log = self.log_path.open("ab")
         started = self.log().count("listening on")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cpimock", "serve", "--workspace", str(root), "--port", str(self.port), *args],
+            [sys.executable, "-m", "cpimock", "serve", "--workspace", str(root), "--port", "0", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.wait_for_log("listening on", count=started + 1)
+        self.port = int(_LISTENING.findall(self.log())[-1])
 
     @property
     def url(self) -> str:
