@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cpimock.mpl.journal import MplRecord
+from cpimock.mpl.record import MplRecord
 from cpimock.pki.authority import Authority
 from cpimock.pki.keys import BACKDATE, PrivateKey, cert_to_pem, key_to_pem, now
 from cpimock.tenant.tls import _SSL_REASONS, _VERIFY_REASONS
