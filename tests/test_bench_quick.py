@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-# .ci/run runs this round once, in its first suite (`-m "not bench"` leaves it out)
-pytestmark = [pytest.mark.slow, pytest.mark.bench]
+# .ci/run runs this round once, in its first suite (`-m "not bench"` leaves it out); never beside
+# another load (the xdist group)
+pytestmark = [pytest.mark.slow, pytest.mark.bench, pytest.mark.xdist_group("load")]
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "bench" / "run.py"
