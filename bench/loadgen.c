@@ -51,11 +51,11 @@ struct conn {
 
 static struct {
     enum mode mode;
-    const char *host, *path, *cert, *key, *ca, *body_file;
+    const char *host, *path, *cert, *key, *ca, *body_file, *content_type;
     int port, conns;
     double duration, warmup, grace;
     long expect_len;
-} opt = {KEEPALIVE, "127.0.0.1", "/", NULL, NULL, NULL, NULL, 0, 64, 10, 0, 10, -1};
+} opt = {KEEPALIVE, "127.0.0.1", "/", NULL, NULL, NULL, NULL, "application/json", 0, 64, 10, 0, 10, -1};
 
 static struct {
     uint64_t sent, ok, non2xx, badlen, errors, closed_by_server, reconnects;
@@ -337,7 +337,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --mode keepalive|handshake|idle --port P --cert CHAIN.pem --key KEY.pem --ca CA.pem\n"
             "               --body FILE [--host 127.0.0.1] [--path /] [--connections 64] [--duration 10]\n"
-            "               [--warmup 0] [--grace 10] [--expect-len N]\n");
+            "               [--warmup 0] [--grace 10] [--expect-len N] [--content-type application/json]\n");
     exit(2);
 }
 
@@ -373,6 +373,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
         else if (!strcmp(a, "--grace")) opt.grace = atof(v);
         else if (!strcmp(a, "--expect-len")) opt.expect_len = atol(v);
+        else if (!strcmp(a, "--content-type")) opt.content_type = v;
         else usage();
     }
     if (!opt.port || !opt.cert || !opt.key || !opt.ca || !opt.body_file || opt.conns < 1) usage();
@@ -385,11 +386,11 @@ int main(int argc, char **argv) {
 
     size_t body_len;
     char *body = read_file(opt.body_file, &body_len);
-    request = malloc(body_len + 1024);
+    request = malloc(body_len + 1024 + strlen(opt.path) + strlen(opt.host) + strlen(opt.content_type));
     request_len = (size_t)sprintf(request,
-                                  "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                                  "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n"
                                   "Content-Length: %zu\r\n%s\r\n",
-                                  opt.path, opt.host, opt.port, body_len,
+                                  opt.path, opt.host, opt.port, opt.content_type, body_len,
                                   opt.mode == HANDSHAKE ? "Connection: close\r\n" : "");
     memcpy(request + request_len, body, body_len);
     request_len += body_len;

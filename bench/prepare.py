@@ -24,6 +24,9 @@ WORK = BENCH / ".work"
 NODE_MODULES = WORK / "node_modules"
 LOADGEN = WORK / "loadgen"
 PATH = "/http/bench/echo"  # the same path on every server; cpimock's iFlow address is /bench/echo
+IDOC_PATH = "/cxf/bench/idoc"  # W6: cpimock's IDoc channel (adapter = "idoc", address /bench/idoc)
+IDOC_CONTENT_TYPE = "text/xml; charset=utf-8"
+GROOVY_PATH = "/http/bench/groovy"  # W7: the echo as a Groovy step (bench/iflows/echo.groovy)
 STORE_PASSWORD = "benchpass"
 
 
@@ -113,6 +116,30 @@ def ensure_pytest_httpserver() -> None:
         run([sys.executable, "-m", "pip", "install", "-q", "pytest-httpserver"], "pip install pytest-httpserver")
 
 
+def groovy_missing(install: bool) -> str | None:
+    """Why Groovy steps cannot run here (None when they can); with *install*, try apt-get first.
+
+    The check is cpimock's own (the one ``cpimock serve`` makes before it starts a JVM).
+    """
+    from cpimock.steps.groovy.toolchain import GroovyUnavailable, find_toolchain
+
+    try:
+        find_toolchain()
+        return None
+    except GroovyUnavailable as exc:
+        if not install:
+            return str(exc)
+        try:
+            _apt_install(["groovy", "default-jdk-headless"])  # Debian's Groovy 2.4, CPI's script runtime
+        except BenchError as why:
+            return f"{exc} ({why})"
+    try:
+        find_toolchain()
+    except GroovyUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def wiremock_jar() -> Path:
     jars = sorted((NODE_MODULES / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
     if not jars:
@@ -190,12 +217,14 @@ class Files:
     folder: Path  # this run's own folder under bench/.work/runs (concurrent runs do not share one)
     workspace: Path  # cpimock workspace, MPL on
     workspace_nompl: Path  # a copy with [journal] enabled = false
+    workspace_groovy: Path  # a copy with the echo also as a Groovy step (W7)
     root_ca: Path
     server_cert: Path
     server_key: Path
     client_chain: Path  # leaf + client CA, what the client sends
     client_key: Path
     body: Path  # the 1 KB JSON POST body
+    idoc: Path  # W6: a 5 KB ORDERS05 IDoc-XML in its SOAP envelope, as an S/4 XML-HTTP port posts it
     keystore: Path  # PKCS#12: server key + certificate (WireMock)
     truststore: Path  # PKCS#12: the root CA as trusted entry (WireMock)
 
@@ -207,8 +236,22 @@ address = "/bench/echo"
 steps = ["{step}:process"]
 csrf = false
 
+[[iflows]]
+id = "benchIdoc"
+adapter = "idoc"
+address = "/bench/idoc"
+steps = ["{step}:process"]
+{extra}
 [journal]
 enabled = {mpl}
+"""
+
+GROOVY_IFLOW = """
+[[iflows]]
+id = "benchGroovy"
+address = "/bench/groovy"
+steps = ["{script}"]
+csrf = false
 """
 
 
@@ -225,6 +268,37 @@ def body_bytes() -> bytes:
     data = json.dumps(doc, separators=(",", ":")).encode()
     assert len(data) == 1024
     return data
+
+
+def idoc_bytes(target: int = 5 * 1024) -> bytes:
+    """An ORDERS05 IDoc in the SOAP envelope of an XML-HTTP port, items added up to *target* bytes."""
+    head = """<?xml version="1.0" encoding="utf-8"?>
+<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/">
+<soap-env:Header/>
+<soap-env:Body>
+<ORDERS05 xmlns="urn:sap-com:document:sap:idoc:soap:messages">
+<IDOC BEGIN="1">
+<EDI_DC40 SEGMENT="1"><TABNAM>EDI_DC40</TABNAM><MANDT>100</MANDT><DOCNUM>0000000000471101</DOCNUM>\
+<DOCREL>758</DOCREL><STATUS>30</STATUS><DIRECT>1</DIRECT><OUTMOD>2</OUTMOD><IDOCTYP>ORDERS05</IDOCTYP>\
+<MESTYP>ORDERS</MESTYP><SNDPOR>SAPS4H</SNDPOR><SNDPRT>LS</SNDPRT><SNDPRN>S4HCLNT100</SNDPRN>\
+<RCVPOR>CPI_XMLHTTP</RCVPOR><RCVPRT>LS</RCVPRT><RCVPRN>CPI</RCVPRN><CREDAT>20261127</CREDAT>\
+<CRETIM>151924</CRETIM><SERIAL>20261127151924</SERIAL></EDI_DC40>
+<E1EDK01 SEGMENT="1"><CURCY>EUR</CURCY><BSART>NB</BSART><BELNR>4500017431</BELNR></E1EDK01>
+<E1EDKA1 SEGMENT="1"><PARVW>AG</PARVW><PARTN>0000100042</PARTN><NAME1>Müller &amp; Söhne GmbH</NAME1></E1EDKA1>
+"""
+    tail = "</IDOC>\n</ORDERS05>\n</soap-env:Body>\n</soap-env:Envelope>\n"
+    items: list[str] = []
+
+    def item(pos: int) -> str:
+        return (
+            f'<E1EDP01 SEGMENT="1"><POSEX>{pos * 10:06d}</POSEX><MENGE>12.000</MENGE><MENEE>PCE</MENEE>'
+            f'<E1EDP19 SEGMENT="1"><QUALF>002</QUALF><IDTNR>MAT-{4700 + pos}</IDTNR>'
+            f"<KTEXT>Schraube M8×{40 + pos}</KTEXT></E1EDP19></E1EDP01>\n"
+        )
+
+    while len((head + "".join([*items, item(len(items) + 1)]) + tail).encode()) <= target:
+        items.append(item(len(items) + 1))
+    return (head + "".join(items) + tail).encode()
 
 
 def make_files() -> Files:
@@ -257,28 +331,35 @@ def make_files() -> Files:
         "cpimock servicekey extract",
     )
     shutil.copytree(ws, nompl)
+    groovy = folder / "ws-groovy"
+    shutil.copytree(ws, groovy)
     step = BENCH / "iflows" / "echo.py"
-    for folder, mpl in ((ws, "true"), (nompl, "false")):
-        toml = folder / "cpimock.toml"
+    script = GROOVY_IFLOW.format(script=BENCH / "iflows" / "echo.groovy")
+    for workspace, mpl, extra in ((ws, "true", ""), (nompl, "false", ""), (groovy, "true", script)):
+        toml = workspace / "cpimock.toml"
         text = toml.read_text(encoding="utf-8")
         if "\n[server]\n" not in text:
             raise BenchError(f"{toml}: no [server] table to set client_auth in; cpimock init changed its template")
         # a client certificate is required at the handshake, as by every other server here
         text = text.replace("\n[server]\n", '\n[server]\nclient_auth = "required"\n', 1)
-        toml.write_text(text + ECHO_IFLOW.format(step=step, mpl=mpl), encoding="utf-8")
+        toml.write_text(text + ECHO_IFLOW.format(step=step, mpl=mpl, extra=extra), encoding="utf-8")
     certs = ws / "certs"
     body = folder / "body.json"
     body.write_bytes(body_bytes())
+    idoc = folder / "orders05.xml"
+    idoc.write_bytes(idoc_bytes())
     files = Files(
         folder=folder,
         workspace=ws,
         workspace_nompl=nompl,
+        workspace_groovy=groovy,
         root_ca=certs / "root-ca.pem",
         server_cert=certs / "server.pem",
         server_key=certs / "server.key",
         client_chain=client / "cert.pem",
         client_key=client / "key.key",
         body=body,
+        idoc=idoc,
         keystore=folder / "server.p12",
         truststore=folder / "trust.p12",
     )

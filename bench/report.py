@@ -1,4 +1,8 @@
-"""bench/results.md: a table per workload with absolute figures and ratios, the machine, the command."""
+"""bench/results.md: a table per workload with absolute figures and ratios, the machine, the command.
+
+Also the warm-up of every server, the figure of every round, W6 (an IDoc), W7 (a Groovy step)
+and the reading against the targets (bench/targets.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+import targets
 from servers import TARGETS
 
 Runs = dict[str, list[dict[str, Any]]]  # target -> one dict per round
@@ -31,6 +36,13 @@ SETUP = """\
   shows whether the server was saturated. `other` is the CPU (in cores) that the rest of the machine
   used meanwhile: the benchmark does not own the machine, and a figure taken while `other` is well
   above zero is depressed by it.
+- **Warm-up until settled**: before its measured rounds every server gets W1-shaped runs of a few
+  seconds, repeated until two in a row differ by less than 5 % (or a cap is reached), so that a
+  server that compiles itself while it runs (WireMock's JVM) is measured warm. Every warm-up run and
+  every round is listed under *Warm-up* and *Per-round figures*.
+- **Equal work for the peers**: cpimock records every call in its MPL; WireMock (request journal on,
+  its default) and mountebank (`recordRequests`) are measured recording too, and also without.
+  Their recordings live in memory and are emptied between runs (never during one).
 - **Interleaved rounds**: each round runs every server once, in a rotated order, after a warm-up that
   is not counted. Figures are medians over rounds; counts are sums.
 - **W2 has no resumption**: the generator keeps no session cache and sends no tickets, so every
@@ -206,6 +218,162 @@ def _api_section(api: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _settle_section(settle: dict[str, Any], names: list[str], plan: Any) -> list[str]:
+    names = [n for n in names if n in settle]
+    if not names:
+        return ["## Warm-up", "", "No server was warmed up (none was started; see the problems).", ""]
+    lines = [
+        "## Warm-up",
+        "",
+        f"Before its measured rounds, each server got W1-shaped runs of {plan.settle_s:g} s (64 keep-alive "
+        f"connections, none of it counted), repeated until two in a row differed by less than "
+        f"{plan.settle_within * 100:.0f} % of the first of the two, at most {plan.settle_cap} runs. req/s of each run:",
+        "",
+        "| server | runs | settled | req/s per run |",
+        "|---|---:|---|---|",
+    ]
+    for n in names:
+        runs = settle[n]["runs"]
+        lines.append(
+            f"| {n} | {len(runs)} | {'yes' if settle[n]['settled'] else '**no** (cap reached)'} | "
+            + " → ".join(_fmt(r["rps"]) for r in runs)
+            + " |"
+        )
+    return [*lines, ""]
+
+
+def _rounds_table(title: str, unit: str, data: Runs, names: list[str]) -> list[str]:
+    names = [n for n in names if data.get(n)]
+    if not names:
+        return []
+    count = max(len(data[n]) for n in names)
+    lines = [
+        f"{title} ({unit}; spread: (max - min) ÷ median):",
+        "",
+        "| server | " + " | ".join(f"round {i + 1}" for i in range(count)) + " | spread |",
+        "|---|" + "---:|" * (count + 1),
+    ]
+    for n in names:
+        rates = [float(r["rps"]) for r in data[n]]
+        cells = [_fmt(v) for v in rates] + ["-"] * (count - len(rates))
+        spread = (max(rates) - min(rates)) / med(rates) if med(rates) else float("nan")
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {_fmt(spread * 100, 1)} % |")
+    return [*lines, ""]
+
+
+def _rounds_section(results: dict[str, Any], names: list[str]) -> list[str]:
+    lines = ["## Per-round figures", "", "Each measured round of each workload, in the order they ran.", ""]
+    lines += _rounds_table("W1 keep-alive", "req/s", results["W1"], names)
+    lines += _rounds_table("W2 handshakes", "handshakes/s", results["W2"], names)
+    lines += _rounds_table("W6 IDoc", "req/s", results.get("W6", {}), names)
+    w7 = results.get("W7") or {}
+    if w7.get("runs"):
+        lines += _rounds_table("W7 echo step (step @ connections)", "req/s", w7["runs"], list(w7["runs"]))
+    return lines
+
+
+def _idoc_section(results: dict[str, Any], idoc_bytes: int, plan: Any) -> list[str]:
+    w6, w1 = results.get("W6") or {}, results["W1"]
+    lines = [
+        "## W6 IDoc through /cxf/ (cpimock only)",
+        "",
+        f"W1's shape (64 keep-alive connections; {plan.rounds} round(s) of {plan.duration_s:g} s) with a "
+        f"{idoc_bytes:,}-byte ORDERS05 IDoc in the SOAP envelope of an S/4 XML-HTTP port, posted as "
+        '`text/xml` to `/cxf/bench/idoc`, an iFlow with `adapter = "idoc"` and the same echo step as W1; '
+        "cpimock answers 200 with no body (its default IDoc answer), after the step and the MPL record. "
+        "Compared with cpimock's own W1 in the same rounds.",
+        "",
+    ]
+    if not w6.get("cpimock"):
+        return [*lines, "Not measured in this run (cpimock not selected or failed; see the problems).", ""]
+    runs = w6["cpimock"]
+    rate, base = _agg(runs, "rps"), _agg(w1.get("cpimock", []), "rps")
+    lines += [
+        "| server | req/s | p50 ms | p99 ms | × its W1 | ok | failed | srv CPU | gen CPU | other |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| cpimock | {_fmt(rate)} | {_fmt(_agg(runs, 'p50_us') / 1000, 2)} | {_fmt(_agg(runs, 'p99_us') / 1000, 2)} "
+        f"| {_ratio(rate, base)} | {_sum(runs, 'ok'):,} | {_sum(runs, 'failed'):,} | {_agg(runs, 'server_cpu'):.0%} "
+        f"| {_agg(runs, 'client_cpu'):.0%} | {_agg(runs, 'other_cpu'):.2f} |",
+    ]
+    return [*lines, ""]
+
+
+def _groovy_section(w7: dict[str, Any] | None, plan: Any) -> list[str]:
+    lines = [
+        "## W7 a Groovy step against the same step in Python (cpimock only)",
+        "",
+        "One cpimock server (MPL on) with two iFlows that differ only in their step: `/http/bench/echo`, the "
+        "echo in Python (`bench/iflows/echo.py`, W1's), and `/http/bench/groovy`, the same echo in Groovy "
+        "(`bench/iflows/echo.groovy`, run by cpimock's JVM worker, a child of the server on the server's core).",
+        "",
+    ]
+    if w7 is None:
+        return [*lines, "Not measured in this run (cpimock not selected or failed; see the problems).", ""]
+    if "skipped" in w7:
+        return [*lines, f"**Skipped**: {w7['skipped']}.", ""]
+    cold = w7.get("cold", [])
+    if cold:
+        lines += [
+            "**Cold first call.** A fresh server is started and answers one request on the Python path (the JVM "
+            "is not started yet); then one POST to the Groovy path is timed: the JVM's start, the script's "
+            "compilation and the call. The worker's compiled API classes are cached on disk across runs, so "
+            "only a first run ever on a machine also compiles them.",
+            "",
+            "| start | server ready s | first Groovy call s | process start to that answer s |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {i + 1} | {c['ready_s']:.3f} | {c['first_call_s']:.3f} | {c['since_start_s']:.3f} |"
+                for i, c in enumerate(cold)
+            ),
+            "",
+        ]
+    settle = w7.get("settle", {})
+    if settle:
+        lines += [
+            "Warm-up of the last of those servers (as under *Warm-up*), req/s per run: "
+            + "; ".join(
+                f"{step} step {' → '.join(_fmt(r['rps']) for r in s['runs'])}"
+                + ("" if s["settled"] else " (cap reached)")
+                for step, s in settle.items()
+            )
+            + ".",
+            "",
+        ]
+    runs = w7.get("runs", {})
+    if runs:
+        lines += [
+            f"**Warm.** Keep-alive runs of {plan.duration_s:g} s against the same server, the two steps "
+            "alternating round by round; with one connection every call waits for the previous answer, so "
+            "its latency is what a sender's sequential test sees per call. `server ms per call` is "
+            "connections ÷ req/s.",
+            "",
+            "| step | connections | req/s | p50 ms | p99 ms | server ms per call | ok | failed | srv CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key, data in runs.items():
+            step, conns = key.split("@")
+            rate = _agg(data, "rps")
+            per_call = int(conns) / rate * 1000 if rate else float("nan")
+            lines.append(
+                f"| {step} | {conns} | {_fmt(rate)} | {_fmt(_agg(data, 'p50_us') / 1000, 3)} | "
+                f"{_fmt(_agg(data, 'p99_us') / 1000, 3)} | {_fmt(per_call, 3)} "
+                f"| {_sum(data, 'ok'):,} | {_sum(data, 'failed'):,} | {_agg(data, 'server_cpu'):.0%} |"
+            )
+        added = []
+        for conns in sorted({int(k.split("@")[1]) for k in runs}):
+            py, gr = runs.get(f"python@{conns}", []), runs.get(f"groovy@{conns}", [])
+            if py and gr:
+                p50 = (_agg(gr, "p50_us") - _agg(py, "p50_us")) / 1000
+                per_call = conns * 1000 / _agg(gr, "rps") - conns * 1000 / _agg(py, "rps")
+                added.append(
+                    f"with {conns} connection(s): {p50:+.3f} ms at the median, {per_call:+.3f} ms per call in "
+                    "connections ÷ req/s"
+                )
+        if added:
+            lines += ["", "Added by the Groovy step over the Python step: " + "; ".join(added) + "."]
+    return [*lines, ""]
+
+
 def render(
     *,
     command: str,
@@ -216,6 +384,7 @@ def render(
     plan: Any,
     problems: list[str],
     missing: dict[str, str],
+    idoc_bytes: int = 0,
 ) -> str:
     lines = [
         "# cpimock benchmark results",
@@ -265,4 +434,9 @@ def render(
     lines += _idle_section(results["W3"], names, plan.w3_connections)
     lines += _start_section(results["W4"], names)
     lines += _api_section(results.get("W5"))
+    lines += _idoc_section(results, idoc_bytes, plan)
+    lines += _groovy_section(results.get("W7"), plan)
+    lines += _settle_section(results.get("settle", {}), names, plan)
+    lines += _rounds_section(results, names)
+    lines += targets.section(results)
     return "\n".join(lines).rstrip() + "\n"

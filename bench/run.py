@@ -3,15 +3,21 @@ pytest-httpserver, all with required client certificates, on loopback, and write
 
     python bench/run.py [--quick] [--only cpimock,nginx] [--out bench/results.md]
 
+WireMock and mountebank run twice: recording every request (WireMock's journal, its default;
+mountebank's recordRequests), as cpimock's MPL does, and recording nothing. Every server is
+warmed up until its own figure settles (workloads.settle) before the measured rounds.
+
 ``--quick`` (under two minutes) runs one short round of each workload against cpimock and nginx
-and fails if any server left a request unanswered; it never judges speed. Missing tools are
-installed on first use (apt-get, npm into bench/.work, pip). Exit status 1 when a selected
-server could not be measured, or answered nothing in a workload (a silent zero).
+(W6 and W7 against cpimock only) and fails if any server left a request unanswered; it never
+judges speed. Missing tools are installed on first use (apt-get, npm into bench/.work, pip);
+without Java and Groovy, W7 is reported as skipped. Exit status 1 when a selected server could
+not be measured, or answered nothing in a workload (a silent zero).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import resource
 import shlex
@@ -22,11 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import prepare
-from prepare import BenchError, log
+from prepare import GROOVY_PATH, BenchError, log
 from servers import TARGETS, Running
-from workloads import FULL, QUICK, Plan, api, idle, load
+from workloads import FULL, QUICK, W1_SHAPE, W6_SHAPE, Plan, Shape, api, first_call, idle, load, settle
 
-ALL = ["cpimock", "cpimock-nompl", "nginx", "aiohttp-floor", "wiremock", "mountebank", "pytest-httpserver"]
+ALL = [
+    "cpimock",
+    "cpimock-nompl",
+    "nginx",
+    "aiohttp-floor",
+    "wiremock",
+    "wiremock-nojournal",
+    "mountebank",
+    "mountebank-record",
+    "pytest-httpserver",
+]
 QUICK_TARGETS = ["cpimock", "cpimock-nompl", "nginx"]
 
 
@@ -36,12 +52,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated servers, from: {', '.join(ALL)}")
     parser.add_argument("--out", type=Path, default=prepare.BENCH / "results.md", help="report file")
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
-    parser.add_argument("--duration", type=float, help="override the seconds measured per run of W1 and W2")
+    parser.add_argument("--duration", type=float, help="override the seconds measured per run of W1, W2, W6 and W7")
+    parser.add_argument("--settle", type=float, help="override the seconds of each warm-up run")
+    parser.add_argument("--settle-cap", type=int, help="override the most warm-up runs a server gets")
     args = parser.parse_args(argv)
     names = QUICK_TARGETS if args.quick else ALL
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in TARGETS]
+        unknown = [n for n in wanted if n not in ALL]
         if unknown:
             parser.error(f"--only: unknown server(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
         names = [n for n in ALL if n in wanted]
@@ -53,10 +71,17 @@ def prepare_tools(names: list[str]) -> dict[str, str]:
     """Install what the selected servers need; returns {server: reason} for those that cannot run."""
     missing: dict[str, str] = {}
     prepare.ensure_loadgen()
+
+    def wiremock() -> None:
+        prepare.ensure_npm_peers()
+        prepare.ensure_java()
+
     steps = {
         "nginx": prepare.ensure_nginx,
-        "wiremock": lambda: (prepare.ensure_npm_peers(), prepare.ensure_java()),
+        "wiremock": wiremock,
+        "wiremock-nojournal": wiremock,
         "mountebank": prepare.ensure_npm_peers,
+        "mountebank-record": prepare.ensure_npm_peers,
         "pytest-httpserver": prepare.ensure_pytest_httpserver,
     }
     for name in names:
@@ -85,7 +110,16 @@ class Bench:
         self.plan = plan
         self.files = files
         self.quick = quick
-        self.results: dict[str, Any] = {"W1": {}, "W2": {}, "W3": {}, "W4": {}, "W5": None}
+        self.results: dict[str, Any] = {
+            "W1": {},
+            "W2": {},
+            "W3": {},
+            "W4": {},
+            "W5": None,
+            "W6": {},
+            "W7": None,
+            "settle": {},
+        }
         self.problems: list[str] = []
         self.notes: list[str] = []
         self.broken: dict[str, str] = {}
@@ -128,7 +162,7 @@ class Bench:
                         server.stop()
 
     def load_rounds(self) -> None:
-        """W1 and W2 against long-running servers, interleaved round by round."""
+        """The warm-up, then W1, W6 and W2 against long-running servers, interleaved round by round."""
         running: dict[str, Running] = {}
         try:
             for name in self.alive():
@@ -138,12 +172,29 @@ class Bench:
                 except BenchError as exc:
                     self.broken[name] = str(exc)
                     self.problems.append(f"{name}: {exc}")
+            for name in [n for n in self.alive() if n in running]:
+                log(f"warm-up: {name}")
+                try:
+                    warm = settle(running[name], self.plan)
+                except BenchError as exc:
+                    self.problems.append(f"warm-up {name}: {exc}")
+                    continue
+                self.results["settle"][name] = warm
+                for result in warm["runs"]:
+                    self.check("warm-up", name, result, "requests")
+            workloads: list[tuple[str, str, str, Shape, list[str] | None]] = [
+                ("W1", "keepalive", "requests", W1_SHAPE, None),
+                ("W6", "keepalive", "requests", W6_SHAPE, ["cpimock"]),  # the IDoc channel: cpimock only
+                ("W2", "handshake", "handshakes", W1_SHAPE, None),
+            ]
             for round_no in range(self.plan.rounds):
-                for workload, mode, unit in (("W1", "keepalive", "requests"), ("W2", "handshake", "handshakes")):
-                    for name in rotated([n for n in self.alive() if n in running], round_no):
+                for workload, mode, unit, shape, only in workloads:
+                    names = [n for n in self.alive() if n in running and (only is None or n in only)]
+                    for name in rotated(names, round_no):
                         log(f"{workload} round {round_no + 1}: {name}")
                         try:
-                            result = load(running[name], mode, self.plan)
+                            running[name].reset()
+                            result = load(running[name], mode, self.plan, shape)
                         except BenchError as exc:
                             self.problems.append(f"{workload} {name}: {exc}")
                             continue
@@ -152,6 +203,46 @@ class Bench:
                         time.sleep(0.5)
         finally:
             for server in running.values():
+                server.stop()
+
+    def groovy(self) -> None:
+        """W7: the cold first Groovy call of fresh servers, then the warm echo in Groovy against Python."""
+        if "cpimock" not in self.alive():
+            return
+        why = prepare.groovy_missing(install=not self.quick)
+        if why:
+            self.results["W7"] = {"skipped": why}
+            self.notes.append(f"W7 skipped: {why}")
+            return
+        w7: dict[str, Any] = {"cold": [], "settle": {}, "runs": {}}
+        self.results["W7"] = w7
+        shapes = {"python": W1_SHAPE, "groovy": Shape(path=GROOVY_PATH)}
+        server: Running | None = None
+        try:
+            for round_no in range(self.plan.rounds):
+                if server is not None:
+                    server.stop()
+                log(f"W7 cold start {round_no + 1}")
+                server = Running(TARGETS["cpimock-groovy"], self.files)
+                ready = server.wait_ready()  # a Python step's answer: the JVM has not started yet
+                first = first_call(server, GROOVY_PATH)
+                since = time.perf_counter() - server.started
+                w7["cold"].append({"ready_s": ready, "first_call_s": first, "since_start_s": since})
+            assert server is not None
+            for step, shape in shapes.items():
+                log(f"W7 warm-up: {step}")
+                w7["settle"][step] = settle(server, self.plan, shape)
+            for round_no in range(self.plan.rounds):
+                for connections in self.plan.w7_connections:
+                    for step in rotated(list(shapes), round_no):
+                        log(f"W7 round {round_no + 1}: {step} step, {connections} connection(s)")
+                        result = load(server, "keepalive", self.plan, shapes[step], connections)
+                        w7["runs"].setdefault(f"{step}@{connections}", []).append(result)
+                        self.check(f"W7 {step} step ({connections} connections)", "cpimock", result, "requests")
+        except BenchError as exc:
+            self.problems.append(f"W7: {exc}")
+        finally:
+            if server is not None:
                 server.stop()
 
     def api(self) -> None:
@@ -170,10 +261,12 @@ class Bench:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     plan = QUICK if args.quick else FULL
-    if args.rounds or args.duration:
-        plan = Plan(
-            args.rounds or plan.rounds, plan.warmup_s, args.duration or plan.duration_s, w5_rounds=plan.w5_rounds
+    if args.settle or args.settle_cap:
+        plan = dataclasses.replace(
+            plan, settle_s=args.settle or plan.settle_s, settle_cap=args.settle_cap or plan.settle_cap
         )
+    if args.rounds or args.duration:
+        plan = dataclasses.replace(plan, rounds=args.rounds or plan.rounds, duration_s=args.duration or plan.duration_s)
     # 1,000 idle connections need more descriptors than the usual soft limit; servers inherit it
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -190,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.broken.update(missing)
     bench.fresh_starts()
     bench.load_rounds()
+    bench.groovy()
     bench.api()
     from report import render
 
@@ -202,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         plan=plan,
         problems=[*bench.problems, *bench.notes],
         missing=dict(bench.broken),
+        idoc_bytes=files.idoc.stat().st_size,
     )
     analysis = prepare.BENCH / "analysis.md"
     if not args.quick and analysis.exists():

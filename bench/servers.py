@@ -36,6 +36,8 @@ class Target:
     answer: str  # how the server produces the answer, for the report
     build: Callable[[Files, int], list[str]]  # writes its config, returns the command line
     note: str = ""  # what the reader must know to read its figures
+    # empties what the server recorded (its request journal) between runs, never during one
+    reset: Callable[[Files, int], None] | None = None
 
 
 def pinned(cmd: list[str], cpu: str) -> list[str]:
@@ -130,7 +132,14 @@ def _floor(files: Files, port: int) -> list[str]:
     ]
 
 
-def _wiremock(files: Files, port: int) -> list[str]:
+def _wiremock(journal: bool) -> Callable[[Files, int], list[str]]:
+    def build(files: Files, port: int) -> list[str]:
+        return _wiremock_command(files, port, journal)
+
+    return build
+
+
+def _wiremock_command(files: Files, port: int, journal: bool) -> list[str]:
     java = ensure_java()
     if not files.truststore.exists():
         raise BenchError(
@@ -175,13 +184,50 @@ def _wiremock(files: Files, port: int) -> list[str]:
         STORE_PASSWORD,
         "--root-dir",
         str(root),
-        "--no-request-journal",
+        *([] if journal else ["--no-request-journal"]),
         "--disable-request-logging",
         "--disable-banner",
     ]
 
 
-def _mountebank(files: Files, port: int) -> list[str]:
+def _wiremock_reset(files: Files, port: int) -> None:
+    """Empty WireMock's request journal (``DELETE /__admin/requests``, on its only, mTLS, port)."""
+    _admin_call(client_context(files), port, "DELETE", "/__admin/requests")
+
+
+_MOUNTEBANK_ADMIN: dict[int, int] = {}  # imposter port -> mountebank's admin port
+
+
+def _mountebank(record: bool) -> Callable[[Files, int], list[str]]:
+    def build(files: Files, port: int) -> list[str]:
+        return _mountebank_command(files, port, record)
+
+    return build
+
+
+def _mountebank_reset(files: Files, port: int) -> None:
+    """Drop the imposter's recorded requests (``DELETE /imposters/<port>/savedRequests``)."""
+    _admin_call(None, _MOUNTEBANK_ADMIN[port], "DELETE", f"/imposters/{port}/savedRequests")
+
+
+def _admin_call(context: ssl.SSLContext | None, port: int, method: str, path: str) -> None:
+    if context is None:
+        conn: http.client.HTTPConnection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+    try:
+        conn.request(method, path)
+        answer = conn.getresponse()
+        data = answer.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"{method} {path} on port {port} failed: {exc}") from None
+    finally:
+        conn.close()
+    if not 200 <= answer.status < 300:
+        raise BenchError(f"{method} {path} on port {port} answered {answer.status}: {data[:200]!r}")
+
+
+def _mountebank_command(files: Files, port: int, record: bool) -> list[str]:
     folder = files.folder / f"mountebank-{port}"
     folder.mkdir(parents=True, exist_ok=True)
     imposter = {
@@ -193,7 +239,7 @@ def _mountebank(files: Files, port: int) -> list[str]:
         "ca": files.root_ca.read_text(),
         "mutualAuth": True,
         "rejectUnauthorized": True,
-        "recordRequests": False,
+        "recordRequests": record,
         "defaultResponse": {"statusCode": 200, "headers": {"Connection": "keep-alive"}},
         "stubs": [
             {
@@ -213,6 +259,7 @@ def _mountebank(files: Files, port: int) -> list[str]:
     config = folder / "imposters.json"
     config.write_text(json.dumps({"imposters": [imposter]}))
     admin = free_port()
+    _MOUNTEBANK_ADMIN[port] = admin
     return [
         "node",
         str(NODE_MODULES / "mountebank" / "bin" / "mb"),
@@ -252,19 +299,42 @@ TARGETS = {
     for t in (
         Target("cpimock", "echo by the iFlow step bench/iflows/echo.py; MPL on", _cpimock(lambda f: f.workspace)),
         Target("cpimock-nompl", "as cpimock, with [journal] enabled = false", _cpimock(lambda f: f.workspace_nompl)),
+        Target(
+            "cpimock-groovy",
+            "as cpimock; W7 also calls /http/bench/groovy, the same echo as the Groovy step bench/iflows/echo.groovy",
+            _cpimock(lambda f: f.workspace_groovy),
+            "used by W7 only; its JVM is a child of the server, on the server's core",
+        ),
         Target("nginx", "echo (echo module: echo_read_request_body; echo_request_body)", _nginx),
         Target("aiohttp-floor", "echo: bare aiohttp low-level Server on uvloop (bench/floor.py)", _floor),
         Target(
             "wiremock",
-            "echo by response template {{{request.body}}}; --no-request-journal",
-            _wiremock,
-            "one JVM confined to one core (JIT and GC included); warmed up only by the warm-up of each run",
+            "echo by response template {{{request.body}}}; request journal on (its default), like cpimock's MPL",
+            _wiremock(journal=True),
+            "one JVM confined to one core (JIT and GC included); the journal, which keeps every request in "
+            "memory, is emptied between runs (DELETE /__admin/requests), never during one",
+            _wiremock_reset,
+        ),
+        Target(
+            "wiremock-nojournal",
+            "as wiremock, with --no-request-journal (records nothing)",
+            _wiremock(journal=False),
+            "one JVM confined to one core (JIT and GC included)",
         ),
         Target(
             "mountebank",
-            "static copy of the body (an `is` response; echo needs --allowInjection)",
-            _mountebank,
+            "static copy of the body (an `is` response; echo needs --allowInjection); recordRequests false "
+            "(its default: records nothing)",
+            _mountebank(record=False),
             "Node closes keep-alive connections idle for 5 s (server.keepAliveTimeout), which W3 may show",
+        ),
+        Target(
+            "mountebank-record",
+            "as mountebank, with recordRequests true, like cpimock's MPL",
+            _mountebank(record=True),
+            "the recorded requests, kept in memory, are dropped between runs "
+            "(DELETE /imposters/<port>/savedRequests), never during one; Node's 5 s keep-alive timeout as above",
+            _mountebank_reset,
         ),
         Target(
             "pytest-httpserver",
@@ -292,12 +362,12 @@ def client_context(files: Files) -> ssl.SSLContext:
     return context
 
 
-def probe(files: Files, port: int, context: ssl.SSLContext, timeout: float = 5.0) -> None:
+def probe(files: Files, port: int, context: ssl.SSLContext, timeout: float = 5.0, path: str = PATH) -> None:
     """One mTLS POST; raises unless the answer is 2xx with the body sent (all targets answer it)."""
     body = files.body.read_bytes()
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
     try:
-        conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         answer = conn.getresponse()
         data = answer.read()
     finally:
@@ -409,6 +479,11 @@ class Running:
                 if int(parts[1].rsplit(":", 1)[1], 16) == self.port and parts[3] == "01":
                     count += 1
         return count
+
+    def reset(self) -> None:
+        """Empty what the server recorded so far, where it keeps it in memory (see Target.reset)."""
+        if self.target.reset is not None:
+            self.target.reset(self.files, self.port)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

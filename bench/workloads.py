@@ -1,4 +1,8 @@
-"""The workloads W1-W5: each runs one measurement against one started server and returns a dict.
+"""The workloads W1-W7: each runs one measurement against one started server and returns a dict.
+
+W6 is W1's shape with a 5 KB ORDERS05 IDoc posted to cpimock's IDoc channel (``/cxf/``); W7 is
+the echo as a Groovy step against the same echo as a Python step, on one cpimock server.
+:func:`settle` is the warm-up every server gets before its measured rounds.
 
 Counting rules, the same for every server: ``ok`` is a 2xx answer carrying the 1,024-byte
 body; ``failed`` adds up non-2xx answers, wrong lengths, connection/TLS errors and requests
@@ -16,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prepare import BENCH, LOADGEN, PATH, BenchError, Files
-from servers import CLIENT_CPU, Running, pinned
+from prepare import BENCH, IDOC_CONTENT_TYPE, IDOC_PATH, LOADGEN, PATH, BenchError, Files
+from servers import CLIENT_CPU, Running, client_context, pinned, probe
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,33 @@ class Plan:
     w2_connections: int = 8
     w3_connections: int = 1000
     w5_rounds: int = 10
+    # the warm-up before the measured rounds: W1-shaped runs of settle_s seconds, repeated until
+    # two in a row differ by less than settle_within, at most settle_cap runs
+    settle_s: float = 3.0
+    settle_within: float = 0.05
+    settle_cap: int = 12
+    w7_connections: tuple[int, ...] = (1, 64)  # W7: one caller at a time (latency per call), and W1's load
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a keep-alive or handshake run posts, and what it expects back."""
+
+    path: str = PATH
+    body: str = "body"  # the Files attribute holding the request body
+    content_type: str = "application/json"
+    echo: bool = True  # the answer carries the request body; otherwise it is empty (W6's IDoc channel)
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 FULL = Plan(rounds=3, warmup_s=2.0, duration_s=10.0)
-QUICK = Plan(rounds=1, warmup_s=0.5, duration_s=2.0, w5_rounds=3)
+QUICK = Plan(rounds=1, warmup_s=0.5, duration_s=2.0, w5_rounds=3, settle_s=0.5, settle_cap=2, w7_connections=(1,))
+W1_SHAPE = Shape()
+W6_SHAPE = Shape(path=IDOC_PATH, body="idoc", content_type=IDOC_CONTENT_TYPE, echo=False)
 
 
-def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -> list[str]:
+def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan, shape: Shape = W1_SHAPE) -> list[str]:
+    body: Path = getattr(files, shape.body)
     return pinned(
         [
             str(LOADGEN),
@@ -45,7 +68,9 @@ def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -
             "--port",
             str(port),
             "--path",
-            PATH,
+            shape.path,
+            "--content-type",
+            shape.content_type,
             "--cert",
             str(files.client_chain),
             "--key",
@@ -53,7 +78,7 @@ def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -
             "--ca",
             str(files.root_ca),
             "--body",
-            str(files.body),
+            str(body),
             "--connections",
             str(connections),
             "--duration",
@@ -61,7 +86,7 @@ def _loadgen(files: Files, port: int, mode: str, connections: int, plan: Plan) -
             "--warmup",
             str(plan.warmup_s),
             "--expect-len",
-            str(files.body.stat().st_size),
+            str(body.stat().st_size if shape.echo else 0),
             "--grace",
             "10",
         ],
@@ -79,10 +104,16 @@ def failed(result: dict[str, Any]) -> int:
     return sum(int(result.get(k, 0)) for k in ("non2xx", "bad_length", "errors", "unanswered"))
 
 
-def load(server: Running, mode: str, plan: Plan) -> dict[str, Any]:
-    """W1 (mode keepalive) or W2 (mode handshake): one bounded run of the load generator."""
-    connections = plan.w1_connections if mode == "keepalive" else plan.w2_connections
-    cmd = _loadgen(server.files, server.port, mode, connections, plan)
+def load(
+    server: Running, mode: str, plan: Plan, shape: Shape = W1_SHAPE, connections: int | None = None
+) -> dict[str, Any]:
+    """W1 (mode keepalive) or W2 (mode handshake): one bounded run of the load generator.
+
+    W6 and W7 are keep-alive runs of another *shape* (path, body) or number of *connections*.
+    """
+    if connections is None:
+        connections = plan.w1_connections if mode == "keepalive" else plan.w2_connections
+    cmd = _loadgen(server.files, server.port, mode, connections, plan, shape)
     cpu_before, busy_before, wall_before = server.cpu_seconds(), busy_seconds(), time.perf_counter()
     timeout = plan.warmup_s + plan.duration_s + 60
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -97,6 +128,36 @@ def load(server: Running, mode: str, plan: Plan) -> dict[str, Any]:
     result["other_cpu"] = max(0.0, busy_seconds() - busy_before - server_cpu - result["client_cpu_s"]) / wall
     result["failed"] = failed(result)
     return result
+
+
+def settle(server: Running, plan: Plan, shape: Shape = W1_SHAPE) -> dict[str, Any]:
+    """The warm-up: W1-shaped runs until the server's own figure stops moving.
+
+    Runs of ``plan.settle_s`` seconds (no warm-up of their own) are repeated until two in a row
+    differ by less than ``plan.settle_within`` of the first of the two, or ``plan.settle_cap``
+    runs were made. A JIT-compiled server (WireMock's JVM) rises over several runs; Python and
+    nginx are flat from the second. The server's recording is emptied before each run, as
+    before a measured one.
+    """
+    short = Plan(1, 0.0, plan.settle_s, w1_connections=plan.w1_connections)
+    runs: list[dict[str, Any]] = []
+    settled = False
+    while len(runs) < plan.settle_cap:
+        server.reset()
+        runs.append(load(server, "keepalive", short, shape))
+        if len(runs) >= 2:
+            before, after = runs[-2]["rps"], runs[-1]["rps"]
+            if before and abs(after - before) / before < plan.settle_within:
+                settled = True
+                break
+    return {"runs": runs, "settled": settled}
+
+
+def first_call(server: Running, path: str, timeout: float = 60.0) -> float:
+    """Seconds from sending one mTLS POST to *path* to its (echoed) answer; W7's cold call."""
+    started = time.perf_counter()
+    probe(server.files, server.port, client_context(server.files), timeout=timeout, path=path)
+    return time.perf_counter() - started
 
 
 def idle(server: Running, plan: Plan) -> dict[str, Any]:

@@ -58,7 +58,19 @@ def test_quick_run_writes_a_report_with_answered_requests(tmp_path: Path) -> Non
         _cannot_run(f"nginx could not be installed: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = out.read_text(encoding="utf-8")
-    for heading in ("## Machine", "## W1", "## W2", "## W3", "## W4", "## W5"):
+    for heading in (
+        "## Machine",
+        "## W1",
+        "## W2",
+        "## W3",
+        "## W4",
+        "## W5",
+        "## W6",
+        "## W7",
+        "## Warm-up",
+        "## Per-round figures",
+        "## Targets",
+    ):
         assert heading in report
     assert "python bench/run.py --quick" in report
     for section in ("W1", "W2"):
@@ -77,3 +89,18 @@ def test_quick_run_writes_a_report_with_answered_requests(tmp_path: Path) -> Non
         cells = [c.strip() for c in row.group(0).strip("|").split("|")]
         assert int(cells[5]) == 1000, f"W3 {server}: held {cells[5]} of 1000 connections"
         assert int(cells[6]) == 0, f"W3 {server}: closed {cells[6]} idle connections"
+    # W6 (the IDoc channel) and W7 (a Groovy step against a Python one) run against cpimock only
+    idoc = report.split("## W6", 1)[1].split("\n## ", 1)[0]
+    row = re.search(r"^\| cpimock \|.*$", idoc, re.MULTILINE)
+    assert row, "W6: no row for cpimock"
+    cells = [c.strip() for c in row.group(0).strip("|").split("|")]
+    assert int(cells[5].replace(",", "")) > 0, "W6: no IDoc answered"
+    assert int(cells[6].replace(",", "")) == 0, f"W6: {cells[6]} IDoc requests failed"
+    groovy = report.split("## W7", 1)[1].split("\n## ", 1)[0]
+    if "**Skipped**" not in groovy:  # no Java or Groovy here: said so, never a failure
+        for step in ("python", "groovy"):
+            row = re.search(rf"^\| {step} \| \d+ \|.*$", groovy, re.MULTILINE)
+            assert row, f"W7: no row for the {step} step"
+            cells = [c.strip() for c in row.group(0).strip("|").split("|")]
+            assert int(cells[6].replace(",", "")) > 0, f"W7 {step}: no request answered"
+            assert int(cells[7].replace(",", "")) == 0, f"W7 {step}: {cells[7]} requests failed"

@@ -150,12 +150,29 @@ def test_certificate_of_a_foreign_ca(tenant: ThreadedTenant, tmp_path: Path, for
     assert "use a service key of this tenant" in result.stderr
 
 
-def test_certificate_without_its_chain(tenant: ThreadedTenant, tmp_path: Path) -> None:
-    key = hostile_key(tmp_path, "chainless", tenant.server.snapshot.pki, chain=False)
-    result = call(tenant, key, "-d", "x")
+def test_certificate_without_its_chain(tmp_path: Path) -> None:
+    """Required client certificates: the handshake is refused, and call names the missing intermediate."""
+    with ThreadedTenant(client_auth="required") as strict:
+        strict.iflow("/orders", steps=[answer])
+        key = hostile_key(tmp_path, "chainless", strict.server.snapshot.pki, chain=False)
+        result = call(strict, key, "-d", "x")
     assert result.exit_code == 1
     assert "the chain is incomplete" in result.stderr
     assert "without its intermediate CA" in result.stderr
+
+
+def test_certificate_without_its_chain_counts_as_none_where_certificates_are_optional(
+    tenant: ThreadedTenant, tmp_path: Path
+) -> None:
+    """Optional client certificates: as SAP's load balancer, the tenant drops the chainless
+    certificate and answers 401; call says why (SAP Help loio 4509f60, 7f84d16)."""
+    key = hostile_key(tmp_path, "chainless", tenant.server.snapshot.pki, chain=False)
+    result = call(tenant, key, "-d", "x")
+    assert result.exit_code == 1
+    assert "HTTP 401" in result.stdout
+    assert "came without its intermediate CA certificate" in result.stdout
+    assert "went without its intermediate CA" in result.stderr
+    assert "load balancer" in result.stderr
 
 
 def test_the_same_certificate_with_its_chain_is_accepted_at_tls(tenant: ThreadedTenant, tmp_path: Path) -> None:

@@ -277,3 +277,27 @@ def test_real_process(tmp_path: Path) -> None:
         "error: --validity 400: choose 1..365 days, as BTP allows (or 30m, 12h: from 1 minute, for tests)"
     ]
     assert "Traceback" not in run.stderr
+
+
+def test_one_external_certificate_backs_one_key(workspace: Path, pki: Pki, tmp_path: Path) -> None:
+    """BTP refuses a second key for a certificate another key holds ("Certificate already exists
+    for Follower within Leader ...", SAP Help loio 0a38373; one certificate per key across all
+    instances, loio 19af5e2); a deleted key (here: revoked) frees it."""
+    issued = pki.issue_client(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s4-sender")]), 30)
+    (tmp_path / "s4.pem").write_bytes(cert_to_pem(issued.cert))
+    first = cli("servicekey", "create", "s4", "--cert", tmp_path / "s4.pem", "--workspace", workspace)
+    assert first.exit_code == 0, first.output
+    second = cli("servicekey", "create", "s4-again", "--cert", tmp_path / "s4.pem", "-w", workspace)
+    failed(second, "Certificate already exists", "service key 's4' holds it", "cpimock servicekey revoke s4")
+    assert "s4-again" not in Registry.load(workspace / "certs").records
+    assert not (workspace / "certs/keys/s4-again.json").exists()
+    # the demo key's own certificate cannot back an external key either
+    demo = json.loads((workspace / "certs/keys/demo-sender.json").read_text())["oauth"]["certificate"]
+    (tmp_path / "demo.pem").write_text(demo)
+    failed(cli("servicekey", "create", "x", "--cert", tmp_path / "demo.pem", "-w", workspace), "'demo-sender' holds it")
+    # renewing s4 with its own certificate is no second key; revoking s4 frees the certificate
+    renewed = cli("servicekey", "renew", "s4", "--cert", tmp_path / "s4.pem", "-w", workspace)
+    assert renewed.exit_code == 0, renewed.output
+    assert cli("servicekey", "revoke", "s4", "-w", workspace).exit_code == 0
+    again = cli("servicekey", "create", "s4-again", "--cert", tmp_path / "s4.pem", "-w", workspace)
+    assert again.exit_code == 0, again.output

@@ -91,6 +91,22 @@ def test_token_of_another_session_is_refused(guard: CsrfGuard) -> None:
     assert guard.check("POST", ALICE, second.session, first.token) == Verdict(False, "bound to another session")
 
 
+def test_token_of_another_iflow_is_refused(guard: CsrfGuard) -> None:
+    """CPI's HTTPS adapter keeps CSRF tokens per integration flow: one fetched on Orders is no
+    good on Invoices, for the same caller in the same session."""
+    fetched = guard.fetch(ALICE, None, "Orders")
+    assert guard.check("POST", ALICE, fetched.session, fetched.token, "Orders").ok
+    verdict = guard.check("POST", ALICE, fetched.session, fetched.token, "Invoices")
+    assert verdict == Verdict(False, "bound to another integration flow")
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_a_token_is_good_only_on_its_own_iflow(fetched_on: str, sent_to: str) -> None:
+    guard = CsrfGuard(b"k" * 32)
+    fetched = guard.fetch(ALICE, None, fetched_on)
+    assert guard.check("POST", ALICE, fetched.session, fetched.token, sent_to).ok == (fetched_on == sent_to)
+
+
 def test_expired_token_is_refused(guard: CsrfGuard, clock: Clock) -> None:
     fetched = guard.fetch(ALICE, None)
     clock.now += 1799
@@ -99,7 +115,7 @@ def test_expired_token_is_refused(guard: CsrfGuard, clock: Clock) -> None:
     assert guard.check("POST", ALICE, fetched.session, fetched.token) == Verdict(False, "expired")
 
 
-@pytest.mark.parametrize("token", ["x", "A" * 54, "not base64 at all!", "é" * 20, "A" * 500])
+@pytest.mark.parametrize("token", ["x", "A" * 54, "A" * 75, "not base64 at all!", "é" * 20, "A" * 500])
 def test_forged_tokens_are_refused_as_invalid(guard: CsrfGuard, token: str) -> None:
     session = guard.fetch(ALICE, None).session
     assert guard.check("POST", ALICE, session, token) == Verdict(False, "invalid")

@@ -73,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     seen = []
     for line in process.stdout:  # the banner names the port; the server listens before it prints "Press"
         seen.append(line)
-        found = re.search(r"https://0\.0\.0\.0:(\d+)/http/clientCertAuth", line)
+        found = re.search(r"https://[^/\s]+:(\d+)/http/clientCertAuth", line)
         port = port or (int(found.group(1)) if found else None)
         if line.startswith("Press Ctrl-C"):
             break

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from cpimock.cli import main
 from cpimock.config import load_config
+from cpimock.config.hosts import TenantHosts
 from cpimock.workspace.registry import Registry
 from tests.serving import serving
 from tests.test_extract_clients import _sap_like_key
@@ -48,7 +49,7 @@ async def test_a_real_key_is_served_after_one_import(workspace: Path, tmp_path: 
     assert "Imported service key 'sap-key'" in imported.output
     assert "Trusted its root CN=SAP Cloud Root CA" in imported.output
     assert "cpimock call https://127.0.0.1:8443/http/clientCertAuth --key ws/certs/keys/sap-key.json" in imported.output
-    assert "set [tenant] host = 'acme-dev.it-cpi018-rt" in imported.output
+    assert "run `cpimock init --tenant-host acme-dev.it-cpi018-rt" in imported.output
     config = load_config(workspace / "cpimock.toml")
     assert config.server.trust == (workspace / "certs/trust/sap-cloud-root-ca.pem",)
     after = (workspace / "cpimock.toml").read_text()
@@ -104,7 +105,7 @@ def test_a_second_key_under_a_trusted_root_leaves_the_trust_alone(workspace: Pat
     data["oauth"]["clientid"] = "sb-other!b1|it-rt-acme-dev!b196"
     second.write_text(json.dumps(data))
     # the same certificate twice is one identity: refused
-    one_error(cli("servicekey", "import", second, "--name", "two", "-w", workspace), "belongs to a service key")
+    one_error(cli("servicekey", "import", second, "--name", "two", "-w", workspace), "Certificate already exists")
     assert config.read_text() == text
     assert bundle.read_bytes() == root.read_bytes()  # the bundle holds the key's root, once
 
@@ -156,3 +157,24 @@ def test_create_cert_hints_at_trust_only_when_the_issuer_is_unknown(workspace: P
 @pytest.fixture(autouse=True)
 def _no_cwd_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+
+
+def test_an_imported_keys_host_becomes_the_tenant_host(workspace: Path, tmp_path: Path) -> None:
+    """A real key names its tenant's hosts: the import says how to serve them, and the tenant then
+    derives the same token host from the runtime host as BTP wrote into the key."""
+    key, _ = _sap_like_key(tmp_path)
+    imported = cli("servicekey", "import", key, "-w", workspace)
+    assert imported.exit_code == 0, imported.output
+    runtime = "acme-dev.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
+    assert f"run `cpimock init --tenant-host {runtime}`" in imported.output
+    assert cli("init", workspace, "--tenant-host", runtime).exit_code == 0
+    config = load_config(workspace / "cpimock.toml")
+    oauth = json.loads(key.read_text())["oauth"]
+    assert TenantHosts.of(config).token_url(443, certificate=True) == oauth["tokenurl"]
+    assert TenantHosts.of(config).base_url(443) == oauth["url"]
+    # the twin: a workspace that serves that host already needs no hint
+    other = tmp_path / "other"
+    assert cli("init", other, "--tenant-host", runtime).exit_code == 0
+    again = cli("servicekey", "import", key, "-w", other)
+    assert again.exit_code == 0, again.output
+    assert "--tenant-host" not in again.output

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
+from cpimock.errors import CpimockError
 from cpimock.message import Message
 from cpimock.testing import TenantKey, ThreadedTenant
+from tests.iflows.exports import Channel, Flow, write_zip
 
 
 def order(message: Message) -> Message:
@@ -75,3 +78,50 @@ def test_a_log_level_cpi_does_not_know_is_info_and_logged(
     assert rec is not None
     assert (rec.log_level, rec.log_properties) == ("INFO", [])
     assert "is not one of INFO, NONE, DEBUG, ERROR; logged at INFO" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "header", "level", "properties"),
+    [
+        ("DEBUG", None, "DEBUG", [("lines", "2")]),
+        ("trace", None, "TRACE", [("lines", "2")]),
+        ("All events", None, "INFO", []),
+        ("Error events", None, "ERROR", []),
+        ("No logging", None, "NONE", []),
+        ("DEBUG", "INFO", "INFO", []),
+        ("No logging", "DEBUG", "DEBUG", [("lines", "2")]),
+    ],
+)
+def test_the_iflows_log_level_is_its_messages_unless_the_sender_asks_for_another(
+    tenant: ThreadedTenant, setting: str, header: str | None, level: str, properties: list[tuple[str, str]]
+) -> None:
+    """An iFlow logs its messages at its own level (CPI's levels, or an export's log setting: All
+    events, Error events, No logging); SAP_MessageProcessingLogLevel "forces the log level for that
+    exchange" (Headers and Exchange Properties Provided by the Integration Framework). The level is
+    the message's LogLevel, and script log properties are kept at Debug and Trace only."""
+    tenant.iflow("/orders", steps=[order], log_level=setting)
+    key = tenant.service_key("s4")
+    guid = send(tenant, key, b"1", **({"SAP_MessageProcessingLogLevel": header} if header else {}))
+    tenant.messages()
+    rec = tenant.message(guid)
+    assert rec is not None
+    assert (rec.log_level, rec.log_properties) == (level, properties)
+
+
+@pytest.mark.parametrize("setting", ["verbose", "Some events", "INFO,DEBUG", "d\u00e9bug"])
+def test_a_log_level_setting_cpi_does_not_have_is_refused(tenant: ThreadedTenant, setting: str) -> None:
+    """The twin: cpimock.toml names the key and the levels there are."""
+    with pytest.raises(CpimockError, match=r"log_level.*is not a log level; use INFO, NONE, DEBUG, ERROR or TRACE"):
+        tenant.iflow("/orders", steps=[order], log_level=setting)
+
+
+def test_an_exports_log_setting_is_its_messages_level(tenant: ThreadedTenant, tmp_path: Path) -> None:
+    """An export's flow carries its log setting (the collaboration's ``log`` property)."""
+    plain = Channel(extra={"xsrfProtection": "0"})
+    tenant.add_export(write_zip(tmp_path / "Errors.zip", Flow(channels=[plain], log="Error events").files()))
+    key = tenant.service_key("s4")
+    guid = send(tenant, key, b"1")
+    tenant.messages()
+    rec = tenant.message(guid)
+    assert rec is not None
+    assert rec.log_level == "ERROR"

@@ -77,15 +77,13 @@ def test_rerun_completes_a_workspace_missing_its_server_certificate(workspace: P
     assert (workspace / "certs/client-ca.key").read_bytes() == ca_before
 
 
-def test_server_certificate_names_the_tenant_hosts(workspace: Path) -> None:
+def test_server_certificate_names_only_this_machine_without_a_tenant_host(workspace: Path) -> None:
+    """A new workspace sets no [tenant] host: its server certificate names localhost and the
+    loopback addresses, and nothing of SAP's (the tenant hosts: tests/test_tenant_host.py)."""
     cert = x509.load_pem_x509_certificate((workspace / "certs/server.pem").read_bytes())
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    assert {
-        "localhost",
-        "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com",
-        "mytenant.authentication.eu10.hana.ondemand.com",
-        "mytenant.authentication.cert.eu10.hana.ondemand.com",
-    } <= set(names)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(san.get_values_for_type(x509.DNSName)) == {"localhost"}
+    assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
 
 
 def test_generated_config_documents_every_iflow_key(workspace: Path) -> None:

@@ -68,6 +68,20 @@ def not_found(path: str) -> Answer:
     return refused(404, f"no integration flow is deployed at {path}")
 
 
+def no_route(host: str) -> Answer:
+    """Cloud Foundry's router, for a ``Host`` that names no route: ``X-Cf-Routererror: unknown_route``
+    and its text (gorouter's ``handleMissingRoute``), which sits in front of every CPI tenant."""
+    return refused(
+        404,
+        f"Requested route ('{host}') does not exist.",
+        headers={
+            "X-Cf-Routererror": "unknown_route",
+            "Cache-Control": "no-cache, no-store",
+            "X-Content-Type-Options": "nosniff",  # the Host is echoed: no browser reads it as HTML
+        },
+    )
+
+
 def stopped(iflow_id: str) -> Answer:
     return refused(503, f'integration flow {iflow_id} is not started (state = "stopped" in cpimock.toml)')
 

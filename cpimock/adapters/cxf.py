@@ -89,7 +89,7 @@ def adapter_message(call: Call, payload: bytes, content_type: str, adapter_heade
     user = who.clientid if route.channel.authorization != "client-certificate" and by_clientid else None
     message = build_message(
         body=payload,
-        headers=inbound_headers(request, route.iflow.allowed_headers),
+        headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
         method=request.method,
         url=f"{request.scheme}://{request.host}{request.path}",
         query=request.query_string or None,

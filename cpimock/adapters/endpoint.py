@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from cpimock import redaction
 from cpimock.adapters import answers
@@ -33,6 +34,7 @@ from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
 from cpimock.mpl import record as mpl_record
+from cpimock.mpl import sender_ids
 from cpimock.mpl.record import MplRecord, new_message_guid, utcnow
 from cpimock.tenant.snapshot import Snapshot
 
@@ -52,6 +54,8 @@ class EndpointContext:
     record: Callable[[MplRecord], None]
     arecord: Callable[[MplRecord], Awaitable[None]]
     loop: asyncio.AbstractEventLoop
+    # whether the MPL has a message with this id (a sender's SAP_PregeneratedMplId)
+    logged: Callable[[str], bool] = lambda guid: False
 
 
 class Endpoint:
@@ -73,6 +77,7 @@ class Endpoint:
         self._fallback = {prefix: self._adapters[kind] for prefix, kind in prefixes.items()}
         self._default = self._adapters[default]
         self._processor = Processor(context.loop, context.record, context.arecord)
+        self._used_ids = sender_ids.UsedIds(context.logged)
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -151,19 +156,51 @@ class Endpoint:
             return self._refuse(rec, route, adapter, "http", answer)
         return await self._run(call, adapter, body)
 
+    async def unknown_route(self, request: web.Request) -> web.StreamResponse:
+        """A request whose ``Host`` names no route of the tenant: the router's 404, recorded."""
+        snapshot = self._context.snapshot()
+        rec = _record_of(request, self._context.peer_of(request, snapshot))
+        answer = answers.no_route(request.headers.get("Host", ""))
+        reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        return self._refuse(rec, None, self._default, "routing", answer, reply)
+
     async def _run(self, call: Call, adapter: SenderAdapter, body: bytes) -> web.StreamResponse:
         route, rec = call.route, call.record
         rec.integration_flow_name = route.iflow.id
         rec.request_body = body
-        level = call.request.headers.get("SAP_MessageProcessingLogLevel")
-        rec.log_level, ignored = mpl_record.requested_log_level(level)
+        headers = call.request.headers
+        level = headers.get("SAP_MessageProcessingLogLevel")
+        rec.log_level, ignored = mpl_record.requested_log_level(level, route.iflow.log_level)
         if ignored:
             log.warning("message %s of integration flow %s: %s", rec.message_guid, route.iflow.id, ignored)
         try:
+            if sender_ids.PREGENERATED_HEADER in headers or sender_ids.CORRELATION_HEADER in headers:
+                await self._sender_ids(rec, headers)
             message = adapter.message(call, body)
             return await self._processor.deliver(call, adapter, message)
         except Refused as refused:
             return self._refuse(rec, route, adapter, refused.stage, refused.answer, refused.reply)
+
+    async def _sender_ids(self, rec: MplRecord, headers: CIMultiDictProxy[str]) -> None:
+        """The MPL id and correlation id the sender chose; :class:`Refused` for ones that cannot be."""
+        try:
+            guid, correlation = sender_ids.chosen(lambda name: headers.getall(name, ()))
+        except sender_ids.SenderIdError as exc:
+            raise Refused("http", answers.refused(400, str(exc))) from None
+        if correlation is not None:
+            rec.correlation_id = correlation
+        if guid is None:
+            return
+        claim = await self._used_ids.claim(guid)
+        if claim == "used":
+            reason = (
+                f"{sender_ids.PREGENERATED_HEADER} {guid} is the id of a message the tenant has already; send a new one"
+            )
+            raise Refused("http", answers.refused(409, reason))
+        if claim == "unknown":
+            reason = f"the message processing log cannot say whether {guid} is taken; send the message again later"
+            raise Refused("processing", answers.refused(503, reason))
+        rec.message_guid = guid
 
     def check(self, snapshot: Snapshot) -> None:
         """Raise :class:`CpimockError` naming every channel of *snapshot* its adapter cannot serve."""

@@ -41,16 +41,21 @@ class HttpsAdapter(SenderAdapter):
         session = request.cookies.get(csrf.SESSION_COOKIE)
         presented = request.headers.get(csrf.HEADER)
         if csrf.is_fetch(request.method, presented):
-            fetched = self._csrf.fetch(key, session)
+            fetched = self._csrf.fetch(key, session, route.iflow.id)
             headers = [(csrf.HEADER, fetched.token)]
             if fetched.new_session:
                 headers.append(("Set-Cookie", _session_cookie(fetched.session)))
             log.debug("CSRF token fetched by %s for %s", who.label, route.iflow.id)
             return Reply(200, headers, b"")
-        verdict = self._csrf.check(request.method, key, session, presented)
+        verdict = self._csrf.check(request.method, key, session, presented, route.iflow.id)
         if verdict.ok:
             return None
-        reason = f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
+        reason = (
+            f"CSRF token validation failed ({verdict.reason}); fetch one on this integration flow's "
+            f"address with a GET and X-CSRF-Token: Fetch first"
+            if verdict.reason == "bound to another integration flow"
+            else f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
+        )
         raise Refused("authorization", answers.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED}))
 
     def message(self, call: Call, body: bytes) -> Message:
@@ -62,7 +67,7 @@ class HttpsAdapter(SenderAdapter):
             user = who.clientid
         return build_message(
             body=body,
-            headers=inbound_headers(request, route.iflow.allowed_headers),
+            headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
             method=request.method,
             url=f"{request.scheme}://{request.host}{request.path}",
             query=request.query_string or None,

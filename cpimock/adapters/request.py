@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from collections.abc import Callable
 
 from aiohttp import web
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from cpimock.identity.model import PeerCertificate
+
+# CPI's load balancer sets these for the iFlow; a sender's own (header or query parameter) would
+# pass for the load balancer's in a step that reads them, so they never come from the sender
+CLIENT_CERT = "SSL_CLIENT_CERT"
+_LOAD_BALANCER = frozenset({"ssl_client_cert", "ssl_client_user"})
 # request headers that never reach a step, whatever allowed_headers says
-_NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
+_NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token", *_LOAD_BALANCER})
 _REGEX_CHARS = re.compile(r"[.*+?\[\]()|^$\\]")
 
 
@@ -40,8 +48,15 @@ def charset_of(request: web.Request) -> str | None:
     return request.charset
 
 
-def inbound_headers(request: web.Request, allowed_headers: tuple[str, ...]) -> dict[str, str]:
-    """Content-Type plus the allowed request headers and query parameters (CPI merges both)."""
+def inbound_headers(
+    request: web.Request, allowed_headers: tuple[str, ...], client_cert: PeerCertificate | None = None
+) -> dict[str, str]:
+    """Content-Type plus the allowed request headers and query parameters (CPI merges both).
+
+    *client_cert* is the certificate a caller authenticated with: the load balancer passes it on
+    as ``SSL_CLIENT_CERT`` (Base64 of its DER), which reaches the step when the allowed headers
+    let that name through. A sender's own ``SSL_CLIENT_CERT`` or ``SSL_CLIENT_USER`` never does.
+    """
     allowed = header_filter(allowed_headers)
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
@@ -50,10 +65,13 @@ def inbound_headers(request: web.Request, allowed_headers: tuple[str, ...]) -> d
             continue
         if lower == "content-type" or allowed(name):
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if client_cert is not None and allowed(CLIENT_CERT):
+        headers[CLIENT_CERT] = base64.b64encode(client_cert.certificate.public_bytes(Encoding.DER)).decode("ascii")
     if not request.query_string:
         return headers
     for name, value in request.query.items():
-        if allowed(name) and not name.lower().startswith("camel"):
+        lower = name.lower()
+        if allowed(name) and not lower.startswith("camel") and lower not in _LOAD_BALANCER:
             # "if a header of the same name exists, the query value is appended"
             headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers

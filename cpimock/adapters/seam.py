@@ -22,7 +22,7 @@ from aiohttp import web
 
 from cpimock.adapters.answers import Answer
 from cpimock.identity.callers import Peer
-from cpimock.identity.model import Identity
+from cpimock.identity.model import Identity, PeerCertificate
 from cpimock.iflows.model import Channel, Route
 from cpimock.message import Message
 from cpimock.mpl.record import MplRecord
@@ -55,6 +55,12 @@ class Call:
     identity: Identity
     # what an adapter keeps from one hook to the next for this call (the request's SOAP version)
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client_certificate(self) -> PeerCertificate | None:
+        """The certificate the caller authenticated with; None for Basic and OAuth callers, even
+        on a connection that presented one."""
+        return self.peer.certificate if self.identity.method == "certificate" else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,7 @@ def command(
     finally:
         sender.close()
     _show(reply, verbose)
-    problem = explain_status(reply, sender.target, sender.auth)
+    problem = explain_status(reply, sender.target, sender.auth, chainless=sender.facts.chainless)
     if problem is not None:
         click.secho(f"error: {problem}", fg="red", err=True)
         raise SystemExit(1)

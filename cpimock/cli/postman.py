@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cpimock.cli.options import shown, workspace_option
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import ServiceKeyError
 from cpimock.iflows.model import from_config
 from cpimock.iflows.postman import Newman, collection, environment
@@ -16,7 +17,7 @@ from cpimock.pki.exports import ExportFile, export_files, write_export, write_fi
 from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.exports import load_exports
 from cpimock.workspace.create import DEMO_KEY, load_workspace
-from cpimock.workspace.keys import keys_dir
+from cpimock.workspace.keys import keys_dir, served_port
 
 
 @click.command("postman")
@@ -27,12 +28,16 @@ from cpimock.workspace.keys import keys_dir
     help=f"The service key whose certificate calls [default: certs/keys/{DEMO_KEY}.json].",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("postman"), show_default=True)
-@click.option("--url", "base_url", help="The tenant's base URL [default: https://127.0.0.1:<server.port>].")
+@click.option(
+    "--url",
+    "base_url",
+    help="The tenant's base URL [default: https://<[tenant] host>:<port> when set, else https://127.0.0.1:<port>].",
+)
 @workspace_option()
 def command(key_file: Path | None, out: Path, base_url: str | None, workspace: Path) -> None:
     """Write a Postman collection (one request per iFlow, each with a 2xx test) and environment,
     the key's certificate files, and print the newman command that runs them."""
-    config, pki, _ = load_workspace(workspace)
+    config, pki, registry = load_workspace(workspace)
     key_file = key_file or keys_dir(config) / f"{DEMO_KEY}.json"
     key = read_service_key(key_file)
     if key.key is None:
@@ -42,7 +47,9 @@ def command(key_file: Path | None, out: Path, base_url: str | None, workspace: P
         )
     files, warnings = export_files(key, alias=key_file.stem)
     write_export(out / key_file.stem, [f for f in files if f.name in ("cert.pem", "key.key")])
-    url = (base_url or f"https://127.0.0.1:{config.server.port}").rstrip("/")
+    served, hosts = served_port(config, registry), TenantHosts.of(config)
+    # with a tenant host, Postman calls the production URL (mapped in the hosts file)
+    url = (base_url or (hosts.base_url(served) if hosts.runtime else f"https://127.0.0.1:{served}")).rstrip("/")
     name = config.tenant.name
     iflows = [from_config(table) for table in config.iflows]
     iflows += load_exports(config, iflows).iflows

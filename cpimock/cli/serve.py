@@ -19,7 +19,8 @@ import click
 
 from cpimock import __version__
 from cpimock.cli.options import shown, warn_days_option, workspace_option
-from cpimock.config import CONFIG_NAME, ClientAuthSetting
+from cpimock.config import CONFIG_NAME, ClientAuthSetting, load_config
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
 from cpimock.net import is_loopback
@@ -29,7 +30,9 @@ from cpimock.pki.servicekey import read_service_key
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.workspace.create import DEMO_IDOC, DEMO_KEY, ensure_workspace
 from cpimock.workspace.expiry import log_warnings, warn_daily
-from cpimock.workspace.keys import keys_dir
+from cpimock.workspace.keys import keys_dir, point_keys
+from cpimock.workspace.registry import Registry
+from cpimock.workspace.tenant_host import set_tenant_host
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.0005
@@ -54,6 +57,12 @@ _ADAPTER_NAMES = {"https": "HTTPS", "soap": "SOAP 1.x", "soap-rm": "SOAP (SAP RM
     help="required: no certificate, no handshake; optional: let callers without one get a 401 "
     "or use Basic/OAuth; auto: required unless an iFlow accepts Basic/OAuth [default: auto].",
 )
+@click.option(
+    "--tenant-host",
+    metavar="HOST",
+    help="Serve as the tenant at this runtime host (written to [tenant] host of cpimock.toml): keys and the "
+    "server certificate carry it, other hosts get the router's 404.",
+)
 @click.option("--expose", is_flag=True, help="Allow a non-loopback --host with the workspace's own CA.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @warn_days_option()
@@ -69,6 +78,7 @@ def command(
     config_file: Path | None,
     host: str | None,
     port: int | None,
+    tenant_host: str | None,
     workers: int | None,
     client_auth: ClientAuthSetting | None,
     expose: bool,
@@ -87,19 +97,29 @@ def command(
     root = (config_file.parent if config_file else workspace).resolve()
     if config_file and config_file.name != CONFIG_NAME:
         raise CpimockError(f"--config {config_file}: the file must be named {CONFIG_NAME}; rename it")
-    if not (root / CONFIG_NAME).exists():
+    fresh = not (root / CONFIG_NAME).exists()
+    if fresh:
         click.echo(f"No {CONFIG_NAME} in {root}: creating a workspace there (as `cpimock init` would).")
-        _, created = ensure_workspace(root)
+        _, created = ensure_workspace(root, tenant_host)
         for path in created:
             click.echo(f"  created {shown(path)}")
+    elif tenant_host is not None:
+        before = load_config(root / CONFIG_NAME)
+        if set_tenant_host(before, tenant_host).tenant.host != before.tenant.host:
+            click.echo(f"Set [tenant] host = {tenant_host.lower()!r} in {shown(root / CONFIG_NAME)}")
     snapshot = build_snapshot(root, client_auth, clock=clock)
     config = snapshot.config
     host = host or config.server.host
     _check_exposure(host, expose or config.server.expose)
     workers = workers or config.server.workers
     sock = bind(host, config.server.port if port is None else port, reuse_port=workers > 1)
+    served = sock.getsockname()[1]
+    moved = point_keys(config, Registry.load(config.certs_dir), served)
+    if moved and not fresh:  # a workspace made just now: its keys simply carry the served port
+        hosts = TenantHosts.of(config)
+        click.echo(f"Service keys now carry {hosts.base_url(served)} (url and tokenurl): {', '.join(sorted(moved))}")
     demo = _demo_files(snapshot)
-    _banner(snapshot, host, sock.getsockname()[1], workers, demo)
+    _banner(snapshot, host, served, workers, demo)
     options = _Options(host, sock, client_auth, warn_days, clock)
     if workers == 1:
         sys.exit(_run(root, options, (1, 1)))
@@ -149,8 +169,17 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
     config = snapshot.config
     shown_host = f"[{host}]" if ":" in host else host
     url = f"https://{shown_host}:{port}"
+    hosts = TenantHosts.of(config)
+    resolve = ""
+    if hosts.runtime is not None:  # the URLs senders use; curl reaches them without /etc/hosts
+        url = hosts.base_url(port)
+        resolve = f" --resolve {hosts.runtime}:{port}:{host if is_loopback(host) else '127.0.0.1'}"
     echo = click.echo
     echo(f"cpimock {__version__}: tenant {config.tenant.name}, workspace {config.root}")
+    if hosts.runtime is not None:
+        names = " ".join(hosts.certificate_names())
+        echo(f"Tenant host: {hosts.runtime}; other hosts get the router's 404. Map it in /etc/hosts:")
+        echo(f"  127.0.0.1 {names}")
     echo(f"Client certificates: {snapshot.client_auth} ({snapshot.client_auth_reason})")
     if snapshot.clock.shifted:
         echo(f"Tenant clock: {snapshot.clock.now():%Y-%m-%d %H:%M} UTC (--now): certificates are judged at this time")
@@ -178,11 +207,14 @@ def _banner(snapshot: Snapshot, host: str, port: int, workers: int, demo: dict[s
         )
         echo("Call the demo iFlow with its service key's certificate:")
         json_body = "-H 'Content-Type: application/json' -d '{\"name\": \"Ada\"}'"
-        echo(f"  curl {certificate} {json_body} {url}/http{demo_flow.address}")
+        echo(f"  curl {certificate}{resolve} {json_body} {url}/http{demo_flow.address}")
         idoc = next((f for f in config.iflows if f.adapter == "idoc" and f.address == "/idoc/orders"), None)
         if idoc is not None and (config.root / DEMO_IDOC).is_file():
             echo("Send the demo IDoc as an S/4 XML-HTTP port would (docs/s4hana.md sets S/4 up):")
-            echo(f"  curl {certificate} -H 'Content-Type: text/xml' --data-binary @{DEMO_IDOC} {url}/cxf{idoc.address}")
+            echo(
+                f"  curl {certificate}{resolve} -H 'Content-Type: text/xml' --data-binary @{DEMO_IDOC} "
+                f"{url}/cxf{idoc.address}"
+            )
     echo("Press Ctrl-C to stop.")
 
 

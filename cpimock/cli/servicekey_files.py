@@ -79,8 +79,8 @@ def import_key(
     host = urlsplit(read_service_key(done.path).url or "").hostname
     if host and host not in ("localhost", "127.0.0.1") and host != config.tenant.host:
         click.echo(
-            f"To keep its URL ({host}), set [tenant] host = {host!r} in {CONFIG_NAME} (the server certificate "
-            f"then carries it; move certs/server.* away and run `cpimock init`) and map it to 127.0.0.1 in /etc/hosts"
+            f"To keep its URL ({host}), run `cpimock init --tenant-host {host}` (the server certificate is issued "
+            "anew for it) and map it to 127.0.0.1 in /etc/hosts"
         )
 
 
@@ -166,7 +166,7 @@ def _print_next(
 ) -> None:
     if "key.key" not in files:
         return
-    address, cacert, server_ca = "/<address>", "", "SERVER-ROOT.pem"
+    address, cacert, server_ca, resolve = "/<address>", "", "SERVER-ROOT.pem", ""
     host = urlsplit(url or "").hostname
     if (workspace / CONFIG_NAME).exists():
         try:
@@ -178,9 +178,11 @@ def _print_next(
             if host in ("localhost", "127.0.0.1", config.tenant.host):
                 server_ca = shown(config.certs_dir / "root-ca.pem")
                 cacert = f" --cacert {server_ca}"
+            if host is not None and host == config.tenant.host:  # reached without the hosts file
+                resolve = f" --resolve {host}:{urlsplit(url or '').port or 443}:127.0.0.1"
     click.echo("\nCall the iFlow with curl:")
     click.echo(
-        f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert} -d 'hello' {url or 'https://<host>'}"
+        f"  curl --cert {files['cert.pem']} --key {files['key.key']}{cacert}{resolve} -d 'hello' {url or 'https://<host>'}"
         f"/http{address.rstrip('*')}"
     )
     parts = urlsplit(url or "")

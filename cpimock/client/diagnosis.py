@@ -158,11 +158,25 @@ def probe_server_certificate(
     return x509.load_der_x509_certificate(der) if der else None
 
 
-def explain_status(reply: Reply, target: Target, auth: str) -> str | None:
-    """What a non-2xx answer means for the sender, or None for a success."""
+def explain_status(reply: Reply, target: Target, auth: str, *, chainless: bool = False) -> str | None:
+    """What a non-2xx answer means for the sender, or None for a success.
+
+    *chainless*: the key's certificate was sent without its issuing CA.
+    """
     status = reply.status
     if status < 400:
         return None
+    if status == 404 and (reply.header("X-Cf-Routererror") or "").lower() == "unknown_route":
+        return (
+            f"404 Not Found: no tenant answers at host {target.host} (the router says so, before any iFlow); use the "
+            "host of the service key's url (for cpimock: localhost, or the [tenant] host it serves)"
+        )
+    if status == 401 and auth == "cert" and chainless:
+        return (
+            "401 Unauthorized: the key's certificate went without its intermediate CA, and SAP's load balancer does "
+            "not pass on a certificate whose chain it cannot build, so the call counted as one without a "
+            "certificate; put the CA certificates after the leaf (cert.pem of `cpimock servicekey extract`)"
+        )
     if status == 401:
         said = reply.body[:2000].decode("utf-8", "replace").lower()
         if "revoked" in said or "retired after its rotation" in said:

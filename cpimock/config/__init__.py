@@ -14,6 +14,7 @@ from cpimock.config.model import (
     DEFAULT_MAX_ATTACHMENT_MB,
     DEFAULT_MAX_BODY_MB,
     DEFAULT_ROLE,
+    IFLOW_LOG_LEVELS,
     Adapter,
     Authorization,
     ClientAuthSetting,
@@ -29,6 +30,7 @@ from cpimock.config.model import (
     SoapChannel,
     SubjectPair,
     TenantConfig,
+    iflow_log_level,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_ATTACHMENT_MB",
     "DEFAULT_MAX_BODY_MB",
     "DEFAULT_ROLE",
+    "IFLOW_LOG_LEVELS",
     "Adapter",
     "Authorization",
     "ClientAuthSetting",
@@ -54,6 +57,7 @@ __all__ = [
     "SubjectPair",
     "TenantConfig",
     "address_problem",
+    "iflow_log_level",
     "load_config",
     "normal_address",
     "parse_config",

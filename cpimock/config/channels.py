@@ -31,6 +31,7 @@ COMMON_KEYS = frozenset(
         "state",
         "timeout_s",
         "auth_methods",
+        "log_level",
     }
 )
 # keys of one adapter (or a few), with the adapters that have them

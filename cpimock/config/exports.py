@@ -48,6 +48,7 @@ _FROM_EXPORT = {
     "allowed_headers": "the iFlow's allowedHeaderList",
     "max_body_mb": "the sender channel's maximumBodySize",
     "return_exception_to_sender": "the iFlow's returnExceptionToSender",
+    "log_level": "the iFlow's log setting (All events, Error events, No logging)",
 }
 _SCRIPT_KEY = re.compile(r"^[^/\\:]+\.(?:groovy|gsh|js)(?::[A-Za-z_$][\w$]*)?$", re.IGNORECASE)
 

@@ -19,6 +19,7 @@ from cpimock.config.model import (
     Adapter,
     ExportConfig,
     IFlowConfig,
+    iflow_log_level,
 )
 from cpimock.config.reader import Reader
 
@@ -85,6 +86,14 @@ def _iflows(
         for method in methods:
             if method not in AUTH_METHODS:
                 raise r.fail(p + "auth_methods", f"{method!r} is not one of {', '.join(AUTH_METHODS)}")
+        level_text = r.text(table, "log_level", p, "INFO")
+        log_level = iflow_log_level(level_text)
+        if log_level is None:
+            raise r.fail(
+                p + "log_level",
+                f"{level_text!r} is not a log level; use INFO, NONE, DEBUG, ERROR or TRACE "
+                '(or CPI\'s "All events", "Error events", "No logging")',
+            )
         iflows.append(
             IFlowConfig(
                 id=iflow_id,
@@ -104,6 +113,7 @@ def _iflows(
                 state=r.choice(table, "state", p, "started", ("started", "stopped")),  # type: ignore[arg-type]
                 timeout_s=r.number(table, "timeout_s", p, 60.0, 0.01, 86400),
                 auth_methods=frozenset(methods),
+                log_level=log_level,
                 soap=soap_channel(r, table, p, adapter, root) if adapter in ("soap", "soap-rm") else None,
                 idoc=idoc_channel(r, table, p) if adapter == "idoc" else None,
             )

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cpimock.config.hosts import valid_host_name
 from cpimock.config.iflows import _ID_RE, _ROLE_RE, _iflows
 from cpimock.config.model import (
     CONFIG_NAME,
@@ -68,9 +69,16 @@ def _groovy(r: Reader, data: dict[str, Any], root: Path) -> GroovyConfig:
 def _tenant(r: Reader, data: dict[str, Any]) -> TenantConfig:
     r.only(data, "tenant.", {"name", "host", "region"})
     default = TenantConfig()
+    host = r.text(data, "host", "tenant.", "-").lower() if "host" in data else None
+    if host is not None and not valid_host_name(host):
+        raise r.fail(
+            "tenant.host",
+            "must be a host name such as mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com "
+            "(no https://, port or path); remove the line to serve on localhost",
+        )
     return TenantConfig(
         name=r.text(data, "name", "tenant.", default.name),
-        host=r.text(data, "host", "tenant.", default.host).lower(),
+        host=host,
         region=r.text(data, "region", "tenant.", default.region),
     )
 

@@ -25,6 +25,24 @@ DEFAULT_MAX_ATTACHMENT_MB = 100.0
 AUTH_METHODS = ("certificate", "basic", "oauth")
 
 
+# an iFlow's log level: CPI's levels, and the labels of an export's `log` setting for three of them
+IFLOW_LOG_LEVELS: dict[str, str] = {
+    "info": "INFO",
+    "none": "NONE",
+    "debug": "DEBUG",
+    "error": "ERROR",
+    "trace": "TRACE",
+    "all events": "INFO",
+    "error events": "ERROR",
+    "no logging": "NONE",
+}
+
+
+def iflow_log_level(value: str) -> str | None:
+    """The log level *value* names (``"DEBUG"``, ``"All events"``, any case), or None."""
+    return IFLOW_LOG_LEVELS.get(" ".join(value.split()).lower())
+
+
 ClientAuthSetting = Literal["required", "optional", "auto"]
 
 
@@ -79,7 +97,9 @@ class IdocChannel:
 @dataclass(frozen=True, slots=True)
 class TenantConfig:
     name: str = "mytenant"
-    host: str = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
+    # the real tenant's runtime host (SAP's -rt host): keys carry it, the server certificate lists
+    # it, and a Host that names no route of the tenant gets the router's 404; None: localhost
+    host: str | None = None
     region: str = "eu10"
 
 
@@ -137,6 +157,7 @@ class IFlowConfig:
     state: Literal["started", "stopped"] = "started"
     timeout_s: float = 60.0
     auth_methods: frozenset[str] = frozenset(AUTH_METHODS)
+    log_level: str = "INFO"  # one of IFLOW_LOG_LEVELS' values
     soap: SoapChannel | None = None  # adapter "soap" or "soap-rm"
     idoc: IdocChannel | None = None  # adapter "idoc"
 

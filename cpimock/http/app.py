@@ -5,7 +5,9 @@ the application's set-up of each request cost about a twentieth of a request. Ev
 (the token endpoint, the MPL's OData API and monitor, the index page, and any request that
 expects a ``100 Continue``, which the application's expect handler answers) goes through the
 application. A path the application has no route for goes to the endpoint as well, which
-answers it with a 404 that is logged and recorded, as for an unknown iFlow address.
+answers it with a 404 that is logged and recorded, as for an unknown iFlow address. With
+``[tenant] host`` set, a request whose ``Host`` names no route of the tenant gets Cloud Foundry's
+router 404 before any of this (recorded too).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import cast
 from aiohttp import web
 
 from cpimock.adapters.endpoint import Endpoint
+from cpimock.config.hosts import host_name
 from cpimock.http.connection import peer_of
 from cpimock.http.oauth import add_token_routes
 from cpimock.identity.basic import FailureLimiter
@@ -102,11 +105,24 @@ def make_app(parts: AppParts) -> web.Application:
 class Dispatcher:
     """The request handler of the server: iFlow requests to the endpoint, the rest to the app."""
 
-    def __init__(self, endpoint: Endpoint, app_handler: Handler) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        app_handler: Handler,
+        routes: Callable[[], frozenset[str] | None] = lambda: None,
+        bound: str = "",
+    ) -> None:
         self._endpoint = endpoint
         self._app_handler = app_handler
+        self._routes = routes  # the Host names served ([tenant] host set), else None: any
+        self._bound = bound.strip("[]").lower()  # the address listened on, served as well
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        routes = self._routes()
+        if routes is not None:
+            name = host_name(request.headers.get("Host", ""))
+            if name not in routes and (not name or name != self._bound):
+                return await self._endpoint.unknown_route(cast(web.Request, request))
         if self._endpoint.serves(request.path) and "Expect" not in request.headers:
             return await self._endpoint.handle(cast(web.Request, request))
         return await self._app_handler(request)

@@ -26,6 +26,7 @@ from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity, PeerCertificate, Refusal, Untrusted
 from cpimock.tenant.snapshot import Snapshot
 from cpimock.tenant.tls import verified_root
+from cpimock.tenant.unforwarded import unforwarded
 
 __all__ = ["Connection", "address_of", "establish", "peer_of"]
 
@@ -50,6 +51,10 @@ def establish(address: str, transport: asyncio.BaseTransport, snapshot: Snapshot
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         return Peer(address, None, None, generation)
+    dropped = unforwarded(ssl_object)
+    if dropped is not None:  # as SAP's load balancer: the certificate is not passed on
+        log.info("connection from %s: no client certificate passed on: %s", address, dropped)
+        return Peer(address, None, Refusal(401, dropped), generation)
     try:
         cert = PeerCertificate.from_der(der)
     except ValueError as exc:  # verified by OpenSSL, yet not parseable here: refuse politely

@@ -26,7 +26,9 @@ from aiohttp import web
 from cpimock.adapters.endpoint import Endpoint, EndpointContext
 from cpimock.adapters.senders import make_endpoint
 from cpimock.config import ClientAuthSetting, ServerConfig
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import CpimockError
+from cpimock.http import response_headers
 from cpimock.http.app import AppParts, Dispatcher, make_app
 from cpimock.http.connection import Connection, address_of, establish, peer_of
 from cpimock.http.handshakes import Burst, Handshakes
@@ -163,15 +165,10 @@ class Server:
                 await journal.aclose()
             raise
         self.port = sock.getsockname()[1]
-        tenant = config.tenant
         authority = TokenAuthority(
             key,
-            tenant.name,
-            (
-                f"https://localhost:{self.port}/oauth/token",
-                f"https://{tenant.name}.authentication.{tenant.region}.hana.ondemand.com/oauth/token",
-                f"https://{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com/oauth/token",
-            ),
+            config.tenant.name,
+            TenantHosts.of(config).token_urls(self.port),
             lifetime_s=config.oauth.token_lifetime_s,
         )
         # one secret per workspace, so that every worker process accepts the others' tokens
@@ -189,7 +186,8 @@ class Server:
         def current() -> Snapshot:
             return reloader.current
 
-        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop)
+        logged = journal.holds if journal is not None else (lambda guid: False)
+        context = EndpointContext(current, peer_of, authority, self.limiter, record, arecord, loop, logged)
         endpoint = make_endpoint(context, csrf)
         try:
             endpoint.check(snapshot)
@@ -203,7 +201,10 @@ class Server:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         assert runner.server is not None
-        runner.server.request_handler = Dispatcher(endpoint, runner.server.request_handler)
+        runner.server.request_handler = Dispatcher(
+            endpoint, runner.server.request_handler, lambda: reloader.current.host_routes, self.host
+        )
+        response_headers.install(runner.server, app)
         handler_kwargs = {
             "keepalive_timeout": config.server.keepalive_timeout_s,
             "max_line_size": config.server.max_header_size,

@@ -5,10 +5,11 @@ A ``GET``/``HEAD`` (or ``OPTIONS``) with ``X-CSRF-Token: Fetch`` gets a token in
 ``GET`` or ``HEAD`` must send it back, with the session cookie of the fetch, or gets ``403`` with
 ``X-CSRF-Token: Required``.
 
-Tokens are stateless: each carries its expiry and tags of the caller's identity and session,
-all under an HMAC with the guard's secret. Nothing is stored per token, so memory stays flat
-however many are fetched, and several server processes that share the secret accept each
-other's tokens (a sender's fetch and post may land on different workers, as on CPI).
+Tokens are stateless: each carries its expiry and tags of the caller's identity, session and
+integration flow, all under an HMAC with the guard's secret. A token is good only for the iFlow
+it was fetched on, as on CPI, whose HTTPS adapter keeps its tokens per integration flow. Nothing
+is stored per token, so memory stays flat however many are fetched, and several server processes
+that share the secret accept each other's tokens (a sender's fetch and post may land on different workers, as on CPI).
 Pure: no aiohttp, no I/O.
 """
 
@@ -42,12 +43,18 @@ FETCH_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_LIFETIME_S = 30 * 60
 
 Reason = Literal[
-    "required", "invalid", "expired", "bound to another identity", "bound to another session", "no session"
+    "required",
+    "invalid",
+    "expired",
+    "bound to another identity",
+    "bound to another session",
+    "bound to another integration flow",
+    "no session",
 ]
 
 _TAG = 8
 _MAC = 16
-_TOKEN_BYTES = 8 + _TAG + _TAG + _MAC
+_TOKEN_BYTES = 8 + 3 * _TAG + _MAC
 _SESSION_RANDOM = 16
 
 
@@ -87,7 +94,8 @@ class CsrfGuard:
     """Issues and checks CSRF tokens bound to an identity key and a session cookie.
 
     *identity* is any string that names the caller for the server, e.g. ``"basic:<clientid>"``
-    or ``"certificate:<key name>"``; *secret* must be the same in every server process of one
+    or ``"certificate:<key name>"``; *iflow* the id of the integration flow the token is for
+    (``""`` where tokens are not per flow); *secret* must be the same in every server process of one
     tenant (random when not given, which suits a single process).
     """
 
@@ -131,19 +139,22 @@ class CsrfGuard:
         nonce, tag = raw[:_SESSION_RANDOM], raw[_SESSION_RANDOM:]
         return hmac.compare_digest(tag, self._hmac(b"session", nonce)[:_TAG])
 
-    def fetch(self, identity: str, session: str | None) -> Fetched:
-        """A token for *identity* in *session*; a new session when the caller has none of ours."""
+    def fetch(self, identity: str, session: str | None, iflow: str = "") -> Fetched:
+        """A token for *identity* in *session* on *iflow*; a new session when the caller has none of ours."""
         new = session is None or not self.is_own_session(session)
         sid = self.new_session() if new or session is None else session
         expires = struct.pack(">d", self._clock() + self.lifetime_s)
         id_tag = self._hmac(b"identity", identity.encode())[:_TAG]
         session_tag = self._hmac(b"session-bind", sid.encode())[:_TAG]
-        mac = self._hmac(b"token", expires, id_tag, session_tag)[:_MAC]
-        token = base64.urlsafe_b64encode(expires + id_tag + session_tag + mac).decode("ascii").rstrip("=")
+        flow_tag = self._hmac(b"iflow", iflow.encode())[:_TAG]
+        mac = self._hmac(b"token", expires, id_tag, session_tag, flow_tag)[:_MAC]
+        raw = expires + id_tag + session_tag + flow_tag + mac
+        token = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
         return Fetched(token, sid, new)
 
-    def check(self, method: str, identity: str, session: str | None, presented: str | None) -> Verdict:
-        """Whether a request with *method* may pass: always for GET and HEAD, else with a valid token."""
+    def check(self, method: str, identity: str, session: str | None, presented: str | None, iflow: str = "") -> Verdict:
+        """Whether a request with *method* to *iflow* may pass: always for GET and HEAD, else with a
+        valid token fetched on that iFlow."""
         if not needs_token(method):
             return OK
         value = (presented or "").strip()
@@ -154,18 +165,21 @@ class CsrfGuard:
         raw = _decode(value)
         if raw is None:
             return Verdict(False, "invalid")
-        expires, id_tag, session_tag, mac = (
+        expires, id_tag, session_tag, flow_tag, mac = (
             raw[:8],
             raw[8 : 8 + _TAG],
             raw[8 + _TAG : 8 + 2 * _TAG],
-            raw[8 + 2 * _TAG :],
+            raw[8 + 2 * _TAG : 8 + 3 * _TAG],
+            raw[8 + 3 * _TAG :],
         )
-        if not hmac.compare_digest(mac, self._hmac(b"token", expires, id_tag, session_tag)[:_MAC]):
+        if not hmac.compare_digest(mac, self._hmac(b"token", expires, id_tag, session_tag, flow_tag)[:_MAC]):
             return Verdict(False, "invalid")
         if not hmac.compare_digest(id_tag, self._hmac(b"identity", identity.encode())[:_TAG]):
             return Verdict(False, "bound to another identity")
         if not hmac.compare_digest(session_tag, self._hmac(b"session-bind", session.encode())[:_TAG]):
             return Verdict(False, "bound to another session")
+        if not hmac.compare_digest(flow_tag, self._hmac(b"iflow", iflow.encode())[:_TAG]):
+            return Verdict(False, "bound to another integration flow")
         if struct.unpack(">d", expires)[0] < self._clock():
             return Verdict(False, "expired")
         return OK

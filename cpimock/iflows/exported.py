@@ -24,6 +24,7 @@ from cpimock.config import (
     SoapChannel,
     SubjectPair,
     address_problem,
+    iflow_log_level,
     normal_address,
     role_problem,
 )
@@ -125,6 +126,10 @@ def serve_flow(flow: ExportedFlow, settings: ExportConfig) -> ServedFlow:
         fix = "; serve it without strict = true, or run a skipped script by another step with [iflows.replace]"
         problems.append(ReportLine("error", "strict", text + fix))
     refs = tuple(plan.ref for plan in plans if plan.ref is not None)
+    log_level = iflow_log_level(flow.settings.log_level)
+    if log_level is None:
+        text = f"log {flow.settings.log_level!r} is not a log level cpimock knows; its messages are logged at INFO"
+        problems.append(ReportLine("warning", "integration flow: log", text))
     errors = any(line.level == "error" for line in (*flow.report, *problems))
     if not errors and not channels:
         problems.append(ReportLine("error", "sender channels", "no sender channel is left to serve"))
@@ -140,6 +145,7 @@ def serve_flow(flow: ExportedFlow, settings: ExportConfig) -> ServedFlow:
             state=settings.state_of(flow.id),
             timeout_s=settings.timeout_s,
             auth_methods=settings.auth_methods,
+            log_level=log_level or "INFO",
         )
     return ServedFlow(flow, settings, iflow, plans, tuple(skipped), tuple(problems))
 

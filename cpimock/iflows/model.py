@@ -113,6 +113,8 @@ class IFlow:
     state: Literal["started", "stopped"] = "started"
     timeout_s: float = 60.0
     auth_methods: frozenset[str] = frozenset({"certificate", "basic", "oauth"})
+    # the level of its messages unless a sender asks for another (SAP_MessageProcessingLogLevel)
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,4 +151,5 @@ def from_config(table: IFlowConfig) -> IFlow:
         state=table.state,
         timeout_s=table.timeout_s,
         auth_methods=table.auth_methods,
+        log_level=table.log_level,
     )

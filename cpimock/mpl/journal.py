@@ -481,6 +481,11 @@ class Journal:
             rows = self._conn.execute("SELECT DISTINCT iflow FROM mpl WHERE iflow IS NOT NULL ORDER BY iflow")
             return [str(r[0]) for r in rows]
 
+    def holds(self, guid: str) -> bool:
+        """Whether the store has a message with id *guid* (one still queued for the writer is not)."""
+        with self._read_lock:
+            return self._conn.execute("SELECT 1 FROM mpl WHERE guid = ?", (guid,)).fetchone() is not None
+
     def get(self, guid: str) -> MplRecord | None:
         """Everything about one message: bodies, custom header properties, attachments (with data)."""
         with self._read_lock:

@@ -64,21 +64,22 @@ def new_transaction_id() -> str:
     return f"{_random.getrandbits(128):032x}"
 
 
-def requested_log_level(header: str | None) -> tuple[str, str | None]:
-    """The log level of a message whose sender sent *header* as ``SAP_MessageProcessingLogLevel``,
-    and why the header was not followed (None when it was, or was not sent).
+def requested_log_level(header: str | None, iflow_level: str = "INFO") -> tuple[str, str | None]:
+    """The log level of a message whose sender sent *header* as ``SAP_MessageProcessingLogLevel``
+    to an iFlow logging at *iflow_level*, and why the header was not followed (None when it was,
+    or was not sent).
 
-    A value CPI does not know (``TRACE``, ``verbose``) leaves the iFlow's level, INFO, as the
-    header "does not get filled by the runtime" and so never carries anything but a choice.
+    A value CPI does not know (``TRACE``, ``verbose``) leaves the iFlow's level, as the header
+    "does not get filled by the runtime" and so never carries anything but a choice.
     """
     if header is None:
-        return "INFO", None
+        return iflow_level, None
     level = header.strip().upper()
     if level in REQUESTABLE_LOG_LEVELS:
         return level, None
     shown = header[:40].encode("unicode_escape").decode("ascii")
     known = ", ".join(REQUESTABLE_LOG_LEVELS)
-    return "INFO", f"SAP_MessageProcessingLogLevel {shown!r} is not one of {known}; logged at INFO"
+    return iflow_level, f"SAP_MessageProcessingLogLevel {shown!r} is not one of {known}; logged at {iflow_level}"
 
 
 def utcnow() -> dt.datetime:

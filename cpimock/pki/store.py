@@ -144,8 +144,7 @@ class Pki:
                 write_file(folder / key_name, key_to_pem(authority.key), private=True)
                 write_file(folder / cert_name, cert_to_pem(authority.cert))
                 created += [folder / cert_name, folder / key_name]
-        if not pki.server_cert_path.exists() or not pki.server_key_path.exists():
-            pki.issue_server(server_hosts)
+        if pki.ensure_server(server_hosts):
             created += [pki.server_cert_path, pki.server_key_path]
         if not pki.crl_path.exists():
             pki.write_crl(())
@@ -173,14 +172,27 @@ class Pki:
 
     # --- issue -------------------------------------------------------------------------
 
+    def ensure_server(self, hosts: Sequence[str]) -> bool:
+        """Issue the server certificate anew when it is missing or lists other names than
+        localhost, the loopback addresses and *hosts* (a changed ``[tenant] host``); True if issued.
+
+        A certificate that is there but cannot be read is left alone: loading it fails and says
+        so, rather than a new one hiding the damage.
+        """
+        if self.server_cert_path.exists() and self.server_key_path.exists():
+            try:
+                current = load_certs(self.server_cert_path.read_bytes(), str(self.server_cert_path))
+            except (OSError, PkiError):
+                return False
+            if not current or _names_of(current[0]) == {h.lower() for h in _server_names(hosts)}:
+                return False
+        self.issue_server(hosts)
+        return True
+
     def issue_server(self, hosts: Sequence[str]) -> Issued:
         """(Re)issue the server certificate for localhost, the loopback addresses and *hosts*."""
         names: list[x509.GeneralName] = []
-        seen: set[str] = set()
-        for host in ("localhost", "127.0.0.1", "::1", *hosts):
-            if host.lower() in seen:
-                continue
-            seen.add(host.lower())
+        for host in _server_names(hosts):
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
@@ -323,3 +335,19 @@ class Pki:
             crl = builder.sign(authority.key, hashes.SHA256())
             blocks.append(crl.public_bytes(serialization.Encoding.PEM))
         write_file(self.crl_path, b"".join(blocks))
+
+
+def _server_names(hosts: Sequence[str]) -> list[str]:
+    """The names of the server certificate, once each: localhost, the loopback addresses, *hosts*."""
+    return list(dict.fromkeys(h.lower() for h in ("localhost", "127.0.0.1", "::1", *hosts)))
+
+
+def _names_of(cert: x509.Certificate) -> set[str]:
+    """The DNS names and IP addresses a certificate's SAN lists, as text."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    dns = san.get_values_for_type(x509.DNSName)
+    ips = san.get_values_for_type(x509.IPAddress)
+    return {*(d.lower() for d in dns), *(str(ip) for ip in ips)}

@@ -7,24 +7,34 @@ request reads the current snapshot once and keeps it to its end.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpimock.config import ClientAuthSetting, Config, load_config
+from cpimock.config.hosts import LOOPBACK_NAMES, TenantHosts
 from cpimock.identity.directory import Directory
 from cpimock.iflows.exported import ServedFlow
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.clock import REAL_CLOCK, Clock
+from cpimock.pki.dn import normalised_name
 from cpimock.pki.store import Pki
 from cpimock.steps.groovy.toolchain import use_groovy_home
 from cpimock.steps.pipeline import Pipeline, load_pipeline
 from cpimock.tenant.exports import LoadedExports, load_exports
 from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_openssl, judge_at, server_context
+from cpimock.tenant.unforwarded import forward_like_the_load_balancer
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
+
+log = logging.getLogger(__name__)
+
+
+def _names(config: Config) -> list[str]:
+    return [*LOOPBACK_NAMES, *TenantHosts.of(config).certificate_names()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,8 @@ class Snapshot:
     watched: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
     # DER of every CA certificate the TLS context trusts: an open connection's root must stay among them
     trusted_roots: frozenset[bytes] = frozenset()
+    # the Host names a request may carry ([tenant] host set), or None: every Host is served
+    host_routes: frozenset[str] | None = None
 
 
 def choose_client_auth(
@@ -88,6 +100,17 @@ def watched_files(config: Config, pki: Pki, exports: LoadedExports) -> list[Path
     ]
 
 
+def known_issuers(config: Config, pki: Pki, registry: Registry) -> frozenset[str]:
+    """The CAs (canonical DNs) whose leaves this tenant knows: its client CA, the issuers of its
+    keys and of the subject and issuer pairs it is configured with."""
+    issuers = {normalised_name(pki.client_ca.cert.subject)}
+    issuers.update(r.issuer for r in registry.records.values() if r.issuer)
+    pairs = [*(p for i in config.instances.values() for p in i.subjects)]
+    pairs += [p for f in config.iflows for p in f.client_certificates]
+    issuers.update(str(p.issuer) for p in pairs)
+    return frozenset(issuers)
+
+
 def build_snapshot(
     root: Path,
     client_auth: ClientAuthSetting | None = None,
@@ -106,6 +129,10 @@ def build_snapshot(
     config = load_config(root / "cpimock.toml")
     use_groovy_home(config.groovy.home)  # before the exports' script steps look for Groovy
     pki = Pki.load(config.certs_dir)
+    # the server certificate lists the tenant's host names: issued anew when [tenant] host changed
+    hosts = TenantHosts.of(config)
+    if pki.ensure_server(hosts.certificate_names()):
+        log.info("issued the server certificate anew for %s", ", ".join(_names(config)))
     registry = Registry.load(config.certs_dir)
     iflows = {table.id: from_config(table) for table in config.iflows}
     exports = load_exports(config, list(iflows.values()))
@@ -120,6 +147,8 @@ def build_snapshot(
         crl_path=pki.crl_path,
     )
     context = server_context(material, mode)
+    if mode == "optional":  # a leaf without its intermediate counts as absent, as at SAP's load balancer
+        forward_like_the_load_balancer(context, known_issuers(config, pki, registry))
     if clock.shifted:
         judge_at(context, clock.now())
     revocation = WorkspaceRevocation.load(pki, clock.now)
@@ -154,4 +183,5 @@ def build_snapshot(
         clock=clock,
         watched=watched,
         trusted_roots=frozenset(context.get_ca_certs(binary_form=True)),
+        host_routes=hosts.routes(config.server.host) if hosts.runtime is not None else None,
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -139,6 +140,18 @@ def verified_root(ssl_object: object) -> bytes | None:
 HANDSHAKE_SOCKET: ContextVar[socket.socket | None] = ContextVar("cpimock_handshake_socket", default=None)
 
 
+class _Handshaking(threading.local):
+    current: ssl.SSLObject | None = None
+
+
+_HANDSHAKING = _Handshaking()
+
+
+def handshaking() -> ssl.SSLObject | None:
+    """The SSL object whose handshake this thread is in (a verify callback's connection), or None."""
+    return _HANDSHAKING.current
+
+
 class AlertingSSLObject(ssl.SSLObject):
     """An SSL object that delivers its TLS alert when the handshake fails."""
 
@@ -153,6 +166,7 @@ class AlertingSSLObject(ssl.SSLObject):
         return obj
 
     def do_handshake(self) -> None:
+        _HANDSHAKING.current = self  # for a verify callback, which OpenSSL calls within this call
         try:
             super().do_handshake()
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -160,6 +174,8 @@ class AlertingSSLObject(ssl.SSLObject):
         except ssl.SSLError:
             self._send_alert()
             raise
+        finally:
+            _HANDSHAKING.current = None
 
     def _send_alert(self) -> None:
         sock, outgoing = self._cpimock_socket, self._cpimock_outgoing

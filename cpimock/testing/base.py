@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -34,7 +35,7 @@ from cpimock.testing.keys import TenantKey, existing_key, issue_key, pooled_pki
 from cpimock.testing.steps import forget, is_registered, register
 from cpimock.testing.untrusted import UntrustedKey
 from cpimock.workspace.create import DEMO_KEY, ensure_workspace
-from cpimock.workspace.keys import key_path, keys_dir, revoke_record, rotate_key
+from cpimock.workspace.keys import key_path, point_keys, revoke_record, rotate_key
 from cpimock.workspace.registry import Registry
 
 Step = Callable[[Message], Any] | str
@@ -80,9 +81,15 @@ class TenantBase:
     """What both tenants share: the workspace, iFlows, keys, the MPL and step errors (all synchronous)."""
 
     def __init__(
-        self, *, client_auth: ClientAuthSetting = "auto", fresh_pki: bool = False, now: dt.datetime | None = None
+        self,
+        *,
+        client_auth: ClientAuthSetting = "auto",
+        fresh_pki: bool = False,
+        now: dt.datetime | None = None,
+        host: str | None = None,
     ) -> None:
         self._number = next(_TENANT_NUMBERS)
+        self._host = host  # [tenant] host: keys carry it, other Host values get the router's 404
         self._clock = Clock.at(now) if now is not None else REAL_CLOCK
         self._client_auth: ClientAuthSetting = client_auth
         self._fresh_pki = fresh_pki
@@ -192,7 +199,8 @@ class TenantBase:
         ``cpimock.toml`` (``message_exchange_pattern="one-way"``, ``processing="robust"``,
         ``wsdl=path``, ``service``, ``port``, ``ws_addressing``, ``one_way_status``,
         ``duplicates``, ``invalid_xml_characters``, ``idoc_answer``). A ``wsdl`` path is relative
-        to the caller's folder.
+        to the caller's folder. ``log_level="DEBUG"`` (any key of an ``[[iflows]]`` table) sets the
+        iFlow's log level for every adapter.
         """
         refs = [self._step_ref(step) for step in steps]
         flow_id = iflow_id or _id_of(address)
@@ -451,14 +459,14 @@ class TenantBase:
             shutil.copytree(_template(), root)
         sock = bind("127.0.0.1", 0)
         self._sock = sock
-        self._base_config = load_config(root / "cpimock.toml")
-        self._instances = {n: i.roles for n, i in self._base_config.instances.items()}
-        self._write(root, sock.getsockname()[1])
-        demo = keys_dir(self._base_config) / f"{DEMO_KEY}.json"
-        data = json.loads(demo.read_text(encoding="utf-8"))
-        data["oauth"]["url"] = f"https://localhost:{sock.getsockname()[1]}"
-        data["oauth"]["tokenurl"] = f"https://localhost:{sock.getsockname()[1]}/oauth/token"
-        demo.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        base = load_config(root / "cpimock.toml")
+        if self._host is not None:
+            base = dataclasses.replace(base, tenant=dataclasses.replace(base.tenant, host=self._host.lower()))
+        self._base_config = base
+        self._instances = {n: i.roles for n, i in base.instances.items()}
+        port = sock.getsockname()[1]
+        self._write(root, port)
+        point_keys(load_config(root / "cpimock.toml"), Registry.load(base.certs_dir), port)  # the demo key
         return root, sock
 
     def _write(self, root: Path, port: int) -> None:

@@ -82,7 +82,7 @@ def render_config(
         "",
         "[tenant]",
         f"name = {_str(tenant.name)}",
-        f"host = {_str(tenant.host)}",
+        *([f"host = {_str(tenant.host)}"] if tenant.host else []),
         f"region = {_str(tenant.region)}",
         "",
         "[server]",

@@ -8,12 +8,14 @@ from importlib import resources
 from pathlib import Path
 
 from cpimock.config import CONFIG_NAME, Config, load_config
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import ConfigError
 from cpimock.pki.keys import write_file
 from cpimock.pki.store import Pki
-from cpimock.workspace.keys import issue_service_key, keys_dir
+from cpimock.workspace.keys import issue_service_key, keys_dir, point_keys, served_port
 from cpimock.workspace.registry import Registry
 from cpimock.workspace.revocation import rebuild_crl
+from cpimock.workspace.tenant_host import set_tenant_host
 
 DEMO_KEY = "demo-sender"
 
@@ -35,10 +37,13 @@ DEFAULT_CONFIG = """\
 
 [tenant]
 name = "mytenant"
-# the runtime host of the real tenant; the server certificate also carries it, so a line
-# "127.0.0.1 <host>" in /etc/hosts lets senders keep their production URL
-host = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
 region = "eu10"
+# The runtime host of the real tenant (the url of its service keys). Set, it is served as CPI
+# serves it: service keys carry it (and the tenant's token hosts), the server certificate lists
+# them, and a request for another host gets the router's 404 (localhost and 127.0.0.1 stay
+# served). Map it to this machine in /etc/hosts ("127.0.0.1 <host>"; the README lists the
+# names) so that senders keep their production URL. Unset, keys carry https://localhost:<port>.
+# host = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
 
 [server]
 host = "127.0.0.1"
@@ -70,6 +75,7 @@ csrf = false
 # state = "started"               # or "stopped" (answers 503 like an undeployed flow)
 # timeout_s = 60
 # auth_methods = ["certificate", "basic", "oauth"]
+# log_level = "INFO"              # NONE, DEBUG (keeps script log properties), ERROR, TRACE
 
 # An IDoc sender channel, called as an S/4 XML-HTTP port does (docs/s4hana.md), at
 # https://127.0.0.1:8443/cxf/idoc/orders; `cpimock serve` prints a curl line that sends iflows/ORDERS05.xml
@@ -108,13 +114,8 @@ steps = ["iflows/soap_demo.py:process"]
 
 
 def server_hosts(config: Config) -> list[str]:
-    """The names the server certificate carries besides localhost: runtime and token hosts."""
-    tenant = config.tenant
-    return [
-        tenant.host,
-        f"{tenant.name}.authentication.{tenant.region}.hana.ondemand.com",
-        f"{tenant.name}.authentication.cert.{tenant.region}.hana.ondemand.com",
-    ]
+    """The names the server certificate carries besides localhost: the tenant's runtime, API and token hosts."""
+    return TenantHosts.of(config).certificate_names()
 
 
 def load_workspace(root: Path) -> tuple[Config, Pki, Registry]:
@@ -123,8 +124,12 @@ def load_workspace(root: Path) -> tuple[Config, Pki, Registry]:
     return config, Pki.load(config.certs_dir), Registry.load(config.certs_dir)
 
 
-def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
-    """Create what is missing of the workspace in *root* and return its config and the new files."""
+def ensure_workspace(root: Path, tenant_host: str | None = None) -> tuple[Config, list[Path]]:
+    """Create what is missing of the workspace in *root* and return its config and the new files.
+
+    *tenant_host* sets ``[tenant] host`` first: the server certificate is issued for it (anew if it
+    named other hosts) and the workspace's own keys carry it.
+    """
     created: list[Path] = []
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -136,6 +141,8 @@ def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
         write_file(config_path, DEFAULT_CONFIG.encode())
         created.append(config_path)
     config = load_config(config_path)
+    if tenant_host is not None:
+        config = set_tenant_host(config, tenant_host)
     pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
     created += made
     for name in (DEMO_STEP, *((DEMO_GROOVY, *CXF_DEMO_FILES) if new_config else ())):
@@ -150,4 +157,6 @@ def ensure_workspace(root: Path) -> tuple[Config, list[Path]]:
     if DEMO_KEY not in registry.records and not demo_key.exists() and "default" in config.instances:
         _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default")
         created.append(config.root / str(record.file))
+    if tenant_host is not None:
+        point_keys(config, registry, served_port(config, registry))
     return config, created

@@ -133,8 +133,7 @@ def import_service_key(
             raise ServiceKeyError(
                 f"{source}: its certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}; create a new key on BTP"
             )
-        if registry.by_fingerprint(fingerprint(leaf)) is not None:
-            raise ServiceKeyError(f"{source}: its certificate belongs to a service key of this workspace already")
+        registry.check_certificate_free(fingerprint(leaf), str(source))
         chain, root = _root_of(key, root_file)
         reason = verify_chain(leaf, chain[1:], [root])
         if reason is not None:

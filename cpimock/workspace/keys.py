@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from cpimock.config import Config, load_config, parse_config
+from cpimock.config.hosts import TenantHosts
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
 from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
@@ -157,7 +158,9 @@ def issue_service_key(
     if key_type == "clientid-secret":
         secret = new_secret()
     elif cert is not None:
-        issued = Issued(_external_certificate(cert), None, ())
+        external = _external_certificate(cert)
+        registry.check_certificate_free(fingerprint(external), f"--cert {cert}", renewing=name if replace else None)
+        issued = Issued(external, None, ())
     elif csr is not None:
         try:
             request = csr.read_bytes()
@@ -166,14 +169,14 @@ def issue_service_key(
         issued = pki.sign_csr(request, validity, f"--csr {csr}", not_before=not_before)
     else:
         issued = pki.issue_client(_client_subject(name, config, instance), validity, not_before=not_before)
-    port = config.server.port
+    url, tokenurl = key_urls(config, key_type, served_port(config, registry))
     clientid = new_clientid(config.tenant.name)
     created = now()
     data = build_service_key(
         key_type=key_type,
         clientid=clientid,
-        url=f"https://localhost:{port}",
-        tokenurl=f"https://localhost:{port}/oauth/token",
+        url=url,
+        tokenurl=tokenurl,
         issued=issued,
         clientsecret=secret,
         pinning=pinning,
@@ -205,6 +208,51 @@ def issue_service_key(
         target.unlink(missing_ok=True)
         raise
     return data, record
+
+
+def key_urls(config: Config, key_type: str, port: int) -> tuple[str, str]:
+    """The ``url`` and ``tokenurl`` of a key the tenant issues when it is served at *port*: the
+    tenant's runtime and token hosts (``[tenant] host``) or localhost; certificate keys get the
+    mTLS token host (``authentication.cert``), as BTP writes them."""
+    hosts = TenantHosts.of(config)
+    return hosts.base_url(port), hosts.token_url(port, certificate=key_type != "clientid-secret")
+
+
+def served_port(config: Config, registry: Registry) -> int:
+    """The port the tenant was last served at (``cpimock serve --port``), else ``[server] port``."""
+    return registry.served_port or config.server.port
+
+
+def point_keys(config: Config, registry: Registry, port: int) -> list[str]:
+    """Give the workspace's own keys the ``url`` and ``tokenurl`` of the tenant served at *port*.
+
+    Keys issued here carry the address they are called at; when the server is started on
+    another port or the tenant's host changes, their JSON follows, so that senders and
+    ``cpimock call`` need no ``--token-url``. Keys brought in from BTP keep their real URLs.
+    Returns the names of the keys rewritten.
+    """
+    changed: list[str] = []
+    for record in registry.records.values():
+        if record.imported or record.revoked or not record.file:
+            continue
+        path = key_path(config, record)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            oauth = data["oauth"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # moved, edited or unreadable: the key's owner decides about it
+        if not isinstance(oauth, dict):
+            continue
+        url, tokenurl = key_urls(config, record.key_type, port)
+        if oauth.get("url") == url and oauth.get("tokenurl") == tokenurl:
+            continue
+        oauth["url"], oauth["tokenurl"] = url, tokenurl
+        write_json(path, data, record.name)
+        changed.append(record.name)
+    if registry.served_port != port:
+        registry.served_port = port
+        registry.save()
+    return changed
 
 
 def write_json(path: Path, data: dict[str, Any], flag: str) -> None:

@@ -57,9 +57,11 @@ class KeyRecord:
 class Registry:
     """The issued keys of one workspace, by name."""
 
-    def __init__(self, path: Path, records: dict[str, KeyRecord] | None = None) -> None:
+    def __init__(self, path: Path, records: dict[str, KeyRecord] | None = None, served_port: int | None = None) -> None:
         self.path = path
         self.records: dict[str, KeyRecord] = records or {}
+        # the port the tenant was last served at: the keys' url and tokenurl carry it
+        self.served_port = served_port
 
     def __repr__(self) -> str:
         return f"<Registry {self.path} keys={len(self.records)}>"
@@ -87,10 +89,15 @@ class Registry:
                 except (TypeError, ValueError):
                     raise ServiceKeyError(f"{path}: entry {name!r} has no readable {stamp}; restore the file") from None
             records[name] = KeyRecord(**{k: v for k, v in raw.items() if k in names})
-        return cls(path, records)
+        port = data.get("served_port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+            raise ServiceKeyError(f"{path}: served_port must be a port number; remove it or restore the file")
+        return cls(path, records, port)
 
     def save(self) -> None:
         data: dict[str, Any] = {"keys": {name: asdict(r) for name, r in sorted(self.records.items())}}
+        if self.served_port is not None:
+            data["served_port"] = self.served_port
         write_file(self.path, (json.dumps(data, indent=2) + "\n").encode(), private=True)
 
     def add(self, record: KeyRecord) -> None:
@@ -114,6 +121,21 @@ class Registry:
         record = replace(self.get(name), **changes)
         self.records[name] = record
         return record
+
+    def check_certificate_free(self, fingerprint: str, what: str, *, renewing: str | None = None) -> None:
+        """Refuse a certificate that a live service key holds already, as BTP does.
+
+        BTP lets one certificate back one service key across all instances and answers a
+        second with ``Certificate already exists ...``; a revoked key (BTP: a deleted one)
+        frees its certificate. *renewing* names the key that is being given a new certificate.
+        """
+        for record in self.records.values():
+            if record.fingerprint == fingerprint and not record.revoked and record.name != renewing:
+                raise ServiceKeyError(
+                    f"{what}: Certificate already exists: service key {record.name!r} holds it, and BTP lets one "
+                    f"certificate back one key; give the instance of {record.name!r} the roles you need, or "
+                    f"revoke {record.name!r} first (`cpimock servicekey revoke {record.name}`)"
+                )
 
     def by_fingerprint(self, fingerprint: str) -> KeyRecord | None:
         for record in self.records.values():

@@ -161,6 +161,7 @@ class Flow:
     timer: bool = False
     local_steps: list[StepSpec] = field(default_factory=list)  # a local process, Process_L, called by process_call()
     exception_subprocess: bool = False  # an Exception Subprocess in the main process
+    log: str = "All events"  # the flow's log setting
 
     def files(self) -> dict[str, bytes]:
         files = {
@@ -217,7 +218,7 @@ class Flow:
                 ("allowedHeaderList", self.allowed_headers),
                 ("httpSessionHandling", "None"),
                 ("returnExceptionToSender", "false"),
-                ("log", "All events"),
+                ("log", self.log),
                 ("cmdVariantUri", "ctype::IFlowVariant/cname::IFlowConfiguration/version::1.2.4"),
             ],
         )

@@ -240,3 +240,22 @@ def test_any_channel_values_serve_or_are_refused_with_reasons(
         [mapped] = served.iflow.channels
         assert mapped.address.startswith("/")
         assert mapped.max_body_mb >= 1
+
+
+@pytest.mark.parametrize(("log", "level"), [("All events", "INFO"), ("Error events", "ERROR"), ("No logging", "NONE")])
+def test_the_flows_log_setting_is_its_log_level(tmp_path: Path, log: str, level: str) -> None:
+    served = serve_flow(load(tmp_path, Flow(log=log)), settings(tmp_path))
+    assert served.iflow is not None
+    assert served.iflow.log_level == level
+    assert not [line for line in served.problems if line.where == "integration flow: log"]
+
+
+def test_a_log_setting_cpimock_does_not_know_is_info_and_reported(tmp_path: Path) -> None:
+    served = serve_flow(load(tmp_path, Flow(log="Some events")), settings(tmp_path))
+    assert served.iflow is not None
+    assert served.iflow.log_level == "INFO"
+    [line] = [line for line in served.problems if line.where == "integration flow: log"]
+    assert (line.level, line.text) == (
+        "warning",
+        "log 'Some events' is not a log level cpimock knows; its messages are logged at INFO",
+    )
