@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,24 @@ from cpimock.pki.store import Pki
 from cpimock.workspace.create import ensure_workspace
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """A complete default workspace (``cpimock init``) in a temporary folder; returns its root."""
-    root = tmp_path / "ws"
+@pytest.fixture(scope="session")
+def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default workspace made once per test process (its RSA keys take most of a second);
+    tests get copies, never this folder."""
+    root = tmp_path_factory.mktemp("template") / "ws"
     ensure_workspace(root)
+    return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, workspace_template: Path) -> Path:
+    """A complete default workspace (``cpimock init``) in a temporary folder; returns its root.
+
+    A copy of one made per test process: every test's workspace has the same CAs and demo key,
+    and may change its copy as it likes. A test that needs a PKI of its own calls
+    ``ensure_workspace`` itself."""
+    root = tmp_path / "ws"
+    shutil.copytree(workspace_template, root)
     return root
 
 

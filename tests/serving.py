@@ -1,8 +1,12 @@
-"""Helpers for tests that run a real server on port 0 and call it over mTLS."""
+"""Helpers for tests that serve a workspace of their own making (its config, PKI, trust, CRLs)
+on port 0, as ``cpimock serve`` serves one, and call it over mTLS.
+
+A test that needs only iFlows, keys and the MPL uses the public testing API instead
+(:class:`cpimock.testing.Tenant`), as a sender's tests do.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,10 +18,10 @@ import aiohttp
 
 from cpimock.config import load_config
 from cpimock.http.server import Server
-from cpimock.mpl.journal import Journal, MplRecord
+from cpimock.mpl.record import MplRecord
 from cpimock.pki.authority import Issued
 from cpimock.pki.exports import export_files, write_files
-from cpimock.pki.keys import cert_to_pem, key_to_pem, now
+from cpimock.pki.keys import cert_to_pem, key_to_pem
 from cpimock.pki.servicekey import read_service_key
 from cpimock.pki.store import Pki
 from cpimock.workspace.keys import issue_service_key
@@ -57,28 +61,23 @@ class Running:
             self.files[name] = KeyFiles(folder / "cert.pem", folder / "key.key", folder / "ca.pem")
         return self.files[name]
 
-    def issue(self, name: str, instance: str = "default", *, days: int = 365, **kwargs: Any) -> KeyFiles:
+    def issue(self, name: str, instance: str = "default") -> KeyFiles:
         """Issue a certificate service key into the running workspace, as `cpimock servicekey create`
         does, and return its PEM files (reload the server to use it). For ClientId/Secret keys use
         ``tests.e2e_support.issue_secret_key``."""
-        if kwargs.get("key_type", "certificate") != "certificate":
-            raise ValueError("Running.issue makes certificate keys; see tests.e2e_support for the others")
         config = load_config(self.root / "cpimock.toml")
-        pki = Pki.load(config.certs_dir)
-        registry = Registry.load(config.certs_dir)
-        issue_service_key(config, pki, registry, name, instance, days, **kwargs)
+        issue_service_key(config, Pki.load(config.certs_dir), Registry.load(config.certs_dir), name, instance, 365)
         return self.extract(name)
 
-    def context(self, files: KeyFiles | None = None, *, verify: bool = True) -> ssl.SSLContext:
+    def context(self, files: KeyFiles | None = None) -> ssl.SSLContext:
         """A client context trusting the workspace root, presenting *files* when given."""
-        ctx = ssl.create_default_context(cafile=str(self.ca_path)) if verify else ssl._create_unverified_context()
+        ctx = ssl.create_default_context(cafile=str(self.ca_path))
         if files is not None:
             ctx.load_cert_chain(files.cert, files.key)
         return ctx
 
     def session(self, files: KeyFiles | None = None, **kwargs: Any) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(ssl=self.context(files), force_close=kwargs.pop("force_close", False))
-        return aiohttp.ClientSession(connector=connector, **kwargs)
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.context(files)), **kwargs)
 
     async def records(self) -> list[MplRecord]:
         """Every MPL record so far, oldest first (after flushing the writer)."""
@@ -116,12 +115,4 @@ def write_pem_pair(folder: Path, issued: Issued, *, chain: bool = True) -> KeyFi
     return KeyFiles(cert, key, ca)
 
 
-async def refusal_reasons(running: Running, stage: str = "tls") -> list[str]:
-    return [r.refusal_reason or "" for r in await running.records() if r.refusal_stage == stage]
-
-
-def days_ago(days: float) -> dt.datetime:
-    return now() - dt.timedelta(days=days)
-
-
-__all__ = ["Journal", "KeyFiles", "Running", "serving", "write_pem_pair"]
+__all__ = ["KeyFiles", "Running", "serving", "write_pem_pair"]

@@ -455,6 +455,7 @@ def _stored(db: Path) -> tuple[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("load")  # one load at a time (tests/security/test_load.py)
 async def test_20000_calls_over_64_connections_are_all_recorded(workspace: Path) -> None:
     proc, url = await _serve_process(workspace)
     try:
@@ -473,6 +474,7 @@ async def test_20000_calls_over_64_connections_are_all_recorded(workspace: Path)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("load")  # one load at a time (tests/security/test_load.py)
 async def test_a_server_killed_mid_run_loses_at_most_one_batch(workspace: Path) -> None:
     from cpimock.mpl.journal import Journal
 

@@ -16,7 +16,8 @@ import pytest
 
 from cpimock.mpl.journal import Journal, MplRecord
 
-pytestmark = pytest.mark.slow
+# one load at a time: the tests of this group run on one xdist worker, one after another
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("load")]
 
 TOTAL = 20_000
 PRODUCERS = 8

@@ -24,6 +24,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(*plugin_args(), "-p", "no:cacheprovider", *args)
 
 
+@pytest.mark.slow  # a pytest session in a subprocess; the fast tier keeps one, the step exception
 def test_the_example_sender_project_passes(pytester: pytest.Pytester) -> None:
     for name in ("orders_client.py", "test_orders_client.py"):
         shutil.copy(EXAMPLE / name, pytester.path / name)
@@ -31,6 +32,7 @@ def test_the_example_sender_project_passes(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4)
 
 
+@pytest.mark.slow  # a pytest session in a subprocess; the fast tier keeps one, the step exception
 def test_the_session_tenant_is_cleared_between_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -83,6 +85,7 @@ def test_a_step_exception_fails_the_test_that_caused_it(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_calls_a_broken_step*", "*LookupError: no such customer*"])
 
 
+@pytest.mark.slow  # a pytest session in a subprocess; the fast tier keeps one, the step exception
 def test_options_fixture_configures_the_tenants(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

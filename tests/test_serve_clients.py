@@ -1,9 +1,12 @@
-"""`cpimock serve` driven by real clients: curl, openssl s_client, and the CLI as a process."""
+"""`cpimock serve` driven by real clients: curl, openssl s_client, and the CLI as a process.
+
+The clients call a test tenant of the public testing API (:class:`cpimock.testing.Tenant`) with
+its keys' files, an expired key and a certificate from a throw-away CA for the rejecting twins.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import re
@@ -15,10 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cpimock.pki.keys import now
-from cpimock.pki.store import Pki
-from tests.serving import KeyFiles, Running, serving, write_pem_pair
-from tests.test_serve_matrix import name
+from cpimock.testing import Tenant, TenantKey, UntrustedKey
 
 pytestmark = pytest.mark.clients
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -26,9 +26,9 @@ needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="open
 
 
 @pytest.fixture
-async def running(workspace: Path) -> AsyncIterator[Running]:
-    async with serving(workspace, client_auth="required") as r:
-        yield r
+async def tenant() -> AsyncIterator[Tenant]:
+    async with Tenant(client_auth="required") as t:
+        yield t
 
 
 async def run(*argv: str, stdin: bytes = b"", cwd: Path | None = None) -> tuple[int, str]:
@@ -39,15 +39,18 @@ async def run(*argv: str, stdin: bytes = b"", cwd: Path | None = None) -> tuple[
     return proc.returncode or 0, out.decode(errors="replace")
 
 
-async def curl(running: Running, files: KeyFiles | None, *extra: str) -> tuple[int, str]:
-    cert = ["--cert", str(files.cert), "--key", str(files.key)] if files else []
+Key = TenantKey | UntrustedKey
+
+
+async def curl(tenant: Tenant, key: Key | None, *extra: str) -> tuple[int, str]:
+    cert = ["--cert", str(key.cert_path), "--key", str(key.key_path)] if key else []
     return await run(
-        "curl", "-sS", "-i", "--cacert", str(running.ca_path), *cert, *extra, f"{running.url}/http/clientCertAuth"
+        "curl", "-sS", "-i", "--cacert", str(tenant.ca_path), *cert, *extra, f"{tenant.url}/http/clientCertAuth"
     )
 
 
-async def s_client(running: Running, files: KeyFiles | None) -> tuple[int, str]:
-    cert = ["-cert", str(files.cert), "-key", str(files.key), "-cert_chain", str(files.cert)] if files else []
+async def s_client(tenant: Tenant, key: Key | None) -> tuple[int, str]:
+    cert = ["-cert", str(key.cert_path), "-key", str(key.key_path), "-cert_chain", str(key.cert_path)] if key else []
     request = (
         b"POST /http/clientCertAuth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
     )
@@ -55,9 +58,9 @@ async def s_client(running: Running, files: KeyFiles | None) -> tuple[int, str]:
         "openssl",
         "s_client",
         "-connect",
-        f"127.0.0.1:{running.server.port}",
+        f"127.0.0.1:{tenant.port}",
         "-CAfile",
-        str(running.ca_path),
+        str(tenant.ca_path),
         "-ign_eof",
         "-quiet",
         *cert,
@@ -65,25 +68,24 @@ async def s_client(running: Running, files: KeyFiles | None) -> tuple[int, str]:
     )
 
 
-def expired(pki: Pki, folder: Path) -> KeyFiles:
-    return write_pem_pair(folder, pki.issue_client(name("old"), 1, not_before=now() - dt.timedelta(days=5)))
+def expired(tenant: Tenant) -> TenantKey:
+    """A key whose certificate expired a day ago."""
+    return tenant.service_key("old", expired=True)
 
 
-def foreign(tmp_path: Path) -> KeyFiles:
-    other, _ = Pki.ensure(tmp_path / "foreign", ["localhost"])
-    return write_pem_pair(tmp_path / "f", other.issue_client(name("intruder"), 30))
+def foreign(tenant: Tenant) -> UntrustedKey:
+    """A certificate from a CA the tenant does not trust."""
+    return tenant.untrusted_key("intruder")
 
 
-async def last_tls_reason(running: Running) -> str:
-    await running.server.settle()
-    return [r.refusal_reason or "" for r in await running.records() if r.refusal_stage == "tls"][-1]
+async def last_tls_reason(tenant: Tenant) -> str:
+    await tenant.server.settle()
+    return [r.refusal_reason or "" for r in tenant.messages() if r.refusal_stage == "tls"][-1]
 
 
 @needs_curl
-async def test_curl_with_the_demo_key_gets_the_greeting(running: Running) -> None:
-    code, out = await curl(
-        running, running.extract("demo-sender"), "-H", "Content-Type: application/json", "-d", '{"name": "Ada"}'
-    )
+async def test_curl_with_the_demo_key_gets_the_greeting(tenant: Tenant) -> None:
+    code, out = await curl(tenant, tenant.demo_key, "-H", "Content-Type: application/json", "-d", '{"name": "Ada"}')
     assert code == 0, out
     assert out.startswith("HTTP/1.1 200 OK")
     assert re.search(r"(?im)^SAP_MessageProcessingLogID: \S{28}\r?$", out)
@@ -91,14 +93,14 @@ async def test_curl_with_the_demo_key_gets_the_greeting(running: Running) -> Non
 
 
 @needs_curl
-async def test_curl_waiting_for_100_continue_gets_it_then_the_answer(running: Running, tmp_path: Path) -> None:
+async def test_curl_waiting_for_100_continue_gets_it_then_the_answer(tenant: Tenant, tmp_path: Path) -> None:
     # curl asks before sending a large body (Java's HttpClient and SAP senders can too): the
     # interim 100 Continue must come, or the sender waits and then sends anyway, or gives up
     body = tmp_path / "big.json"
     body.write_text(json.dumps({"name": "Ada", "padding": "x" * 2_000_000}))
     code, out = await curl(
-        running,
-        running.extract("demo-sender"),
+        tenant,
+        tenant.demo_key,
         "-H",
         "Content-Type: application/json",
         "-H",
@@ -115,72 +117,70 @@ async def test_curl_waiting_for_100_continue_gets_it_then_the_answer(running: Ru
 
 
 @needs_curl
-async def test_the_twin_an_expectation_the_server_cannot_meet_gets_417(running: Running) -> None:
-    code, out = await curl(running, running.extract("demo-sender"), "-H", "Expect: 200-ok", "-d", "x")
+async def test_the_twin_an_expectation_the_server_cannot_meet_gets_417(tenant: Tenant) -> None:
+    code, out = await curl(tenant, tenant.demo_key, "-H", "Expect: 200-ok", "-d", "x")
     assert code == 0, out
     assert out.startswith("HTTP/1.1 417")
 
 
 @needs_curl
-async def test_curl_without_a_certificate_is_refused(running: Running) -> None:
-    code, out = await curl(running, None, "-d", "x")
+async def test_curl_without_a_certificate_is_refused(tenant: Tenant) -> None:
+    code, out = await curl(tenant, None, "-d", "x")
     assert code != 0
     assert "alert" in out.lower()
-    assert "no certificate" in await last_tls_reason(running)
+    assert "no certificate" in await last_tls_reason(tenant)
 
 
 @needs_curl
-async def test_curl_with_an_expired_certificate_is_refused(running: Running, pki: Pki, tmp_path: Path) -> None:
-    code, out = await curl(running, expired(pki, tmp_path), "-d", "x")
+async def test_curl_with_an_expired_certificate_is_refused(tenant: Tenant) -> None:
+    code, out = await curl(tenant, expired(tenant), "-d", "x")
     assert code != 0
     assert "expired" in out.lower()
-    assert "expired" in await last_tls_reason(running)
+    assert "expired" in await last_tls_reason(tenant)
 
 
 @needs_curl
-async def test_curl_with_a_foreign_certificate_is_refused(running: Running, tmp_path: Path) -> None:
-    code, out = await curl(running, foreign(tmp_path), "-d", "x")
+async def test_curl_with_a_foreign_certificate_is_refused(tenant: Tenant) -> None:
+    code, out = await curl(tenant, foreign(tenant), "-d", "x")
     assert code != 0
     assert "unknown ca" in out.lower()
-    assert "trust" in await last_tls_reason(running)
+    assert "trust" in await last_tls_reason(tenant)
 
 
 @needs_openssl
-async def test_openssl_s_client_with_the_demo_key_gets_200(running: Running) -> None:
-    _, out = await s_client(running, running.extract("demo-sender"))
+async def test_openssl_s_client_with_the_demo_key_gets_200(tenant: Tenant) -> None:
+    _, out = await s_client(tenant, tenant.demo_key)
     assert "HTTP/1.1 200 OK" in out, out
 
 
 @needs_openssl
-async def test_openssl_s_client_sees_the_ca_list_and_is_refused_without_a_certificate(running: Running) -> None:
+async def test_openssl_s_client_sees_the_ca_list_and_is_refused_without_a_certificate(tenant: Tenant) -> None:
     _, out = await run(
         "openssl",
         "s_client",
         "-connect",
-        f"127.0.0.1:{running.server.port}",
+        f"127.0.0.1:{tenant.port}",
         "-CAfile",
-        str(running.ca_path),
+        str(tenant.ca_path),
         stdin=b"",
     )
     assert "Acceptable client certificate CA names" in out
     assert "CN = cpimock Local Root CA" in out
-    _, out = await s_client(running, None)
+    _, out = await s_client(tenant, None)
     assert "certificate required" in out
-    assert "no certificate" in await last_tls_reason(running)
+    assert "no certificate" in await last_tls_reason(tenant)
 
 
 @needs_openssl
-async def test_openssl_s_client_with_an_expired_certificate_is_refused(
-    running: Running, pki: Pki, tmp_path: Path
-) -> None:
-    _, out = await s_client(running, expired(pki, tmp_path))
+async def test_openssl_s_client_with_an_expired_certificate_is_refused(tenant: Tenant) -> None:
+    _, out = await s_client(tenant, expired(tenant))
     assert "certificate expired" in out
     assert "HTTP/1.1" not in out
 
 
 @needs_openssl
-async def test_openssl_s_client_with_a_foreign_certificate_is_refused(running: Running, tmp_path: Path) -> None:
-    _, out = await s_client(running, foreign(tmp_path))
+async def test_openssl_s_client_with_a_foreign_certificate_is_refused(tenant: Tenant) -> None:
+    _, out = await s_client(tenant, foreign(tenant))
     assert "unknown ca" in out
     assert "HTTP/1.1" not in out
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cpimock.mpl.journal import MplRecord
+from cpimock.mpl.record import MplRecord
 from cpimock.pki.authority import Authority
 from cpimock.pki.keys import BACKDATE, PrivateKey, cert_to_pem, key_to_pem, now
 from cpimock.tenant.tls import _SSL_REASONS, _VERIFY_REASONS
@@ -212,6 +212,9 @@ class Outcome:
     port: int  # the client's source port: the MPL's peer is 127.0.0.1:<port>
     status: int | None  # HTTP status, when the request got that far
     error: str | None  # what the client saw instead
+    # when the client began to connect: the server's record of this connection starts later, and
+    # an older record from a reused source port (same workspace, earlier server) starts before
+    started: dt.datetime
 
     @property
     def peer(self) -> str:
@@ -223,6 +226,7 @@ async def attempt(
 ) -> Outcome:
     """One TLS connection and one POST; what came back (a status, or the error the client saw)."""
     host, port = url.removeprefix("https://").rsplit(":", 1)
+    started = dt.datetime.now(dt.UTC)
     sock = socket.socket()
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
@@ -241,10 +245,10 @@ async def attempt(
             await writer.drain()
             line = await reader.readline()
         if not line:
-            return Outcome(local, None, "closed without an answer")
-        return Outcome(local, int(line.split()[1]), None)
+            return Outcome(local, None, "closed without an answer", started)
+        return Outcome(local, int(line.split()[1]), None, started)
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ConnectionError) as exc:
-        return Outcome(local, None, f"{type(exc).__name__}: {exc}")
+        return Outcome(local, None, f"{type(exc).__name__}: {exc}", started)
     finally:
         if writer is not None:
             writer.close()
@@ -264,15 +268,26 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.02)
 
 
-async def record_of(records: Callable[[], Awaitable[list[MplRecord]]], peer: str, timeout: float = 10.0) -> MplRecord:
-    """The MPL record of the connection from *peer*, once the server has written it."""
+async def record_of(
+    records: Callable[[], Awaitable[list[MplRecord]]], peer: str | Outcome, timeout: float = 10.0
+) -> MplRecord:
+    """The MPL record of the connection from *peer* (``host:port``, or an :class:`Outcome`), once
+    the server has written it.
+
+    A source port alone does not name a connection: the kernel hands ephemeral ports out again,
+    and a workspace's MPL outlives the servers of a module's tests. Given an :class:`Outcome`,
+    only records that began after its client began to connect count.
+    """
+    address, since = peer, dt.datetime.min.replace(tzinfo=dt.UTC)
+    if isinstance(peer, Outcome):  # the MPL keeps whole milliseconds
+        address, since = peer.peer, peer.started - dt.timedelta(milliseconds=1)
     found: list[MplRecord] = []
 
     async def check() -> bool:
-        found[:] = [r for r in await records() if r.peer == peer]
+        found[:] = [r for r in await records() if r.peer == address and r.log_start >= since]
         return bool(found)
 
-    await eventually(check, timeout, f"the MPL record of {peer}")
+    await eventually(check, timeout, f"the MPL record of {address}")
     assert len(found) == 1, found
     return found[0]
 

@@ -82,7 +82,7 @@ async def test_a_second_certificate_with_a_valid_keys_subject_maps_to_no_key(wor
         files = write_pem_pair(tmp_path / "twin", twin)
         outcome = await attempt(running.url, client_context(running.ca_path, files.cert, files.key))
         assert outcome.status == 401
-        rec = await record_of(running.records, outcome.peer)
+        rec = await record_of(running.records, outcome)
         assert rec.refusal_stage == "auth"
         assert "belongs to no service key" in (rec.refusal_reason or "")
         assert rec.service_key is None
@@ -116,7 +116,7 @@ async def test_another_tenants_certificate_does_not_map_onto_our_keys(
         ctx = client_context(running.ca_path, forged.cert, forged.key)
         outcome = await attempt(running.url, ctx)
         assert outcome.status == 401, outcome
-        rec = await record_of(running.records, outcome.peer)
+        rec = await record_of(running.records, outcome)
         assert rec.refusal_stage == "auth"
         assert rec.service_key is None
         assert rec.instance is None
@@ -160,7 +160,7 @@ async def test_a_fake_intermediate_without_crl_checks_fails_on_its_signature(wor
         assert not running.server.snapshot.crl_by_openssl
         outcome = await attempt(running.url, client_context(running.ca_path, cert, key))
         assert outcome.status is None
-        rec = await record_of(running.records, outcome.peer)
+        rec = await record_of(running.records, outcome)
         assert rec.refusal_stage == "tls"
         assert rec.refusal_reason in reasons_for("bad-signature"), (rec.refusal_reason, rec.error)
 
@@ -184,7 +184,7 @@ async def test_revocation_holds_when_openssl_does_not_check_crls(workspace: Path
         for path in ("/http/clientCertAuth", "/http/dnMode"):
             outcome = await attempt(running.url, ctx, path)
             assert outcome.status == 401, (path, outcome)
-            rec = await record_of(running.records, outcome.peer)
+            rec = await record_of(running.records, outcome)
             assert "revoked" in (rec.refusal_reason or ""), rec.refusal_reason
 
 
@@ -235,7 +235,7 @@ async def test_a_pinned_external_certificate_cannot_be_replaced_by_one_with_the_
         async def call(p: Presented, folder: str) -> tuple[int | None, str | None]:
             cert, key = p.write(tmp_path / folder)
             outcome = await attempt(running.url, client_context(running.ca_path, cert, key))
-            rec = await record_of(running.records, outcome.peer)
+            rec = await record_of(running.records, outcome)
             return outcome.status, rec.refusal_reason
 
         assert (await call(pinned, "pinned"))[0] == 200
@@ -286,7 +286,7 @@ async def test_a_ca_certificate_is_not_a_client_identity(
         async def call(presented: Presented, folder: str, path: str) -> tuple[int | None, str | None]:
             cert, key = presented.write(tmp_path / folder)
             outcome = await attempt(running.url, client_context(running.ca_path, cert, key), path)
-            rec = await record_of(running.records, outcome.peer)
+            rec = await record_of(running.records, outcome)
             return outcome.status, rec.refusal_reason
 
         ca_leaf = leaf(ca=True)

@@ -2,8 +2,10 @@
 
 One workspace holds every case's material (the CRL file carries the CRLs of the test's own
 intermediate CAs, and the root's CRL lists the revoked one). Each case is one connection whose
-source port identifies its MPL record; the record must be a TLS-stage refusal whose reason is
-the one cpimock's TLS layer gives for the OpenSSL verify error that case provokes.
+source port, with the time it began, identifies its MPL record (the workspace's MPL keeps the
+earlier cases' records, and a source port comes round again); the record must be a TLS-stage
+refusal whose reason is the one cpimock's TLS layer gives for the OpenSSL verify error that case
+provokes.
 The accepting twins (a valid intermediate with a listed leaf, the weak-capable client with a
 good key) show that the refusals come from the flaw and not from the set-up.
 """
@@ -223,7 +225,7 @@ async def test_hostile_certificate_is_refused_at_the_handshake_with_its_reason(
     ctx = client_context(matrix.ca, cert, key, weak=case.weak)
     async with serving(matrix.root) as running:
         outcome = await attempt(running.url, ctx)
-        rec = await record_of(running.records, outcome.peer)
+        rec = await record_of(running.records, outcome)
     if case.code is None:
         assert outcome.status == 200, outcome
         assert rec.status == "COMPLETED"

@@ -67,7 +67,7 @@ async def test_a_look_alike_subject_from_a_partner_ca_gets_no_roles_and_no_dn_mo
         async def call(presented: Presented, folder: str, path: str) -> tuple[int | None, str, str | None]:
             cert, key = presented.write(tmp_path / folder)
             outcome = await attempt(running.url, client_context(running.ca_path, cert, key), path)
-            rec = await record_of(running.records, outcome.peer)
+            rec = await record_of(running.records, outcome)
             return outcome.status, rec.refusal_stage or "", rec.refusal_reason
 
         # the instance's roles: a look-alike maps to nothing (401 at the auth stage)

@@ -71,6 +71,7 @@ def reference(name: x509.Name) -> list[Counter[tuple[str, str]]]:
 # --- round trips -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 400 examples: the full suite only
 @PROPS
 @given(names())
 def test_the_canonical_text_reads_back_to_the_same_key(name: x509.Name) -> None:
@@ -82,12 +83,14 @@ def test_the_canonical_text_reads_back_to_the_same_key(name: x509.Name) -> None:
         assert parse_dn(str(key)) == key
 
 
+@pytest.mark.slow  # 400 examples: the full suite only
 @PROPS
 @given(names(controls=False))
 def test_the_rfc4514_text_cryptography_prints_reads_back_to_the_certificates_key(name: x509.Name) -> None:
     assert parse_dn(name.rfc4514_string()) == name_key(name)
 
 
+@pytest.mark.slow  # 400 examples: the full suite only
 @PROPS
 @given(names(controls=False), st.data())
 def test_every_written_shape_of_a_name_reads_as_its_key(name: x509.Name, data: st.DataObject) -> None:
@@ -161,6 +164,7 @@ def _respace(draw: st.DrawFn, value: str) -> str:
     return padded if len(padded.encode()) <= 64 else value
 
 
+@pytest.mark.slow  # 400 examples: the full suite only
 @PROPS
 @given(variants())
 def test_two_names_are_equal_exactly_when_their_folded_structure_is(pair: tuple[x509.Name, x509.Name]) -> None:

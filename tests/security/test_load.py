@@ -28,7 +28,8 @@ from cpimock.workspace.create import ensure_workspace
 from .hostile import Outcome, attempt, client_context, eventually
 from .proc import ServerProcess, set_option
 
-pytestmark = pytest.mark.slow
+# one load at a time: the tests of this group run on one xdist worker, one after another
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("load")]
 
 HANDSHAKE_TIMEOUT_S = 10.0  # the default: 500 handshakes at once on a busy 2-core machine take seconds
 

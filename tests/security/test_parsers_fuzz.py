@@ -140,6 +140,7 @@ def config_like() -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(st.sampled_from(SECTIONS), section, max_size=4)
 
 
+@pytest.mark.slow  # 300 examples, each a file or a query: the full suite only
 @FUZZ
 @given(config_like())
 def test_config_documents_raise_only_config_error(
@@ -242,6 +243,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journal]:
     j.close()
 
 
+@pytest.mark.slow  # 300 examples, each a file or a query: the full suite only
 @FUZZ
 @given(deep_filters())
 def test_every_filter_the_parser_accepts_runs_on_sqlite(journal: Journal, text: str) -> None:

@@ -1,7 +1,8 @@
 """Request paths that would change their meaning once decoded are refused before routing.
 
 ``/http/a/..%2fab`` reached the ``/a/*`` iFlow with ``CamelHttpPath`` ``../ab``. Real requests
-over mTLS with paths sent exactly as written (aiohttp with an encoded URL, curl --path-as-is).
+over mTLS to a test tenant with paths sent exactly as written (aiohttp with an encoded URL, curl
+--path-as-is).
 """
 
 from __future__ import annotations
@@ -10,26 +11,18 @@ import asyncio
 import logging
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
 from cpimock.iflows.routing import unsafe_path
-from tests.e2e_support import add_iflow, write_step
-from tests.serving import Running, serving
-
-STEP = """
-from pathlib import Path
-
-def process(message):
-    with Path(__file__).with_name("paths.txt").open("a") as out:
-        out.write(repr(message.headers.get("CamelHttpPath")) + "\\n")
-    return message
-"""
+from cpimock.message import Message
+from cpimock.testing import Tenant
 
 REFUSED = {
     "/http/a/..%2fab": "an encoded slash (%2F)",
@@ -55,30 +48,41 @@ SERVED = {
 }
 
 
+@dataclass
+class Wild:
+    """A test tenant with an iFlow at ``/a/*`` whose step notes the ``CamelHttpPath`` it sees."""
+
+    tenant: Tenant
+    seen: list[str] = field(default_factory=list)
+
+    def process(self, message: Message) -> Message:
+        self.seen.append(repr(message.headers.get("CamelHttpPath")))
+        return message
+
+    def session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.tenant.demo_key.ssl_context()))
+
+
 @pytest.fixture
-async def running(workspace: Path) -> AsyncIterator[Running]:
-    add_iflow(workspace, "wild", "/a/*", [write_step(workspace, "paths.py", STEP) + ":process"])
-    async with serving(workspace) as r:
-        yield r
-
-
-def seen(running: Running) -> list[str]:
-    log = running.root / "iflows" / "paths.txt"
-    return log.read_text().splitlines() if log.exists() else []
+async def wild() -> AsyncIterator[Wild]:
+    async with Tenant() as tenant:
+        wild = Wild(tenant)
+        tenant.iflow("/a/*", [wild.process])
+        yield wild
 
 
 @pytest.mark.parametrize(("path", "what"), REFUSED.items())
 async def test_a_path_that_decodes_to_another_meaning_gets_400(
-    running: Running, path: str, what: str, caplog: pytest.LogCaptureFixture
+    wild: Wild, path: str, what: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="cpimock.adapters.endpoint")
-    async with running.session(running.extract("demo-sender")) as http:
-        async with http.post(URL(running.url + path, encoded=True), data=b"x") as answer:
+    async with wild.session() as http:
+        async with http.post(URL(wild.tenant.url + path, encoded=True), data=b"x") as answer:
             assert answer.status == 400
             text = await answer.text()
     assert text.startswith(f"400 Bad Request: the request path holds {what}")
-    assert seen(running) == []
-    [rec] = await running.records()
+    assert wild.seen == []
+    [rec] = wild.tenant.messages()
     assert (rec.refusal_stage, rec.response_status, rec.integration_flow_name) == ("http", 400, None)
     assert rec.refusal_reason is not None
     assert what in rec.refusal_reason
@@ -86,16 +90,16 @@ async def test_a_path_that_decodes_to_another_meaning_gets_400(
 
 
 @pytest.mark.parametrize(("path", "camel_path"), SERVED.items())
-async def test_a_path_whose_encoding_changes_nothing_is_served(running: Running, path: str, camel_path: str) -> None:
-    async with running.session(running.extract("demo-sender")) as http:
-        async with http.post(URL(running.url + path, encoded=True), data=b"x") as answer:
+async def test_a_path_whose_encoding_changes_nothing_is_served(wild: Wild, path: str, camel_path: str) -> None:
+    async with wild.session() as http:
+        async with http.post(URL(wild.tenant.url + path, encoded=True), data=b"x") as answer:
             assert answer.status == 200
-    assert seen(running) == [camel_path]
+    assert wild.seen == [camel_path]
 
 
 @pytest.mark.clients
-async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(running: Running) -> None:
-    files = running.extract("demo-sender")
+async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(wild: Wild) -> None:
+    key = wild.tenant.demo_key
     curl = [
         "curl",
         "-s",
@@ -105,26 +109,26 @@ async def test_curl_path_as_is_with_an_encoded_dot_dot_slash_gets_400(running: R
         "-w",
         "%{http_code}",
         "--cert",
-        str(files.cert),
+        str(key.cert_path),
         "--key",
-        str(files.key),
+        str(key.key_path),
         "--cacert",
-        str(running.ca_path),
+        str(wild.tenant.ca_path),
         "--data-binary",
         "x",
     ]
 
     async def status(path: str) -> str:
         done = await asyncio.to_thread(
-            subprocess.run, [*curl, running.url + path], capture_output=True, text=True, timeout=60, check=True
+            subprocess.run, [*curl, wild.tenant.url + path], capture_output=True, text=True, timeout=60, check=True
         )
         return done.stdout
 
     assert await status("/http/a/..%2fab") == "400"
     assert await status("/http/a/../ab") == "400"
-    assert seen(running) == []
+    assert wild.seen == []
     assert await status("/http/a/ab") == "200"  # the twin
-    assert seen(running) == ["'ab'"]
+    assert wild.seen == ["'ab'"]
 
 
 PIECES = [

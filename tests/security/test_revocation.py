@@ -77,7 +77,7 @@ async def _call(
     else:
         ctx = running.context(who)
     outcome = await attempt(running.url, ctx, path)
-    rec = await record_of(running.records, outcome.peer)
+    rec = await record_of(running.records, outcome)
     return outcome.status, rec.refusal_reason
 
 
@@ -173,7 +173,7 @@ async def test_an_expired_crl_fails_the_handshake_when_openssl_checks_it(workspa
         await running.reload()
         outcome = await attempt(running.url, running.context(demo))
         assert outcome.status is None
-        rec = await record_of(running.records, outcome.peer)
+        rec = await record_of(running.records, outcome)
         assert rec.refusal_stage == "tls"
         assert rec.refusal_reason in reasons_for("crl-invalid"), (rec.refusal_reason, rec.error)
 
