@@ -130,6 +130,15 @@ class Headers(MutableMapping[str, Any]):
         elif data is not None:
             self.update(data)
 
+    @classmethod
+    def _adopt(cls, items: dict[str, tuple[str, Any]], receivers: list[str]) -> Headers:
+        """Headers that take *items* (lower-case name -> (name, value)) and *receivers* as they are:
+        for the Message of a request, whose headers were put into this shape as they were read."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers.receivers = receivers
+        return headers
+
     def _lacks(self, lower_names: frozenset[str]) -> bool:
         """True if none of *lower_names* (lower case) is a header here (for the MPL, without lookups)."""
         return lower_names.isdisjoint(self._items)
@@ -281,7 +290,7 @@ messageLogFactory = _MessageLogFactory()
 class Message:
     """The message an iFlow step reads and changes: body, headers, exchange properties, attachments, log."""
 
-    __slots__ = ("_body", "_charset", "attachments", "headers", "log", "properties", "soap_headers")
+    __slots__ = ("_body", "_charset", "_log", "attachments", "headers", "properties", "soap_headers")
 
     def __init__(
         self,
@@ -295,13 +304,39 @@ class Message:
         self.headers = Headers(headers)
         self.properties: dict[str, Any] = dict(properties) if properties else {}
         self.attachments: dict[str, Attachment] = {}
-        self.log = MessageLog()
+        self._log: MessageLog | None = None
         # SoapHeader values from a SOAP-based sender (the HTTPS sender brings none); for the
         # reply, a step may also put the XML of a header element here
         self.soap_headers: list[Any] = []
 
+    @classmethod
+    def _adopt(cls, body: bytes, headers: Headers, properties: dict[str, Any], charset: str | None) -> Message:
+        """A Message that takes *headers* and *properties* as they are, without copying them (for
+        the Message of a request, whose headers and properties were built for it alone)."""
+        message = cls.__new__(cls)
+        message._body = body
+        message._charset = charset
+        message.headers = headers
+        message.properties = properties
+        message.attachments = {}
+        message._log = None
+        message.soap_headers = []
+        return message
+
     def __repr__(self) -> str:
         return f"<Message {len(self._body)} bytes, {self.content_type or 'no content type'}>"
+
+    @property
+    def log(self) -> MessageLog:
+        """What the steps add to the message processing log entry (made when first asked for)."""
+        log = self._log
+        if log is None:
+            log = self._log = MessageLog()
+        return log
+
+    def _log_if_used(self) -> MessageLog | None:
+        """The message log, if a step has asked for it (for the MPL, without making one)."""
+        return self._log
 
     # -- body ------------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cpimock.adapters.exchange import (
     CERT_FINGERPRINT,
@@ -15,7 +17,7 @@ from cpimock.adapters.exchange import (
     mpl_fields,
     response_parts,
 )
-from cpimock.message import Message
+from cpimock.message import Headers, Message
 from cpimock.steps.pipeline import StepError
 
 
@@ -72,6 +74,69 @@ def test_build_message_sets_the_camel_headers_and_the_caller() -> None:
     assert message.properties[ROLES] == ["ESBMessaging.send", "Other"]
     assert message.properties[CERT_SUBJECT] == "CN=demo-sender,O=cpimock"
     assert message.json() == {"name": "Ada"}
+
+
+# header names that the Message's headers treat specially, in several cases, and some others
+_NAMES = st.sampled_from(
+    [
+        "Content-Type",
+        "content-type",
+        "Host",
+        "Content-Length",
+        "Connection",
+        "Authorization",
+        "X-Order-Id",
+        "x-order-id",
+        "X-ORDER-ID",
+        "SAP_Receiver",
+        "sap_receiver",
+        "SAP_MessageProcessingLogID",
+        "sap_messageprocessinglogid",
+        "SAP_MplCorrelationId",
+        "CamelHttpMethod",
+        "camelEvil",
+        "SapAuthenticatedUserName",
+    ]
+)
+
+
+@given(
+    pairs=st.lists(st.tuples(_NAMES, st.text(max_size=5)), max_size=8),
+    correlation=st.sampled_from([None, "corr"]),
+    user=st.sampled_from([None, "sb-1"]),
+)
+def test_the_message_headers_are_those_set_one_after_the_other(
+    pairs: list[tuple[str, str]], correlation: str | None, user: str | None
+) -> None:
+    """The request's headers reach the Message as if each were set in turn: a name sent twice in
+    different case keeps the last one, CPI's headers replace a sender's of the same name."""
+    headers = dict(pairs)
+    message = request(headers=headers, correlation_id=correlation, authenticated_user=user)
+    expected = Headers()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("camel") or lower in {"host", "content-length", "connection", "authorization"}:
+            continue
+        expected[name] = value
+    expected["CamelHttpMethod"] = "POST"
+    expected["CamelHttpUrl"] = "https://127.0.0.1:8443/http/orders/abc"
+    expected["CamelHttpQuery"] = "a=1"
+    expected["CamelHttpPath"] = "abc"
+    expected["CamelServletContextPath"] = "/orders/*"
+    expected["SAP_MessageProcessingLogID"] = "AGZ-mpl"
+    if correlation:
+        expected["SAP_MplCorrelationId"] = correlation
+    if user:
+        expected["SapAuthenticatedUserName"] = user
+    assert message.headers.pairs() == expected.pairs()
+    assert message.headers.receivers == expected.receivers
+
+
+def test_the_message_log_is_made_when_a_step_asks_for_it() -> None:
+    message = request()
+    assert mpl_fields(message) is mpl_fields(request())  # nothing for the MPL, no log made
+    message.log.add_custom_header("order", "42")
+    assert mpl_fields(message).custom_header_properties == (("order", "42"),)
 
 
 def test_identity_properties_leave_out_what_does_not_apply() -> None:

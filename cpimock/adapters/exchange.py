@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, Protocol, cast
 
-from cpimock.message import LogAttachment, Message
+from cpimock.message import Headers, LogAttachment, Message
 from cpimock.steps.pipeline import StepError
 from cpimock.wire import MPL_ID_HEADER
 
@@ -74,6 +74,7 @@ _NOT_INBOUND = frozenset(
 )
 # exchange headers that never go back to the sender: transport headers the server sets itself
 _NOT_OUTBOUND = frozenset((*_HOP_BY_HOP, "authorization", "content-length", "cookie", "host", "proxy-authenticate"))
+_MPL_ID_LOWER = MPL_ID_HEADER.lower()
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -150,35 +151,58 @@ def build_message(
     when there is none), ``context_path`` the configured address, ``path`` the part matched by a
     trailing ``/*`` (empty otherwise).
     """
-    inbound: dict[str, Any] = {}
+    # the Headers' own shape (lower-case name -> (name, value)), set one name after the other as
+    # Headers.__setitem__ does: a name sent twice in different case keeps the last one
+    items: dict[str, tuple[str, Any]] = {}
+    receivers: list[str] = []
     for name, value in headers.items():
         lower = name.lower()
         if lower not in _NOT_INBOUND and not lower.startswith("camel"):
-            inbound[name] = value
-    inbound["CamelHttpMethod"] = method.upper()
-    inbound["CamelHttpUrl"] = url
-    inbound["CamelHttpQuery"] = query
-    inbound["CamelHttpPath"] = path
-    inbound["CamelServletContextPath"] = context_path
-    inbound[MPL_ID_HEADER] = mpl_id
+            items[lower] = (name, value)
+            if lower == "sap_receiver" and value is not None:
+                receivers.append(str(value))
+    items["camelhttpmethod"] = ("CamelHttpMethod", method.upper())
+    items["camelhttpurl"] = ("CamelHttpUrl", url)
+    items["camelhttpquery"] = ("CamelHttpQuery", query)
+    items["camelhttppath"] = ("CamelHttpPath", path)
+    items["camelservletcontextpath"] = ("CamelServletContextPath", context_path)
+    items[_MPL_ID_LOWER] = (MPL_ID_HEADER, mpl_id)
     if correlation_id:
-        inbound["SAP_MplCorrelationId"] = correlation_id
+        items["sap_mplcorrelationid"] = ("SAP_MplCorrelationId", correlation_id)
     if authenticated_user:
-        inbound["SapAuthenticatedUserName"] = authenticated_user
+        items["sapauthenticatedusername"] = ("SapAuthenticatedUserName", authenticated_user)
     properties: dict[str, Any] = {MPL_ID_HEADER: mpl_id}
     if identity is not None:
-        try:
-            pairs = _identity_pairs(cast(Hashable, identity))
-        except TypeError:  # an identity that cannot be hashed (not auth.Identity)
-            pairs = tuple(identity_properties(identity).items())
-        properties.update(pairs)
+        properties.update(_identity_pairs(identity))
         if ROLES in properties:
             properties[ROLES] = list(properties[ROLES])  # the step's own list to change
-    return Message(body, inbound, properties, charset=charset)
+    return Message._adopt(
+        body if type(body) is bytes else bytes(body), Headers._adopt(items, receivers), properties, charset
+    )
+
+
+# the last callers' exchange properties, by the identity object: a connection's requests share one
+_PAIRS_BY_OBJECT: dict[int, tuple[CallerIdentity, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _identity_pairs(identity: CallerIdentity) -> tuple[tuple[str, Any], ...]:
+    """:func:`identity_properties` once per caller, found by the identity object itself (which
+    costs no hashing of its fields), else by its value."""
+    known = _PAIRS_BY_OBJECT.get(id(identity))
+    if known is not None and known[0] is identity:
+        return known[1]
+    try:
+        pairs = _identity_pairs_by_value(cast(Hashable, identity))
+    except TypeError:  # an identity that cannot be hashed (not auth.Identity)
+        return tuple(identity_properties(identity).items())
+    if len(_PAIRS_BY_OBJECT) >= 1024:
+        _PAIRS_BY_OBJECT.clear()
+    _PAIRS_BY_OBJECT[id(identity)] = (identity, pairs)
+    return pairs
 
 
 @functools.lru_cache(maxsize=1024)
-def _identity_pairs(identity: Any) -> tuple[tuple[str, Any], ...]:
+def _identity_pairs_by_value(identity: Any) -> tuple[tuple[str, Any], ...]:
     """:func:`identity_properties` once per caller: a connection's requests share one identity."""
     return tuple(identity_properties(identity).items())
 
@@ -259,11 +283,12 @@ _MPL_PROPERTIES = frozenset({"SAP_ReceiverOverwrite", "SAP_MessageProcessingLogC
 def mpl_fields(message: Message) -> MplFields:
     """What CPI shows in the MPL entry for this message (values cut to CPI's display lengths)."""
     h = message.headers
-    log = message.log
+    log = message._log_if_used()
     if (
         h._lacks(_MPL_HEADERS)
         and _MPL_PROPERTIES.isdisjoint(message.properties)
-        and not (h.receivers or log.custom_headers or log.properties or log.attachments)
+        and not h.receivers
+        and (log is None or not (log.custom_headers or log.properties or log.attachments))
     ):
         return NO_MPL_FIELDS  # what most steps leave: nothing for the MPL
     overwrite = str(message.properties.get("SAP_ReceiverOverwrite", "")).strip().lower() == "true"
