@@ -21,9 +21,45 @@ _NEVER_ALLOWED = frozenset({"authorization", "cookie", "proxy-authorization", "x
 _REGEX_CHARS = re.compile(r"[.*+?\[\]()|^$\\]")
 
 
+# header names whose verdict a filter remembers: a sender may send any names, the memory stays bounded
+_REMEMBERED_NAMES = 1024
+
+
+class HeaderFilter:
+    """CPI's *Allowed Header(s)* of one iFlow, prepared once: names or regular expressions, ``*`` for
+    all (case-insensitive). Calling it says whether a name is allowed; :meth:`inbound` whether a
+    request header of that name reaches the steps, remembered per name as spelled."""
+
+    __slots__ = ("_allowed", "_inbound")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self._allowed = _matcher(patterns)
+        self._inbound: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        return self._allowed(name)
+
+    def inbound(self, name: str) -> bool:
+        """Whether a request header *name* reaches the steps: Content-Type and the allowed ones,
+        never credentials, cookies, CSRF tokens or ``camel*``."""
+        verdict = self._inbound.get(name)
+        if verdict is None:
+            lower = name.lower()
+            verdict = not (lower in _NEVER_ALLOWED or lower.startswith("camel")) and (
+                lower == "content-type" or self._allowed(name)
+            )
+            if len(self._inbound) < _REMEMBERED_NAMES:
+                self._inbound[name] = verdict
+        return verdict
+
+
 @functools.lru_cache(maxsize=256)
-def header_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
-    """CPI's *Allowed Header(s)*: names or regular expressions, ``*`` for all (case-insensitive)."""
+def header_filter(patterns: tuple[str, ...]) -> HeaderFilter:
+    """The :class:`HeaderFilter` of *patterns*, one per iFlow's *Allowed Header(s)*."""
+    return HeaderFilter(patterns)
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     if "*" in patterns:
         return lambda name: True
     exact = {p.lower() for p in patterns}
@@ -58,12 +94,10 @@ def inbound_headers(
     let that name through. A sender's own ``SSL_CLIENT_CERT`` or ``SSL_CLIENT_USER`` never does.
     """
     allowed = header_filter(allowed_headers)
+    inbound = allowed.inbound
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in _NEVER_ALLOWED or lower.startswith("camel"):
-            continue
-        if lower == "content-type" or allowed(name):
+        if inbound(name):
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
     if client_cert is not None and allowed(CLIENT_CERT):
         headers[CLIENT_CERT] = base64.b64encode(client_cert.certificate.public_bytes(Encoding.DER)).decode("ascii")

@@ -39,7 +39,7 @@ export (``ifl:property``)       :class:`Channel`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cpimock.config import (
@@ -76,6 +76,11 @@ class Channel:
     max_attachment_mb: float = 0.0  # the SOAP-based adapters; HTTPS requests carry no attachments
     soap: SoapChannel | None = None  # adapter "soap" or "soap-rm"
     idoc: IdocChannel | None = None  # adapter "idoc"
+    # the most a request may bring, its body and its attachments together (worked out once, at load)
+    max_request_bytes: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_request_bytes", self.max_body_bytes + self.max_attachment_bytes)
 
     @property
     def prefix(self) -> str:
@@ -94,11 +99,6 @@ class Channel:
     @property
     def max_attachment_bytes(self) -> int:
         return int(self.max_attachment_mb * 1024 * 1024)
-
-    @property
-    def max_request_bytes(self) -> int:
-        """The most a request may bring: its body and its attachments together."""
-        return self.max_body_bytes + self.max_attachment_bytes
 
 
 @dataclass(frozen=True, slots=True)
