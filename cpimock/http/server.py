@@ -16,7 +16,7 @@ import hashlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,14 +174,10 @@ class Server:
         # one secret per workspace, so that every worker process accepts the others' tokens
         csrf = CsrfGuard(hashlib.sha256(b"cpimock csrf\0" + key.private_numbers().d.to_bytes(256, "big")).digest())
 
-        def record(rec: MplRecord) -> None:
-            if journal is not None:
-                journal.record(rec)
-
-        async def arecord(rec: MplRecord) -> None:
-            """Record *rec*, waiting without blocking while the MPL writer is behind."""
-            if journal is not None:
-                await journal.arecord(rec)
+        # the journal's own methods, so that recording a request takes no call of its own
+        # through a wrapper; without a journal, nothing is recorded
+        record: Callable[[MplRecord], None] = journal.record if journal is not None else _unrecorded
+        arecord: Callable[[MplRecord], Awaitable[None]] = journal.arecord if journal is not None else _aunrecorded
 
         def current() -> Snapshot:
             return reloader.current
@@ -401,6 +397,14 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+def _unrecorded(rec: MplRecord) -> None:
+    """What records a call when the message processing log is off: nothing."""
+
+
+async def _aunrecorded(rec: MplRecord) -> None:
+    """What records a call when the message processing log is off: nothing."""
 
 
 def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

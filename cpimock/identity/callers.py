@@ -84,7 +84,7 @@ def identify(
     if isinstance(found, Identity):
         # roles come from the current configuration, so role changes apply to open connections too
         roles = directory.roles_of(found.instance)
-        return found if roles == found.roles else replace(found, roles=roles)
+        return found if roles is found.roles or roles == found.roles else replace(found, roles=roles)
     cert = peer.certificate
     if dn_mode and cert is not None and not isinstance(found, FinalRefusal):
         return Identity(
