@@ -26,7 +26,7 @@ from aiohttp import web
 
 from cpimock.adapters import answers
 from cpimock.adapters.exchange import NO_MPL_FIELDS, mpl_fields
-from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
+from cpimock.adapters.seam import Call, Delivery, Refused, Reply, SenderAdapter
 from cpimock.errors import CpimockError
 from cpimock.message import LogAttachment, Message
 from cpimock.mpl.delivered import DeliveredIds
@@ -71,9 +71,9 @@ class Processor:
         """Whether steps of a call that was answered already are still running."""
         return bool(self._background)
 
-    async def deliver(self, call: Call, adapter: SenderAdapter, message: Message) -> web.Response:
-        """Run the steps and answer: after them, or before them when the adapter says so."""
-        delivery = adapter.delivery(call, message)
+    async def deliver(self, call: Call, adapter: SenderAdapter, message: Message, delivery: Delivery) -> web.Response:
+        """Run the steps and answer as the adapter's *delivery* for *message* says: after them, before
+        them, or exactly once by the sender's message id."""
         if delivery.once is not None:
             return await self._once(call, adapter, message, delivery.once)
         if delivery.early is None:
