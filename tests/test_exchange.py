@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -281,3 +282,27 @@ def test_any_single_mpl_input_is_seen(change: str) -> None:
         "log": (None, None, {"step": "done"}),
     }
     assert (fields.sender, fields.custom_status, dict(fields.log_properties)) == expected[change]
+
+
+_ANSWER_NAMES = st.sampled_from(
+    ["X-Order", "SAP_MessageProcessingLogID", "sap_messageprocessinglogid", "CamelHttpUri", "Content-Type", "Host"]
+)
+_ANSWER_VALUES = st.one_of(
+    st.text(alphabet="ab\r\n", max_size=3), st.integers(0, 9), st.lists(st.text(alphabet="a\n", max_size=2), max_size=2)
+)
+
+
+@given(pairs=st.lists(st.tuples(_ANSWER_NAMES, _ANSWER_VALUES), max_size=6))
+def test_the_server_s_log_id_replaces_a_step_s_and_goes_last(pairs: list[tuple[str, object]]) -> None:
+    """With the log id given, the answer's headers are those without it, the log id appended; a
+    header that cannot be sent is refused all the same, the step's own log id included."""
+    message = Message(b"x", dict(pairs))
+    try:
+        plain = response_parts(message)
+    except ResponseError as exc:
+        with pytest.raises(ResponseError, match=re.escape(str(exc))):
+            response_parts(message, "AGZ-mpl")
+        return
+    expected = [(n, v) for n, v in plain.headers if n.lower() != "sap_messageprocessinglogid"]
+    expected.append(("SAP_MessageProcessingLogID", "AGZ-mpl"))
+    assert response_parts(message, "AGZ-mpl").headers == expected

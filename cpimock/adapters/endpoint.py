@@ -23,7 +23,7 @@ from multidict import CIMultiDictProxy
 from cpimock import redaction
 from cpimock.adapters import answers
 from cpimock.adapters.processing import Processor, response
-from cpimock.adapters.request import read_limited
+from cpimock.adapters.request import read_arrived, read_limited
 from cpimock.adapters.seam import SYNCHRONOUS, Call, Refused, Reply, SenderAdapter
 from cpimock.errors import CpimockError
 from cpimock.identity.authorize import authorize
@@ -146,7 +146,9 @@ class Endpoint:
             return self._refuse(rec, route, adapter, refused.stage, refused.answer)
         if early is not None:
             return response(early)
-        body = await read_limited(request, channel.max_request_bytes)
+        body = read_arrived(request, channel.max_request_bytes)
+        if body is False:
+            body = await read_limited(request, channel.max_request_bytes)
         if body is None:
             if channel.max_attachment_mb:
                 limit = channel.max_body_mb + channel.max_attachment_mb

@@ -223,13 +223,15 @@ def identity_properties(identity: CallerIdentity) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def response_parts(message: Message) -> ResponseParts:
+def response_parts(message: Message, log_id: str | None = None) -> ResponseParts:
     """Status, headers and body to send back. Raises :class:`ResponseError` if they cannot be sent.
 
     The status is ``CamelHttpResponseCode`` when set, else 200, or 204 for an empty body (CPI's
     Camel 3 runtime). Every exchange header goes back, as on CPI, except ``Camel*`` headers and
     the transport headers the server sets itself; ``None`` values are left out, lists give one
-    header line per item, booleans are ``true``/``false``.
+    header line per item, booleans are ``true``/``false``. With *log_id*, the message processing
+    log id is the server's to set: a step's own ``SAP_MessageProcessingLogID`` (in any case) is
+    checked like any header but gives way to *log_id*, sent last.
     """
     status = response_status(message, 200 if message.body else 204)
     headers: list[tuple[str, str]] = []
@@ -242,29 +244,37 @@ def response_parts(message: Message) -> ResponseParts:
         if not send:
             continue
         if type(value) is str:
-            text = value
-        elif isinstance(value, list | tuple):
-            for item in value:
-                headers.append((name, _checked(name, _header_text(item))))
+            if "\r" in value or "\n" in value or "\0" in value:
+                _checked(name, value)
+            if send != _LOG_ID or log_id is None:
+                headers.append((name, value))
             continue
+        if isinstance(value, list | tuple):
+            items = [(name, _checked(name, _header_text(item))) for item in value]
         else:
-            text = _header_text(value)
-        headers.append((name, _checked(name, text)))
+            items = [(name, _checked(name, _header_text(value)))]
+        if send != _LOG_ID or log_id is None:
+            headers += items
+    if log_id is not None:
+        headers.append((MPL_ID_HEADER, log_id))
     return ResponseParts(status, headers, message.body)
 
 
-# header names seen before: whether they go back to the sender (checked once per name)
-_OUTBOUND_NAMES: dict[str, bool] = {}
+# header names seen before: whether they go back to the sender (checked once per name), and
+# which of them is the message processing log id (truthy: it goes back unless the server sets it)
+_LOG_ID = 2
+_OUTBOUND_NAMES: dict[str, int] = {}
 
 
-def _outbound(name: str) -> bool:
+def _outbound(name: str) -> int:
     lower = name.lower()
     send = not (lower.startswith("camel") or lower in _NOT_OUTBOUND)
     if send and not _TOKEN_RE.match(name):
         raise ResponseError(f"header name {name!r} cannot be sent: use letters, digits and -_.")
+    verdict = (_LOG_ID if lower == _MPL_ID_LOWER else 1) if send else 0
     if len(_OUTBOUND_NAMES) < 4096:
-        _OUTBOUND_NAMES[name] = send
-    return send
+        _OUTBOUND_NAMES[name] = verdict
+    return verdict
 
 
 def _checked(name: str, text: str) -> str:

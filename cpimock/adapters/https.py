@@ -18,11 +18,8 @@ from cpimock.identity import csrf
 from cpimock.identity.csrf import CsrfGuard
 from cpimock.message import Message
 from cpimock.steps.pipeline import StepError
-from cpimock.wire import MPL_ID_HEADER
 
 log = logging.getLogger(__name__)
-
-_MPL_ID_LOWER = MPL_ID_HEADER.lower()
 
 
 class HttpsAdapter(SenderAdapter):
@@ -81,12 +78,9 @@ class HttpsAdapter(SenderAdapter):
         )
 
     def reply(self, call: Call, result: Message) -> Reply:
-        status, headers, body = response_parts(result)
         # the log id is the server's to set: a step's own value (in any case) gives way to it
-        mpl_id = MPL_ID_HEADER
-        kept = [(n, v) for n, v in headers if len(n) != len(mpl_id) or n.lower() != _MPL_ID_LOWER]
-        kept.append((mpl_id, call.record.message_guid))
-        return Reply(status, kept, body)
+        status, headers, body = response_parts(result, call.record.message_guid)
+        return Reply(status, headers, body)
 
     def failure(self, call: Call, error: StepError) -> Reply:
         # the step's own exception text, as CPI returns it; a timeout (or an exception without

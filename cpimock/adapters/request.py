@@ -6,6 +6,7 @@ import base64
 import functools
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -109,6 +110,19 @@ def inbound_headers(
             # "if a header of the same name exists, the query value is appended"
             headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
+
+
+def read_arrived(request: web.Request, limit: int) -> bytes | Literal[False] | None:
+    """The body if all of it has arrived already (nearly always, for small ones), without waiting:
+    None when it exceeds *limit*, False when more is to come (then :func:`read_limited` waits)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    content = request.content
+    if not content.is_eof():
+        return False
+    body = content.read_nowait()
+    return body if len(body) <= limit else None
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes | None:
