@@ -2,16 +2,16 @@
 
 Timings on a shared machine spread by more than most single changes to the request path move;
 callgrind's counts of the instructions a server executes in user space repeat to within a few
-tenths of a percent. This script starts ``cpimock serve`` (with ``--workers N``) under
-``valgrind --tool=callgrind``, warms it up with keep-alive requests, sends a fixed number of W1
-requests (``POST /http/bench/echo``, the 1 KB JSON body, the service key's client certificate,
-16 keep-alive connections sending in rounds), waits for the MPL writer to take the last
-records and stops the server. It does so twice, with *requests* and with twice as many: the
-difference of the two runs' counts, divided by the difference of their requests, is what one
-request costs, start-up and stop taken out. (callgrind's switch for counting does not reach the
-processes that ``--workers`` forks, so counting from start to end and subtracting is what works
-for every N alike.) It prints the instructions per request of every thread of every process
-(the event loop, the MPL writer, the rest) and their sum.
+tenths of a percent. This script serves the workspace the way ``cpimock serve --workers N``
+does (one listening socket, bound with ``SO_REUSEPORT`` and shared by N worker processes, each
+with its event loop and its MPL writer thread on the one ``cpimock.db``), but starts each worker
+itself under ``valgrind --tool=callgrind`` with counting off: callgrind's switch for counting
+does not reach processes that a process under callgrind forks. It warms the workers up with
+keep-alive requests, switches counting on, sends a fixed number of W1 requests (``POST
+/http/bench/echo``, the 1 KB JSON body, the service key's client certificate, 16 keep-alive
+connections sending in rounds), waits for the MPL writers to take the last records, switches
+counting off, and prints the instructions per request of each thread, summed over the workers
+(which worker a connection lands on is the kernel's choice), and their sum.
 
     python bench/instructions.py [--workers 2] [--requests 1600] [--no-mpl] [--keep DIR]
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare import PATH, BenchError, Files, make_files
 
 CONNECTIONS = 16
-START_TIMEOUT_S = 300.0
+START_TIMEOUT_S = 1800.0
 
 
 def _free_port() -> int:
@@ -119,6 +119,15 @@ def _wait_ready(port: int, context: ssl.SSLContext, proc: subprocess.Popen[bytes
     raise BenchError("the server did not answer within its start timeout")
 
 
+def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
+    """Until the worker logs that it listens (its start-up under callgrind takes minutes)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if b"listening on" in line:
+            return
+    raise BenchError(f"a worker exited with {proc.wait()} before it listened")
+
+
 def _totals(folder: Path) -> dict[str, int]:
     """Instructions per output file (one per thread of each process)."""
     counts: dict[str, int] = {}
@@ -130,66 +139,8 @@ def _totals(folder: Path) -> dict[str, int]:
     return counts
 
 
-def measure(files: Files, *, workers: int, requests: int, warmup: int, mpl: bool, out: Path) -> dict[str, int]:
-    workspace = files.workspace if mpl else files.workspace_nompl
-    for db in workspace.glob("cpimock.db*"):
-        db.unlink()
-    port = _free_port()
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--separate-threads=yes",
-        f"--callgrind-out-file={out}/cg.%p",
-        sys.executable,
-        "-m",
-        "cpimock",
-        "serve",
-        "--workspace",
-        str(workspace),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    context = _context(files)
-    body = files.body.read_bytes()
-    request = (
-        f"POST {PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_ready(port, context, proc)
-        clients = [_Client(port, context, request) for _ in range(CONNECTIONS)]
-        rounds = max(1, requests // CONNECTIONS)
-        _rounds(clients, max(1, warmup // CONNECTIONS))
-        _rounds(clients, rounds)
-        time.sleep(3.0)  # the writer takes the last records (it gathers a batch for 50 ms)
-        for client in clients:
-            client.sock.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise BenchError(f"the server exited with {proc.returncode}: {stderr.decode(errors='replace')[-500:]}")
-    counts = _totals(out)
-    if not counts:
-        raise BenchError(f"callgrind wrote no counts: {stderr.decode(errors='replace')[-500:]}")
-    return counts
-
-
 def _threads(counts: dict[str, int]) -> dict[str, int]:
-    """Counts by thread number, summed over the processes: which worker a connection goes to is
-    the kernel's choice (``SO_REUSEPORT``), so only the sum over the workers compares between runs.
-    Thread 1 is the event loop (and, in the supervisor of ``--workers N``, start-up and waiting)."""
+    """Counts by thread number, summed over the worker processes. Thread 1 is the event loop."""
     out: dict[str, int] = {}
     for name, count in counts.items():
         thread = name.split(".")[1].partition("-")[2]
@@ -198,46 +149,103 @@ def _threads(counts: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def _start_once(files: Files, mpl: bool) -> None:
-    """Start and stop the server once, natively: what its first start writes into the workspace
-    (the demo key's PEM files) is then not counted in the first of the two runs only."""
+# one worker of ``cpimock serve --workers N`` on the listening socket it inherits, as
+# cpimock.cli.serve's supervisor runs each of its forked children
+_WORKER = """
+import socket, sys
+from pathlib import Path
+from cpimock.cli.serve import _Options, _run, _setup_logging
+from cpimock.pki.clock import REAL_CLOCK
+_setup_logging("info")
+options = _Options("127.0.0.1", socket.socket(fileno=int(sys.argv[2])), None, 30, REAL_CLOCK)
+sys.exit(_run(Path(sys.argv[1]), options, (int(sys.argv[3]), int(sys.argv[4]))))
+"""
+
+
+def measure(files: Files, *, workers: int, requests: int, warmup: int, mpl: bool, out: Path) -> dict[str, object]:
+    from cpimock.http.server import bind
+
     workspace = files.workspace if mpl else files.workspace_nompl
-    port = _free_port()
-    command = [sys.executable, "-m", "cpimock", "serve", "--workspace", str(workspace), "--port", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_ready(port, _context(files), proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-
-
-def per_request(files: Files, *, workers: int, requests: int, warmup: int, mpl: bool, out: Path) -> dict[str, object]:
-    """Instructions per request: two runs, *requests* and twice as many, and their difference."""
-    _start_once(files, mpl)
-    runs = []
-    for count in (requests, 2 * requests):
-        folder = out / str(count)
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("cg.*"):
-            old.unlink()
-        counts = measure(files, workers=workers, requests=count, warmup=warmup, mpl=mpl, out=folder)
-        runs.append(_threads(counts))
+    for db in workspace.glob("cpimock.db*"):
+        db.unlink()
+    sock = bind("127.0.0.1", 0, reuse_port=workers > 1)
+    port = sock.getsockname()[1]
+    procs = [
+        subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}/cg.%p",
+                sys.executable,
+                "-c",
+                _WORKER,
+                str(workspace),
+                str(sock.fileno()),
+                str(number),
+                str(workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(sock.fileno(),),
+        )
+        for number in range(1, workers + 1)
+    ]
+    sock.close()
+    context = _context(files)
+    body = files.body.read_bytes()
+    request = (
+        f"POST {PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     rounds = max(1, requests // CONNECTIONS)
-    extra = rounds * CONNECTIONS  # the second run's requests beyond the first's
-    small, large = runs
-    threads = {
-        key: round((large.get(key, 0) - small.get(key, 0)) / extra)
-        for key in sorted(set(small) | set(large))
-        if large.get(key, 0) - small.get(key, 0) > extra
-    }
+    try:
+        for proc in procs:  # every worker serves before the connections are opened
+            _wait_listening(proc)
+        _wait_ready(port, context, procs[0])
+        clients = [_Client(port, context, request) for _ in range(CONNECTIONS)]
+        _rounds(clients, max(1, warmup // CONNECTIONS))
+        time.sleep(3.0)  # the writers take the warm-up's records
+        _control("--instr=on", procs)
+        _rounds(clients, rounds)
+        time.sleep(3.0)  # the writers take the last records (each gathers a batch for 50 ms)
+        _control("--instr=off", procs)
+        for client in clients:
+            client.sock.close()
+    finally:
+        errors = []
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                _, stderr = proc.communicate(timeout=600)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, stderr = proc.communicate()
+            if proc.returncode != 0:
+                errors.append(stderr.decode(errors="replace")[-300:])
+    if errors:
+        raise BenchError(f"a worker exited with an error: {errors[0]}")
+    counts = _totals(out)
+    if not counts:
+        raise BenchError("callgrind wrote no counts")
+    answered = rounds * CONNECTIONS
+    threads = _threads(counts)
     return {
         "workers": workers,
         "mpl": mpl,
-        "requests": [rounds * CONNECTIONS, 2 * rounds * CONNECTIONS],
-        "per_request_by_thread": threads,
-        "per_request": round((sum(large.values()) - sum(small.values())) / extra),
+        "requests": answered,
+        "per_request_by_thread": {key: round(count / answered) for key, count in sorted(threads.items()) if count},
+        "per_request": round(sum(counts.values()) / answered),
     }
+
+
+def _control(option: str, procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        done = subprocess.run(["callgrind_control", option, str(proc.pid)], capture_output=True, text=True)
+        if done.returncode != 0 or "Error" in done.stdout + done.stderr:
+            raise BenchError(f"callgrind_control {option} {proc.pid}: {(done.stdout + done.stderr).strip()}")
 
 
 def main() -> int:
@@ -254,8 +262,10 @@ def main() -> int:
     files = make_files()
     out = args.keep or Path(tempfile.mkdtemp(prefix="callgrind-"))
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("cg.*"):
+        old.unlink()
     try:
-        result = per_request(
+        result = measure(
             files, workers=args.workers, requests=args.requests, warmup=args.warmup, mpl=not args.no_mpl, out=out
         )
     except BenchError as exc:
