@@ -6,13 +6,20 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
+from typing import Any, cast
 
 from cpimock import redaction
 from cpimock.mpl.record import HeaderList, MplRecord, StoredAttachment
 from cpimock.mpl.sql import COLUMNS, to_ms
+
+# sqlite3 binds int, float and str directly, but looks for an adapter for None and bytes, and
+# on the way formats (and drops) an AttributeError per value: 11 of a record's values, about
+# 2,000 instructions each. Identity adapters in C are found at once (None -> None, bytes ->
+# the same bytes), so these values bind as before, in a fifth of the time.
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
+sqlite3.register_adapter(bytes, bytes)
 
 _INSERT = f"INSERT OR IGNORE INTO mpl ({', '.join(COLUMNS)}, writer_pid) VALUES ({', '.join('?' * len(COLUMNS))}, ?)"
 
