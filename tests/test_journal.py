@@ -21,6 +21,7 @@ import pytest
 from cpimock.config import JournalConfig
 from cpimock.errors import JournalError
 from cpimock.mpl import rows as mpl_rows
+from cpimock.mpl import sql as mpl_sql
 from cpimock.mpl.journal import Journal, MplRecord, Where, new_message_guid, refusal
 from cpimock.mpl.record import StoredAttachment
 
@@ -510,3 +511,50 @@ def test_a_lone_surrogate_from_a_step_is_stored_replaced_and_the_writer_goes_on(
     assert j.get(after.message_guid) is not None
     assert j.dropped == 0
     j.close()
+
+
+def test_a_store_made_before_the_artifact_name_gets_its_column_and_keeps_its_rows(db: Path) -> None:
+    # a version-1 store: the table without iflow_name, one message in it
+    old = sqlite3.connect(db)
+    v1 = mpl_sql.SCHEMA.replace(", iflow_name TEXT", "")
+    assert v1 != mpl_sql.SCHEMA
+    old.executescript(v1 + "PRAGMA user_version = 1;")
+    now_ms = int(time.time() * 1000)  # within the retention, which a store's opening applies
+    old.execute(
+        "INSERT INTO mpl (guid, iflow, status, custom_status, log_start, log_end, log_level, request_headers,"
+        " request_body, request_body_size, response_headers, response_body, response_body_size)"
+        " VALUES ('AGold', 'Orders', 'COMPLETED', 'COMPLETED', ?, ?, 'INFO', '[]', X'', 0, '[]', X'', 0)",
+        (now_ms, now_ms),
+    )
+    old.commit()
+    old.close()
+    j = Journal.open(db)
+    try:
+        named = MplRecord(integration_flow_name="Orders_Inbound", integration_artifact_name="Orders Inbound")
+        j.record(named)
+        j.flush()
+        by_guid = {r.message_guid: r for r in j.query(limit=10)}
+    finally:
+        j.close()
+    assert by_guid["AGold"].integration_flow_name == "Orders"
+    assert by_guid["AGold"].integration_artifact_name is None
+    assert by_guid[named.message_guid].integration_artifact_name == "Orders Inbound"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == mpl_sql.SCHEMA_VERSION
+
+
+def test_a_reader_opening_a_store_made_before_the_artifact_name_reads_it(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as old:
+        old.executescript(mpl_sql.SCHEMA.replace(", iflow_name TEXT", "") + "PRAGMA user_version = 1;")
+    reader = Journal.open_readonly(db)  # `cpimock messages` before any new server opened it
+    try:
+        assert reader.count() == 0
+        assert reader.query() == []
+    finally:
+        reader.close()
+    # the twin: a file that is no message log is still refused with its one line
+    other = db.with_name("other.db")
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(JournalError, match=r"other\.db"):
+        Journal.open_readonly(other)

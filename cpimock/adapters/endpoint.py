@@ -158,6 +158,8 @@ class Endpoint:
             return self._refuse(rec, route, adapter, "http", answer)
         # the steps run here rather than in a coroutine of their own: one coroutine less per request
         rec.integration_flow_name = iflow.id
+        if iflow.name:
+            rec.integration_artifact_name = iflow.name
         rec.request_body = body
         headers = request.headers
         level = headers.get("SAP_MessageProcessingLogLevel")
@@ -254,6 +256,8 @@ class Endpoint:
         reply = reply or adapter.refusal(rec, answer)
         rec.status, rec.refusal_stage, rec.refusal_reason = "FAILED", stage, answer.reason
         rec.integration_flow_name = route.iflow.id if route else None
+        if route and route.iflow.name:
+            rec.integration_artifact_name = route.iflow.name
         rec.response_status, rec.response_headers, rec.response_body = reply.status, reply.headers, reply.body
         rec.log_end = utcnow()
         self._context.record(rec)

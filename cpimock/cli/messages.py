@@ -216,7 +216,10 @@ def show(ctx: click.Context, message_id: str, as_json: bool, workspace: Path | N
         click.echo(json.dumps(rec.details(attachment_data=True), indent=2))
         return
     status = "REFUSED" if rec.refused else rec.status
-    click.echo(_style(f"{status}  {rec.integration_flow_name or '(not routed)'}  {rec.message_guid}", status))
+    flow = rec.integration_flow_name or "(not routed)"
+    if rec.integration_artifact_name and rec.integration_artifact_name != rec.integration_flow_name:
+        flow = f"{flow} ({rec.integration_artifact_name})"
+    click.echo(_style(f"{status}  {flow}  {rec.message_guid}", status))
     if rec.refused:
         click.echo(_style(f"refused at {rec.refusal_stage}: {rec.refusal_reason}", "FAILED"))
     elif rec.error:

@@ -138,6 +138,7 @@ def serve_flow(flow: ExportedFlow, settings: ExportConfig) -> ServedFlow:
     if not errors and channels:
         iflow = IFlow(
             id=flow.id,
+            name=flow.name,
             channels=tuple(channels),
             steps=refs,
             allowed_headers=flow.settings.allowed_headers,

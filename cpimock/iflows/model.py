@@ -115,6 +115,8 @@ class IFlow:
     auth_methods: frozenset[str] = frozenset({"certificate", "basic", "oauth"})
     # the level of its messages unless a sender asks for another (SAP_MessageProcessingLogLevel)
     log_level: str = "INFO"
+    # the name CPI shows (an export's Bundle-Name); "" = the id, as for an [[iflows]] table
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,12 +77,32 @@ def _prepare(conn: sqlite3.Connection) -> None:
         for statement in mpl_sql.SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        for column, kind in _missing_columns(conn):  # a store an earlier cpimock made
+            conn.execute(f"ALTER TABLE mpl ADD COLUMN {column} {kind}")
         conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    present = {row[1] for row in conn.execute("PRAGMA table_info(mpl)")}
+    return [(column, kind) for column, kind in mpl_sql.ADDED_COLUMNS if column not in present]
+
+
+def _add_columns(path: Path, busy_timeout_s: float) -> None:
+    """Bring a store an earlier cpimock made up to this one's columns (for a reader that opens it first)."""
+    conn = _connect(path, readonly=False, busy_timeout_s=busy_timeout_s)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for column, kind in _missing_columns(conn):
+            conn.execute(f"ALTER TABLE mpl ADD COLUMN {column} {kind}")
+        conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -204,6 +224,10 @@ class Journal:
             conn = _connect(path, readonly=True, busy_timeout_s=busy_timeout_s)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             conn.execute("SELECT seq FROM mpl LIMIT 1").fetchone()
+            if _missing_columns(conn):  # a store an earlier cpimock made: add what this one reads
+                conn.close()
+                _add_columns(path, busy_timeout_s)
+                conn = _connect(path, readonly=True, busy_timeout_s=busy_timeout_s)
         except sqlite3.Error as exc:
             raise _open_error(path, exc) from None
         return cls(

@@ -60,7 +60,7 @@ class Shaper:
             "AlternateWebLink": f"{self.base.rsplit('/api/v1', 1)[0]}/monitor#{rec.message_guid}",
             "IntegrationArtifact": {
                 "Id": flow,
-                "Name": flow,
+                "Name": rec.integration_artifact_name or flow,
                 "Type": "INTEGRATION_FLOW" if flow else None,
                 "PackageId": None,
                 "PackageName": None,

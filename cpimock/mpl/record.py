@@ -118,6 +118,8 @@ class MplRecord:
     application_message_id: str | None = None  # ApplicationMessageId (SAP_ApplicationID)
     application_message_type: str | None = None  # ApplicationMessageType (SAP_MessageType)
     integration_flow_name: str | None = None  # IntegrationFlowName; None when refused before routing
+    # IntegrationArtifact/Name: an exported flow's Bundle-Name; None = the integration flow's id
+    integration_artifact_name: str | None = None
     status: str = "COMPLETED"  # Status: one of STATUSES
     custom_status: str | None = None  # CustomStatus; None = the status (REFUSED for refusals)
     log_start: dt.datetime = field(default_factory=utcnow)  # LogStart

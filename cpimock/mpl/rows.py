@@ -99,6 +99,7 @@ def row_of(rec: MplRecord, recorded: dt.datetime, pid: int) -> tuple[Any, ...]:
         rec.response_body_size if rec.response_body_size is not None else len(rec.response_body),
         rec.error,
         rec.error_step,
+        rec.integration_artifact_name,
         pid,
     )
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from cpimock.mpl.record import HeaderList, MplRecord, StoredAttachment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# columns added after version 1, with their types: a store made before gets them at open
+ADDED_COLUMNS = (("iflow_name", "TEXT"),)
 BODIES = ("request_body", "response_body")
 
 
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS mpl (
     request_headers TEXT NOT NULL, request_body BLOB NOT NULL, request_body_size INTEGER NOT NULL,
     response_status INTEGER, response_headers TEXT NOT NULL,
     response_body BLOB NOT NULL, response_body_size INTEGER NOT NULL,
-    error TEXT, error_step TEXT, writer_pid INTEGER
+    error TEXT, error_step TEXT, writer_pid INTEGER, iflow_name TEXT
 );
 CREATE INDEX IF NOT EXISTS mpl_log_start ON mpl (log_start);
 CREATE INDEX IF NOT EXISTS mpl_status ON mpl (status, log_start);
@@ -98,6 +100,7 @@ COLUMNS: tuple[str, ...] = (
     "response_body_size",
     "error",
     "error_step",
+    "iflow_name",
 )
 
 
@@ -221,6 +224,7 @@ def record_of(row: sqlite3.Row) -> MplRecord:
         response_body_size=row["response_body_size"],
         error=row["error"],
         error_step=row["error_step"],
+        integration_artifact_name=row["iflow_name"],
     )
 
 

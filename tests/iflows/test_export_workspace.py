@@ -57,7 +57,7 @@ def rewrite(path: Path, made: Flow) -> None:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
 
 
-async def test_an_export_in_cpimock_toml_is_served_and_the_mpl_names_it_by_its_id(workspace: Path) -> None:
+async def test_an_export_in_cpimock_toml_is_served_and_the_mpl_names_it_by_its_id_and_name(workspace: Path) -> None:
     write_zip(workspace / "iflows" / "Orders.zip", flow("first").files())
     add(workspace)
     async with serving(workspace) as running:
@@ -71,9 +71,20 @@ async def test_an_export_in_cpimock_toml_is_served_and_the_mpl_names_it_by_its_i
                 [entry] = (await answer.json())["d"]["results"]
         assert entry["IntegrationFlowName"] == "Orders_Inbound"
         assert entry["IntegrationArtifact"]["Id"] == "Orders_Inbound"
+        assert entry["IntegrationArtifact"]["Name"] == "Orders Inbound"  # the export's Bundle-Name
+        # the twin: an iFlow of cpimock.toml has no name but its id
+        async with running.session() as session:
+            url = f"{running.url}/api/v1/MessageProcessingLogs?$format=json&$filter=Status eq 'FAILED'"
+            async with session.get(url + "&cpimockRefusals=include") as answer:
+                refused = (await answer.json())["d"]["results"]
+        assert [e["IntegrationArtifact"]["Name"] for e in refused] == [None]  # the 404: no flow at all
     listed = CliRunner().invoke(main, ["messages", "--workspace", str(workspace), "--status", "COMPLETED"])
     assert listed.exit_code == 0
     assert listed.output.splitlines()[1].split()[5] == "Orders_Inbound"
+    [guid] = [r.message_guid for r in records if r.status == "COMPLETED"]
+    shown = CliRunner().invoke(main, ["messages", "show", guid, "--workspace", str(workspace)])
+    assert shown.exit_code == 0, shown.output
+    assert "Orders_Inbound (Orders Inbound)" in shown.output
 
 
 async def test_a_changed_export_is_served_within_a_second_and_a_broken_one_keeps_the_last(workspace: Path) -> None:
