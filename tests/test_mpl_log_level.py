@@ -37,6 +37,16 @@ def send(tenant: ThreadedTenant, key: TenantKey, body: bytes, **headers: str) ->
     return answer.headers["SAP_MessageProcessingLogID"]
 
 
+def logged(tenant: ThreadedTenant, header: str | None) -> tuple[str, list[tuple[str, str]]]:
+    """One call to /orders (with *header* as SAP_MessageProcessingLogLevel): its level and log properties."""
+    key = tenant.service_key("s4")
+    guid = send(tenant, key, b"1", **({"SAP_MessageProcessingLogLevel": header} if header else {}))
+    tenant.messages()
+    rec = tenant.message(guid)
+    assert rec is not None
+    return rec.log_level, rec.log_properties
+
+
 @pytest.mark.parametrize(
     ("header", "level", "properties"),
     [
@@ -55,12 +65,7 @@ def test_the_log_level_a_sender_asks_for_and_the_log_properties_it_keeps(
     Help "Add Information to the Message Processing Log": "Properties added by the Script step are
     only visible in the MPL if the log level has been set to Debug or Trace"."""
     tenant.iflow("/orders", steps=[order])
-    key = tenant.service_key("s4")
-    guid = send(tenant, key, b"1", **({"SAP_MessageProcessingLogLevel": header} if header else {}))
-    tenant.messages()
-    rec = tenant.message(guid)
-    assert rec is not None
-    assert (rec.log_level, rec.log_properties) == (level, properties)
+    assert logged(tenant, header) == (level, properties)
 
 
 @pytest.mark.parametrize("header", ["TRACE", "verbose", "", "DEBUG,INFO", "d\u00e9bug"])
@@ -100,12 +105,7 @@ def test_the_iflows_log_level_is_its_messages_unless_the_sender_asks_for_another
     exchange" (Headers and Exchange Properties Provided by the Integration Framework). The level is
     the message's LogLevel, and script log properties are kept at Debug and Trace only."""
     tenant.iflow("/orders", steps=[order], log_level=setting)
-    key = tenant.service_key("s4")
-    guid = send(tenant, key, b"1", **({"SAP_MessageProcessingLogLevel": header} if header else {}))
-    tenant.messages()
-    rec = tenant.message(guid)
-    assert rec is not None
-    assert (rec.log_level, rec.log_properties) == (level, properties)
+    assert logged(tenant, header) == (level, properties)
 
 
 @pytest.mark.parametrize("setting", ["verbose", "Some events", "INFO,DEBUG", "d\u00e9bug"])
