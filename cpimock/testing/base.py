@@ -21,6 +21,7 @@ from typing import Any, Literal
 from cpimock.config import DEFAULT_ROLE, Adapter, ClientAuthSetting, load_config
 from cpimock.errors import CpimockError
 from cpimock.http.server import Server, bind
+from cpimock.identity.tokens import load_signing_key
 from cpimock.iflows.model import PREFIXES
 from cpimock.message import Message
 from cpimock.mpl.journal import Journal
@@ -73,6 +74,8 @@ def _template() -> Path:
             folder = Path(tempfile.mkdtemp(prefix="cpimock-template-"))
             atexit.register(shutil.rmtree, folder, True)
             ensure_workspace(folder / "ws")
+            # the token signing key too: made at a server's start otherwise, an RSA key per tenant
+            load_signing_key(folder / "ws" / "certs")
             _TEMPLATE.append(folder / "ws")
         return _TEMPLATE[0]
 
