@@ -12,11 +12,21 @@ from typing import Any
 import click
 
 from cpimock import __version__
-from cpimock.cli.commands import COMMANDS
+from cpimock.cli import commands
 from cpimock.errors import CpimockError
 
 
 class _Group(click.Group):
+    """The commands of :mod:`cpimock.cli.commands`, each imported when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *commands.NAMES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in commands.NAMES:
+            self.add_command(commands.load(cmd_name))
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -32,10 +42,6 @@ def main() -> None:
 
     Start with `cpimock serve` in an empty folder.
     """
-
-
-for _command in COMMANDS:
-    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
