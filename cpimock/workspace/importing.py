@@ -19,14 +19,14 @@ from cryptography.exceptions import InvalidSignature
 
 from cpimock.config import Config, parse_config
 from cpimock.errors import PkiError, ServiceKeyError
-from cpimock.pki.dn import name_to_dn, normalised_name
+from cpimock.pki.dn import name_to_dn
 from cpimock.pki.exports import order_chain
-from cpimock.pki.keys import cert_to_pem, fingerprint, is_ca_certificate, load_certs, now, serial_hex, write_file
+from cpimock.pki.keys import cert_to_pem, fingerprint, is_ca_certificate, load_certs, now, write_file
 from cpimock.pki.servicekey import ServiceKey, read_service_key, secret_digest
 from cpimock.pki.store import Pki
 from cpimock.workspace.inspect import verify_chain
 from cpimock.workspace.keys import check_key_name, keys_dir
-from cpimock.workspace.registry import KeyRecord, Registry
+from cpimock.workspace.registry import KeyRecord, Registry, certificate_fields
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,7 @@ def import_service_key(
         clientid=key.clientid or "",
         created=now().isoformat(timespec="seconds"),
         secret_sha256=secret_digest(key.clientsecret) if key.clientsecret else None,
-        fingerprint=fingerprint(leaf) if leaf else None,
-        serial=serial_hex(leaf) if leaf else None,
-        subject=normalised_name(leaf.subject) if leaf else None,
-        issuer=normalised_name(leaf.issuer) if leaf else None,
-        not_before=leaf.not_valid_before_utc.isoformat() if leaf else None,
-        not_after=leaf.not_valid_after_utc.isoformat() if leaf else None,
+        **certificate_fields(leaf),
         pinning=True,  # the very certificate of the key, as BTP maps it
         file=str(target.relative_to(config.root)),
         imported=True,

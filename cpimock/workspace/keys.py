@@ -22,10 +22,10 @@ from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
 from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, serial_hex, write_file
+from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, write_file
 from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
 from cpimock.pki.store import Pki
-from cpimock.workspace.registry import KeyRecord, Registry
+from cpimock.workspace.registry import KeyRecord, Registry, certificate_fields
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -191,12 +191,7 @@ def issue_service_key(
         clientid=clientid,
         created=created.isoformat(timespec="seconds"),
         secret_sha256=secret_digest(secret) if secret else None,
-        fingerprint=fingerprint(leaf) if leaf else None,
-        serial=serial_hex(leaf) if leaf else None,
-        subject=normalised_name(leaf.subject) if leaf else None,
-        issuer=normalised_name(leaf.issuer) if leaf else None,
-        not_before=leaf.not_valid_before_utc.isoformat() if leaf else None,
-        not_after=leaf.not_valid_after_utc.isoformat() if leaf else None,
+        **certificate_fields(leaf),
         pinning=pinning,
         file=_relative(config, target),
     )

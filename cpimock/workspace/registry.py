@@ -12,13 +12,43 @@ import hmac
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
+
+from cryptography import x509
 
 from cpimock.errors import ServiceKeyError
-from cpimock.pki.keys import write_file
+from cpimock.pki.dn import normalised_name
+from cpimock.pki.keys import fingerprint, serial_hex, write_file
 from cpimock.pki.servicekey import KeyType, secret_digest
 
 REGISTRY_FILE = "registry.json"
+
+
+class CertificateFields(TypedDict):
+    """What a :class:`KeyRecord` keeps of its key's leaf certificate."""
+
+    fingerprint: str | None
+    serial: str | None
+    subject: str | None
+    issuer: str | None
+    not_before: str | None
+    not_after: str | None
+
+
+def certificate_fields(leaf: x509.Certificate | None) -> CertificateFields:
+    """The record's fields of *leaf* (all None for a key without a certificate)."""
+    if leaf is None:
+        return CertificateFields(
+            fingerprint=None, serial=None, subject=None, issuer=None, not_before=None, not_after=None
+        )
+    return CertificateFields(
+        fingerprint=fingerprint(leaf),
+        serial=serial_hex(leaf),
+        subject=normalised_name(leaf.subject),
+        issuer=normalised_name(leaf.issuer),
+        not_before=leaf.not_valid_before_utc.isoformat(),
+        not_after=leaf.not_valid_after_utc.isoformat(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
