@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from cpimock.adapters import answers
-from cpimock.adapters.exchange import build_message
-from cpimock.adapters.request import charset_of, inbound_headers
+from cpimock.adapters.request import call_message
 from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
 from cpimock.adapters.soap.fault import FaultResponse, build_fault, fault_for_error, fault_from_step
 from cpimock.adapters.soap.protocol import SoapError, SoapVersion, parse_content_type
@@ -84,23 +83,7 @@ def adapter_message(call: Call, payload: bytes, content_type: str, adapter_heade
     id, ``SapAuthenticatedUserName``, as Camel's CXF binding sets them from the HTTP request),
     with *content_type* for the payload and the adapter's own headers on top.
     """
-    request, route, who = call.request, call.route, call.identity
-    by_clientid = call.snapshot.config.oauth.sap_authenticated_user_name == "clientid"
-    user = who.clientid if route.channel.authorization != "client-certificate" and by_clientid else None
-    message = build_message(
-        body=payload,
-        headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
-        method=request.method,
-        url=f"{request.scheme}://{request.host}{request.path}",
-        query=request.query_string or None,
-        context_path=route.channel.address,
-        path=route.path,
-        mpl_id=call.record.message_guid,
-        identity=who,
-        authenticated_user=user,
-        correlation_id=call.record.correlation_id,
-        charset=charset_of(request),
-    )
+    message = call_message(call, payload)
     message.headers["Content-Type"] = content_type
     for name, value in adapter_headers.items():
         message.headers[name] = value

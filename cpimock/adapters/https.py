@@ -11,8 +11,8 @@ import logging
 from http.cookies import SimpleCookie
 
 from cpimock.adapters import answers
-from cpimock.adapters.exchange import build_message, response_parts
-from cpimock.adapters.request import charset_of, inbound_headers
+from cpimock.adapters.exchange import response_parts
+from cpimock.adapters.request import call_message
 from cpimock.adapters.seam import Call, Refused, Reply, SenderAdapter
 from cpimock.identity import csrf
 from cpimock.identity.csrf import CsrfGuard
@@ -56,26 +56,7 @@ class HttpsAdapter(SenderAdapter):
         raise Refused("authorization", answers.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED}))
 
     def message(self, call: Call, body: bytes) -> Message:
-        route, who, request = call.route, call.identity, call.request
-        channel = route.channel
-        user = None
-        by_clientid = call.snapshot.config.oauth.sap_authenticated_user_name == "clientid"
-        if channel.authorization != "client-certificate" and by_clientid:
-            user = who.clientid
-        return build_message(
-            body=body,
-            headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
-            method=request.method,
-            url=f"{request.scheme}://{request.host}{request.path}",
-            query=request.query_string or None,
-            context_path=channel.address,
-            path=route.path,
-            mpl_id=call.record.message_guid,
-            identity=who,
-            authenticated_user=user,
-            correlation_id=call.record.correlation_id,
-            charset=charset_of(request),
-        )
+        return call_message(call, body)
 
     def reply(self, call: Call, result: Message) -> Reply:
         # the log id is the server's to set: a step's own value (in any case) gives way to it

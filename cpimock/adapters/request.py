@@ -1,4 +1,5 @@
-"""What every adapter reads from an HTTP request: the headers a step may see, the charset, the body."""
+"""What every adapter reads from an HTTP request: the headers a step may see, the charset, the body,
+and the Message the steps get from them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Literal
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from cpimock.adapters.exchange import build_message
+from cpimock.adapters.seam import Call
 from cpimock.identity.model import PeerCertificate
+from cpimock.message import Message
 
 # CPI's load balancer sets these for the iFlow; a sender's own (header or query parameter) would
 # pass for the load balancer's in a step that reads them, so they never come from the sender
@@ -140,3 +144,27 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
             return bytes(chunks)
         chunks += chunk
     return None
+
+
+def call_message(call: Call, body: bytes) -> Message:
+    """The Message of *call* with *body*, as the HTTPS adapter and Camel's CXF binding make it: the
+    allowed request headers, ``CamelHttp*`` from the request line, the log id and the caller
+    (``SapAuthenticatedUserName`` is the clientid where ``[oauth]`` says so and the channel is
+    not in client-certificate mode)."""
+    request, route, who = call.request, call.route, call.identity
+    by_clientid = call.snapshot.config.oauth.sap_authenticated_user_name == "clientid"
+    user = who.clientid if route.channel.authorization != "client-certificate" and by_clientid else None
+    return build_message(
+        body=body,
+        headers=inbound_headers(request, route.iflow.allowed_headers, call.client_certificate),
+        method=request.method,
+        url=f"{request.scheme}://{request.host}{request.path}",
+        query=request.query_string or None,
+        context_path=route.channel.address,
+        path=route.path,
+        mpl_id=call.record.message_guid,
+        identity=who,
+        authenticated_user=user,
+        correlation_id=call.record.correlation_id,
+        charset=charset_of(request),
+    )
