@@ -373,6 +373,7 @@ class Load:
     answered: int = 0
     failed: int = 0
     seconds: float = 0.0
+    killed_running: bool = False  # the SIGKILL went to a server that had not exited
 
 
 async def _serve_process(root: Path) -> tuple[asyncio.subprocess.Process, str]:
@@ -429,6 +430,7 @@ async def _hammer(
                 assert response.status == 200
                 load.answered += 1
                 if kill is not None and load.answered == kill_at:
+                    load.killed_running = kill.returncode is None
                     kill.kill()
 
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
@@ -487,7 +489,11 @@ async def test_a_server_killed_mid_run_loses_at_most_one_batch(workspace: Path) 
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
-    assert proc.returncode == -9
+    assert load.killed_running
+    # -9, unless another waiter in this test process reaped the child first: asyncio then logs
+    # "Unknown child process pid" and reports 255, and the status is lost; the SIGKILL went to
+    # a running server either way, and it cannot be caught
+    assert proc.returncode in (-9, 255)
     assert load.answered >= kill_at
     journal = Journal.open(workspace / "cpimock.db")  # opens cleanly after the kill
     journal.close()
