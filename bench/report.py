@@ -36,9 +36,10 @@ SETUP = """\
   shows whether the server was saturated. `other` is the CPU (in cores) that the rest of the machine
   used meanwhile: the benchmark does not own the machine, and a figure taken while `other` is well
   above zero is depressed by it.
-- **Warm-up until settled**: before its measured rounds every server gets W1-shaped runs of a few
-  seconds, repeated until two in a row differ by less than 5 % (or a cap is reached), so that a
-  server that compiles itself while it runs (WireMock's JVM) is measured warm. Every warm-up run and
+- **Warm-up until its figures stop rising**: before its measured rounds every server gets W1-shaped
+  runs of a few seconds, repeated until three in a row rose less than 5 % above the best run before
+  them (or a cap is reached), so that a server that compiles itself while it runs (WireMock's JVM,
+  which can hold a plateau and rise again) is measured warm. Every warm-up run and
   every round is listed under *Warm-up* and *Per-round figures*.
 - **Equal work for the peers**: cpimock records every call in its MPL; WireMock (request journal on,
   its default) and mountebank (`recordRequests`) are measured recording too, and also without.
@@ -226,8 +227,9 @@ def _settle_section(settle: dict[str, Any], names: list[str], plan: Any) -> list
         "## Warm-up",
         "",
         f"Before its measured rounds, each server got W1-shaped runs of {plan.settle_s:g} s (64 keep-alive "
-        f"connections, none of it counted), repeated until two in a row differed by less than "
-        f"{plan.settle_within * 100:.0f} % of the first of the two, at most {plan.settle_cap} runs. req/s of each run:",
+        f"connections, none of it counted), repeated until {plan.settle_patience} runs in a row rose less than "
+        f"{plan.settle_within * 100:.0f} % above the best run before them, at most {plan.settle_cap} runs. "
+        "req/s of each run:",
         "",
         "| server | runs | settled | req/s per run |",
         "|---|---:|---|---|",

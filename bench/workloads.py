@@ -34,10 +34,12 @@ class Plan:
     w3_connections: int = 1000
     w5_rounds: int = 10
     # the warm-up before the measured rounds: W1-shaped runs of settle_s seconds, repeated until
-    # two in a row differ by less than settle_within, at most settle_cap runs
+    # settle_patience runs in a row rose less than settle_within above the best run before them,
+    # at most settle_cap runs
     settle_s: float = 3.0
     settle_within: float = 0.05
-    settle_cap: int = 12
+    settle_patience: int = 3
+    settle_cap: int = 30
     w7_connections: tuple[int, ...] = (1, 64)  # W7: one caller at a time (latency per call), and W1's load
 
 
@@ -53,7 +55,16 @@ class Shape:
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 FULL = Plan(rounds=3, warmup_s=2.0, duration_s=10.0)
-QUICK = Plan(rounds=1, warmup_s=0.5, duration_s=2.0, w5_rounds=3, settle_s=0.5, settle_cap=2, w7_connections=(1,))
+QUICK = Plan(
+    rounds=1,
+    warmup_s=0.5,
+    duration_s=2.0,
+    w5_rounds=3,
+    settle_s=0.5,
+    settle_patience=1,
+    settle_cap=2,
+    w7_connections=(1,),
+)
 W1_SHAPE = Shape()
 W6_SHAPE = Shape(path=IDOC_PATH, body="idoc", content_type=IDOC_CONTENT_TYPE, echo=False)
 
@@ -131,25 +142,32 @@ def load(
 
 
 def settle(server: Running, plan: Plan, shape: Shape = W1_SHAPE) -> dict[str, Any]:
-    """The warm-up: W1-shaped runs until the server's own figure stops moving.
+    """The warm-up: W1-shaped runs until the server's own figure stops rising.
 
-    Runs of ``plan.settle_s`` seconds (no warm-up of their own) are repeated until two in a row
-    differ by less than ``plan.settle_within`` of the first of the two, or ``plan.settle_cap``
-    runs were made. A JIT-compiled server (WireMock's JVM) rises over several runs; Python and
-    nginx are flat from the second. The server's recording is emptied before each run, as
-    before a measured one.
+    Runs of ``plan.settle_s`` seconds (no warm-up of their own) are repeated until
+    ``plan.settle_patience`` runs in a row came out less than ``plan.settle_within`` above the
+    best run before them, or ``plan.settle_cap`` runs were made. Two runs that agree are not
+    enough: a JIT-compiled server (WireMock's JVM) can hold a plateau for a few seconds and then
+    rise again as its next tier compiles. Python and nginx are flat from the second run. The
+    server's recording is emptied before each run, as before a measured one.
     """
     short = Plan(1, 0.0, plan.settle_s, w1_connections=plan.w1_connections)
     runs: list[dict[str, Any]] = []
+    best = 0.0
+    quiet = 0  # runs in a row that did not rise above the best by settle_within
     settled = False
     while len(runs) < plan.settle_cap:
         server.reset()
         runs.append(load(server, "keepalive", short, shape))
-        if len(runs) >= 2:
-            before, after = runs[-2]["rps"], runs[-1]["rps"]
-            if before and abs(after - before) / before < plan.settle_within:
+        rps = float(runs[-1]["rps"])
+        if len(runs) > 1 and rps < best * (1 + plan.settle_within):
+            quiet += 1
+            if quiet >= plan.settle_patience:
                 settled = True
                 break
+        else:
+            quiet = 0
+        best = max(best, rps)
     return {"runs": runs, "settled": settled}
 
 
