@@ -129,3 +129,19 @@ def test_warm_up_repeats_until_the_figure_stops_rising(
     assert [r["rps"] for r in result["runs"]] == figures[:runs]
     assert result["settled"] is settled
     assert server.resets == runs  # the server's recording is emptied before every run
+
+
+def test_the_shared_writer_count_crosses_the_journal_s_own_rows() -> None:
+    """``bench/shared_writer.py`` counts marshal on the rows the MPL writer inserts, unchanged."""
+    import marshal
+
+    import shared_writer
+
+    from cpimock.mpl.sql import COLUMNS
+
+    rows = shared_writer._rows(3)
+    assert all(len(row) == len(COLUMNS) + 1 for row in rows)  # every column and the writer's pid
+    assert len({row[0] for row in rows}) == 3  # a message id each
+    assert marshal.loads(marshal.dumps(rows)) == rows
+    assert "POST" in rows[0]
+    assert any(isinstance(value, bytes) and len(value) > 1000 for value in rows[0])  # the 1 KB bodies
