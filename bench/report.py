@@ -139,7 +139,9 @@ def _idle_section(data: Runs, names: list[str], connections: int) -> list[str]:
     lines = [
         f"## W3 idle cost: resident memory with {connections:,} idle keep-alive mTLS connections",
         "",
-        "A freshly started server answers one request, then the generator opens the connections (each "
+        "A freshly started server answers requests on one keep-alive connection for a second (what it grows "
+        "once on its first requests, such as cpimock's SQLite page cache for the message log, is then in *RSS "
+        "before*), then the generator opens the connections (each "
         "completes its handshake and one request, then stays open). RSS of the server's whole process tree "
         "is read one second after the last connection was made; `held` is how many were open then, "
         "`closed by server` how many the server closed while idle, `established` what the kernel counted on the "
