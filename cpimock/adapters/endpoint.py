@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -40,7 +41,13 @@ from cpimock.tenant.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Endpoint", "EndpointContext"]
+__all__ = ["AdapterSource", "Endpoint", "EndpointContext"]
+
+
+class AdapterSource(Protocol):
+    """The sender adapters by kind (``"https"``); ``None`` for a kind cpimock does not serve."""
+
+    def get(self, kind: str, /) -> SenderAdapter | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +71,18 @@ class Endpoint:
     def __init__(
         self,
         context: EndpointContext,
-        adapters: Mapping[str, SenderAdapter],
+        adapters: AdapterSource,
         prefixes: Mapping[str, str],
         *,
         default: str = "https",
     ):
-        """*adapters* by kind (``"https"``); *prefixes* maps each served prefix (``"/http"``) to the
-        kind that answers a request no channel serves there; *default* is the kind that answers a
-        path under no prefix at all."""
+        """*adapters* by kind (``"https"``), asked for one when a request or a channel needs it;
+        *prefixes* maps each served prefix (``"/http"``) to the kind that answers a request no
+        channel serves there; *default* is the kind that answers a path under no prefix at all."""
         self._context = context
-        self._adapters = dict(adapters)
-        self._fallback = {prefix: self._adapters[kind] for prefix, kind in prefixes.items()}
-        self._default = self._adapters[default]
+        self._adapters = adapters
+        self._fallback = dict(prefixes)
+        self._default = self._adapter(default)
         self._processor = Processor(context.loop, context.record, context.arecord)
         self._used_ids = sender_ids.UsedIds(context.logged)
 
@@ -98,16 +105,18 @@ class Endpoint:
         path = request.path
         cut = path.find("/", 1)
         prefix, address = (path[:cut], path[cut:]) if cut > 0 else (path, "/")
-        adapter = self._fallback.get(prefix)
-        if adapter is None:  # a path no adapter serves: a 404 like an unknown address, and recorded
+        fallback = self._fallback.get(prefix)
+        if fallback is None:  # a path no adapter serves: a 404 like an unknown address, and recorded
             adapter, prefix = self._default, ""
+        else:
+            adapter = self._adapter(fallback)
         unsafe = unsafe_path(request.raw_path)
         if unsafe is not None:
             reason = f"the request path holds {unsafe}, which would change its meaning once decoded; leave it out"
             return self._refuse(rec, None, adapter, "http", answers.refused(400, reason))
         route = snapshot.routes.match(prefix, address) if prefix else None
         if route is not None:
-            adapter = self._adapters[route.channel.adapter]
+            adapter = self._adapter(route.channel.adapter)
         authorization = request.headers.get("Authorization")
         if authorization is not None and len(request.headers.getall("Authorization")) > 1:
             # which one would count is a guess (the first, the last, a list of both): guess nothing
@@ -208,6 +217,12 @@ class Endpoint:
             reason = f"the message processing log cannot say whether {guid} is taken; send the message again later"
             raise Refused("processing", answers.refused(503, reason))
         rec.message_guid = guid
+
+    def _adapter(self, kind: str) -> SenderAdapter:
+        adapter = self._adapters.get(kind)
+        if adapter is None:  # a channel's kind is checked when its configuration is read
+            raise KeyError(f"no sender adapter of kind {kind!r}")
+        return adapter
 
     def check(self, snapshot: Snapshot) -> None:
         """Raise :class:`CpimockError` naming every channel of *snapshot* its adapter cannot serve."""

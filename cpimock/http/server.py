@@ -38,7 +38,7 @@ from cpimock.identity.tokens import TokenAuthority, load_signing_key
 from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord, new_message_guid, refusal, utcnow
 from cpimock.pki.clock import Clock
-from cpimock.steps.groovy import runner as groovy_runner
+from cpimock.steps.groovy import servers as groovy_servers
 from cpimock.tenant.reloader import Reloader
 from cpimock.tenant.snapshot import Snapshot, build_snapshot
 from cpimock.tenant.tls import HANDSHAKE_SOCKET, classify_handshake_error
@@ -211,7 +211,7 @@ class Server:
         sock.setblocking(False)
         self._running = _Running(loop, reloader, journal, authority, endpoint, runner, sock, handler_kwargs, record)
         self._record = record
-        groovy_runner.server_started()
+        groovy_servers.server_started()
         self._start_accepting()
         if self._watch:
             reloader.start()
@@ -250,7 +250,7 @@ class Server:
         if running.journal is not None:
             await running.journal.aclose()
         # the last server of the process takes the Groovy steps' JVM with it
-        await groovy_runner.server_stopped()
+        await groovy_servers.server_stopped()
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from cpimock.errors import HandlerLoadError
-from cpimock.message import Message
-from cpimock.steps.content_modifier import ContentModifier, ContentModifierSpec, compile_content_modifier
-from cpimock.steps.simple import SimpleContext
-from cpimock.wire import MPL_ID_HEADER
+if TYPE_CHECKING:
+    from cpimock.steps.content_modifier import ContentModifierSpec
 
-__all__ = ["ModifierStep", "RunModifier", "ScriptFile", "StepRef"]
+__all__ = ["ModifierStep", "ScriptFile", "StepRef"]
 
 
 @dataclass(frozen=True, slots=True)
 class ModifierStep:
-    """A content modifier, compiled when its pipeline loads."""
+    """A content modifier, compiled when its pipeline loads (:mod:`cpimock.steps.modifier_step`)."""
 
     label: str  # the step as errors and the MPL name it: "Set order data (CallActivity_10)"
     spec: ContentModifierSpec
@@ -41,25 +38,3 @@ class ScriptFile:
 
 # what a pipeline runs: a reference, or a step an export describes
 StepRef = str | ModifierStep | ScriptFile
-
-
-class RunModifier:
-    """A compiled content modifier as a step: ``${exchangeId}`` is the message's MPL id, ``${camelId}`` the iFlow's id.
-
-    It is a plain (sync) callable, so the pipeline runs it off the event loop, as it runs Python
-    steps: an XPath on a large body does not hold up other requests.
-    """
-
-    def __init__(self, step: ModifierStep, camel_id: str) -> None:
-        compiled, problems = compile_content_modifier(step.spec, step.label, dict(step.namespaces))
-        if compiled is None:
-            errors = "; ".join(problem.text for problem in problems if problem.level == "error")
-            raise HandlerLoadError(f"content modifier {step.label}: {errors}")
-        self.modifier: ContentModifier = compiled
-        self.camel_id = camel_id
-        self.__name__ = step.label
-
-    def __call__(self, message: Message) -> Any:
-        exchange_id = message.properties.get(MPL_ID_HEADER) or message.headers.get(MPL_ID_HEADER) or ""
-        context = SimpleContext(exchange_id=str(exchange_id), camel_id=self.camel_id)
-        return self.modifier.run(message, context)

@@ -26,16 +26,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cpimock.errors import CpimockError, HandlerLoadError
 from cpimock.message import Message
 from cpimock.steps.deadlines import deadlines
-from cpimock.steps.groovy.step import GroovyStep
-from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
-from cpimock.steps.kinds import ModifierStep, RunModifier, ScriptFile, StepRef
+from cpimock.steps.groovy.reference import parse_reference as parse_groovy_reference
+from cpimock.steps.kinds import ModifierStep, ScriptFile, StepRef
 from cpimock.steps.python import EXPECTED, StepFunc, StepSource, describe, import_step, is_async, resolve
 from cpimock.steps.threads import harden_stdio, run_in_thread
+
+if TYPE_CHECKING:
+    from cpimock.steps.groovy.step import GroovyStep
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class _Step:
     source: StepSource | None = None
     func: StepFunc | None = None
     error: HandlerLoadError | None = None
+    groovy: GroovyStep | None = None  # func, when the step is a Groovy script
     # what current() resolved last, and from which module: resolved again only after a reload
     _resolved: tuple[object, StepFunc, bool] | None = None
 
@@ -192,7 +195,7 @@ def load_pipeline(
         if isinstance(ref, ModifierStep):
             step = _Step(ref.label, "", ref)
             try:
-                step.func = RunModifier(ref, camel_id)
+                step.func = _modifier(ref, camel_id)
             except HandlerLoadError as exc:
                 if not defer_errors:
                     raise
@@ -201,14 +204,13 @@ def load_pipeline(
             loaded.append(step)
             continue
         if isinstance(ref, ScriptFile):
-            groovy = GroovyStep(ref.label, str(ref.path), ref.function, base_dir, display=ref.label)
-            step = _Step(ref.label, ref.function, ref, func=groovy)
+            step = _groovy(ref.label, ref, str(ref.path), ref.function, base_dir, display=ref.label)
         else:
             step = _parse(ref, base_dir, sources)
         loaded.append(step)
-        if isinstance(step.func, GroovyStep):
+        if step.groovy is not None:
             try:
-                step.func.check()
+                step.groovy.check()
             except HandlerLoadError as exc:
                 if not defer_errors:
                     raise
@@ -232,10 +234,25 @@ def load_pipeline(
     return Pipeline(loaded)
 
 
+def _modifier(ref: ModifierStep, camel_id: str) -> StepFunc:
+    """A content modifier compiled; its compiler is imported here, when an iFlow has such a step."""
+    from cpimock.steps.modifier_step import RunModifier
+
+    return RunModifier(ref, camel_id)
+
+
+def _groovy(label: str, ref: StepRef, target: str, function: str, base_dir: Path, display: str | None = None) -> _Step:
+    """A Groovy script step; the JVM bridge is imported here, when an iFlow has such a step."""
+    from cpimock.steps.groovy.step import GroovyStep
+
+    groovy = GroovyStep(label, target, function, base_dir, display=display)
+    return _Step(label, function, ref, func=groovy, groovy=groovy)
+
+
 def _parse(ref: str, base_dir: Path, sources: dict[Path, StepSource]) -> _Step:
     groovy = parse_groovy_reference(ref)
     if groovy is not None:  # "script.groovy" or "script.groovy:function": runs on the JVM
-        return _Step(ref, groovy[1], ref, func=GroovyStep(ref, groovy[0], groovy[1], base_dir))
+        return _groovy(ref, ref, groovy[0], groovy[1], base_dir)
     target, colon, attr = ref.strip().rpartition(":")
     if not colon or not target or not attr:
         raise HandlerLoadError(f"steps entry {ref!r}: {EXPECTED}")

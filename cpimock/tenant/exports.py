@@ -6,6 +6,10 @@ result is checked against the rest of the tenant: a flow id or an address that a
 has already is refused, as CPI refuses to deploy it. A flow that cannot be served stops the
 load with one line naming the file, the flow, its first error and the command that lists the
 rest; the reloader then keeps the state it had and watches the export's files.
+
+The export reader (:mod:`cpimock.iflows.export`, :mod:`cpimock.iflows.exported`) is imported by
+the two functions that read an export's files, so that a workspace without export tables does
+not load it.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpimock.config import Config, ExportConfig
 from cpimock.errors import ConfigError, MissingFileError
-from cpimock.iflows.export import ExportError, Limits, load_export
-from cpimock.iflows.exported import ServedFlow, serve_flow
 from cpimock.iflows.model import IFlow
 from cpimock.steps.groovy.toolchain import cache_root
+
+if TYPE_CHECKING:
+    from cpimock.iflows.exported import ServedFlow
 
 __all__ = ["LoadedExports", "check_unique", "export_files", "load_exports", "scripts_folder"]
 
@@ -57,6 +63,9 @@ def load_exports(config: Config, others: Sequence[IFlow], *, scripts: Path | Non
 
 def read_table(table: ExportConfig, *, scripts: Path | None, watched: Sequence[Path] = ()) -> list[ServedFlow]:
     """The flows *table* picks from its export, mapped; the first error of one stops the load."""
+    from cpimock.iflows.export import ExportError, load_export
+    from cpimock.iflows.exported import serve_flow
+
     where = f"cpimock.toml: {table.where}.export"
     if not table.path.exists():
         raise MissingFileError(
@@ -97,6 +106,8 @@ def export_files(path: Path) -> list[Path]:
     """The files whose change reloads an export: the zip, or every file of a folder (bounded)."""
     if not path.is_dir():
         return [path]
+    from cpimock.iflows.export import Limits
+
     found = [path]
     limit = Limits().max_entries
     for folder, _dirs, names in os.walk(path):
@@ -145,6 +156,6 @@ def check_unique(iflows: Iterable[IFlow | ServedFlow], config: Config) -> None:
 
 
 def _origin(item: IFlow | ServedFlow) -> tuple[IFlow | None, str]:
-    if isinstance(item, ServedFlow):
-        return item.iflow, item.settings.export
-    return item, "cpimock.toml"
+    if isinstance(item, IFlow):
+        return item, "cpimock.toml"
+    return item.iflow, item.settings.export

@@ -12,11 +12,11 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpimock.config import ClientAuthSetting, Config, load_config
 from cpimock.config.hosts import LOOPBACK_NAMES, TenantHosts
 from cpimock.identity.directory import Directory
-from cpimock.iflows.exported import ServedFlow
 from cpimock.iflows.model import IFlow, from_config
 from cpimock.iflows.routing import Routes
 from cpimock.pki.clock import REAL_CLOCK, Clock
@@ -29,6 +29,9 @@ from cpimock.tenant.tls import ClientAuthMode, TlsMaterial, crl_checked_by_opens
 from cpimock.tenant.unforwarded import forward_like_the_load_balancer
 from cpimock.workspace.registry import REGISTRY_FILE, Registry
 from cpimock.workspace.revocation import WorkspaceRevocation
+
+if TYPE_CHECKING:
+    from cpimock.iflows.exported import ServedFlow
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ overlap. A server counts itself in when it starts; when the last one stops, the 
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
 import weakref
 from pathlib import Path
 from typing import Any
 
+from cpimock.steps.groovy import servers
 from cpimock.steps.groovy.jvm import KILL_AFTER_S, Worker, WorkerStopped
 from cpimock.steps.groovy.toolchain import Toolchain
 
@@ -23,8 +23,6 @@ __all__ = [
     "Worker",
     "WorkerStopped",
     "classpath_of",
-    "server_started",
-    "server_stopped",
     "stop_workers",
     "track",
     "worker_for",
@@ -32,7 +30,6 @@ __all__ = [
 
 _WORKERS: dict[Toolchain, Worker] = {}
 _WORKERS_LOCK = threading.Lock()
-_SERVERS = 0
 
 
 def worker_for(tool: Toolchain) -> Worker:
@@ -51,23 +48,6 @@ def stop_workers() -> None:
         worker.stop()
 
 
-def server_started() -> None:
-    global _SERVERS
-    with _WORKERS_LOCK:
-        _SERVERS += 1
-
-
-async def server_stopped() -> None:
-    """A server stopped: when it was the last one of the process, its Groovy workers stop too."""
-    global _SERVERS
-    with _WORKERS_LOCK:
-        _SERVERS = max(0, _SERVERS - 1)
-        last = _SERVERS == 0
-        running = any(w.running for w in _WORKERS.values())
-    if last and running:
-        await asyncio.to_thread(stop_workers)
-
-
 def _finalize_release(worker: Worker, generation: int, handle: int) -> None:
     worker.release(generation, handle)
 
@@ -77,6 +57,12 @@ def track(obj: Any, worker: Worker, generation: int, handle: int) -> None:
     weakref.finalize(obj, _finalize_release, worker, generation, handle)
 
 
+def _running() -> bool:
+    with _WORKERS_LOCK:
+        return any(w.running for w in _WORKERS.values())
+
+
+servers.on_last_stop(_running, stop_workers)
 atexit.register(stop_workers)
 
 

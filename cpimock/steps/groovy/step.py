@@ -22,6 +22,7 @@ from typing import Any
 from cpimock.errors import HandlerLoadError
 from cpimock.message import Message
 from cpimock.steps.groovy import bridge, runner
+from cpimock.steps.groovy.reference import DEFAULT_FUNCTION, parse_reference
 from cpimock.steps.groovy.settings import WorkspaceSettings
 from cpimock.steps.groovy.toolchain import GroovyUnavailable, Toolchain, find_toolchain
 from cpimock.steps.groovy.wire import Encoder, JavaObject, WireError
@@ -30,23 +31,9 @@ __all__ = ["DEFAULT_FUNCTION", "GroovyStep", "parse_reference"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FUNCTION = "processData"
 _PYTHON_IDS = itertools.count(1)
 _SETTINGS: dict[Path, WorkspaceSettings] = {}
 _WARNED: set[tuple[str, str]] = set()
-
-
-def parse_reference(ref: str) -> tuple[str, str] | None:
-    """``(path, function)`` for a Groovy step reference, or None when ``ref`` is not one."""
-    text = ref.strip()
-    if text.lower().endswith((".groovy", ".gsh")):
-        return text, DEFAULT_FUNCTION
-    target, colon, function = text.rpartition(":")
-    if colon and target.lower().endswith((".groovy", ".gsh")):
-        if not function.isidentifier():
-            raise HandlerLoadError(f"steps entry {ref!r}: {function!r} is not a function name")
-        return target, function
-    return None
 
 
 class GroovyStep:
