@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import re
-import uuid
 
 from aiohttp import hdrs, web
 from aiohttp.http import SERVER_SOFTWARE
+
+from cpimock.ids import random_uuid
 
 __all__ = ["CORRELATION_HEADER", "TenantRequest", "correlation_id", "install"]
 
@@ -31,7 +32,7 @@ def correlation_id(sent: str | None) -> str:
     id, else a new UUID."""
     if sent is not None and _SENDER_ID.fullmatch(sent):
         return sent
-    return str(uuid.uuid4())
+    return random_uuid()
 
 
 class TenantRequest(web.Request):

@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import os
-import random
 import time
 from dataclasses import dataclass, field
+
+from cpimock.ids import random_bits
 
 # CPI's message statuses (SAP Help "Message Status")
 STATUSES = ("COMPLETED", "PROCESSING", "RETRY", "ESCALATED", "FAILED", "CANCELLED", "DISCARDED", "ABANDONED")
@@ -37,9 +37,6 @@ PROPERTY_LOG_LEVELS = ("DEBUG", "TRACE")
 
 HeaderList = list[tuple[str, str]]
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-# a generator of its own, reseeded in each worker process (a forked copy would repeat the ids)
-_random = random.Random()
-os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_message_guid(now: float | None = None) -> str:
@@ -53,15 +50,14 @@ def new_message_guid(now: float | None = None) -> str:
     """
     millis = int((time.time() if now is None else now) * 1000)
     seconds, within = divmod(millis, 1000)
-    # ids need to be unique, not secret: the process's PRNG (seeded from the OS) spares a
-    # system call per id on the request path
-    raw = (((seconds & 0xFFFFFFFF) << 128) | (within << 112) | _random.getrandbits(112)).to_bytes(21, "big")
+    # ids need to be unique, not secret (cpimock.ids)
+    raw = (((seconds & 0xFFFFFFFF) << 128) | (within << 112) | random_bits(112)).to_bytes(21, "big")
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
 
 
 def new_transaction_id() -> str:
     """32 hex digits, like CPI's TransactionId."""
-    return f"{_random.getrandbits(128):032x}"
+    return f"{random_bits(128):032x}"
 
 
 def requested_log_level(header: str | None, iflow_level: str = "INFO") -> tuple[str, str | None]:
