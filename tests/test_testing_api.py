@@ -19,6 +19,7 @@ from cpimock.errors import CpimockError, HandlerLoadError
 from cpimock.http.server import SHUTDOWN_GRACE_S
 from cpimock.message import Message
 from cpimock.testing import StepFailed, Tenant, ThreadedTenant
+from tests.test_workspace import workspace_keys
 
 
 def greet(message: Message) -> Message:
@@ -139,6 +140,15 @@ async def test_a_fresh_pki_does_not_trust_other_tenants_keys() -> None:
         with pytest.raises(aiohttp.ClientError):
             await post(flow.url, ctx)
         assert (await post(flow.url, fresh.demo_key.ssl_context()))[0] == 200
+
+
+async def test_the_template_keys_are_rsa_2048_each_its_own_and_not_a_fresh_pki_s() -> None:
+    async with Tenant() as shared, Tenant(fresh_pki=True) as fresh:
+        template, own = workspace_keys(shared.root), workspace_keys(fresh.root)
+    names = {"root-ca.key", "client-ca.key", "server.key", "token-signing.key", "demo-sender"}
+    assert set(template) == set(own) == names
+    assert len(set(template.values())) == len(set(own.values())) == len(names)
+    assert not set(template.values()) & set(own.values())
 
 
 async def test_an_untrusted_key_is_the_rejecting_twin_of_a_service_key() -> None:

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from cpimock.config import load_config
 from cpimock.errors import ConfigError, PkiError, ServiceKeyError
-from cpimock.pki.keys import generate_key
+from cpimock.pki.keys import KeyBatch, PrivateKey, generate_key, load_key
 from cpimock.pki.store import Pki
 from cpimock.workspace.create import ensure_workspace
 from cpimock.workspace.keys import add_instance, issue_service_key, revoke_record
@@ -60,6 +61,56 @@ def test_new_workspace_holds_config_pki_demo_flow_and_key(tmp_path: Path) -> Non
     oauth = json.loads((root / record.file).read_text())["oauth"]
     assert oauth["url"] == "https://localhost:8443"
     assert oauth["tokenurl"] == "https://localhost:8443/oauth/token"
+
+
+def workspace_keys(root: Path) -> dict[str, int]:
+    """The RSA 2048 private keys of a workspace (its CAs, server, demo key, token signing key
+    when there is one), by file, as their moduli."""
+    pems = {
+        name: (root / "certs" / name).read_bytes()
+        for name in ("root-ca.key", "client-ca.key", "server.key", "token-signing.key")
+        if (root / "certs" / name).exists()
+    }
+    pems["demo-sender"] = json.loads((root / "certs/keys/demo-sender.json").read_text())["oauth"]["key"].encode()
+    moduli = {}
+    for name, pem in pems.items():
+        key = load_key(pem, name)
+        assert isinstance(key, rsa.RSAPrivateKey), name
+        assert key.key_size == 2048, name
+        moduli[name] = key.private_numbers().public_numbers.n
+    return moduli
+
+
+def test_a_new_workspace_has_four_rsa_2048_keys_each_its_own(tmp_path: Path) -> None:
+    one = workspace_keys(ensure_workspace(tmp_path / "one")[0].root)
+    two = workspace_keys(ensure_workspace(tmp_path / "two")[0].root)
+    assert set(one) == {"root-ca.key", "client-ca.key", "server.key", "demo-sender"}
+    assert len(set(one.values())) == len(set(two.values())) == 4
+    assert not set(one.values()) & set(two.values())
+
+
+def test_a_key_batch_hands_out_each_key_once_and_makes_more_when_spent() -> None:
+    batch = KeyBatch(2)
+    keys: list[PrivateKey] = [batch() for _ in range(3)]
+    assert all(isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048 for key in keys)
+    assert len({key.private_numbers().public_numbers.n for key in keys if isinstance(key, rsa.RSAPrivateKey)}) == 3
+
+
+def test_completing_a_workspace_takes_only_the_keys_it_lacks(workspace: Path) -> None:
+    (workspace / "certs/server.pem").unlink()
+    taken: list[PrivateKey] = []
+
+    def source() -> PrivateKey:
+        taken.append(generate_key())
+        return taken[-1]
+
+    before = workspace_keys(workspace)
+    ensure_workspace(workspace, key_source=source)
+    after = workspace_keys(workspace)
+    assert len(taken) == 1
+    assert isinstance(taken[0], rsa.RSAPrivateKey)
+    assert {name for name in before if before[name] != after[name]} == {"server.key"}
+    assert after["server.key"] == taken[0].private_numbers().public_numbers.n
 
 
 def test_rerun_creates_nothing_and_keeps_every_key(workspace: Path) -> None:

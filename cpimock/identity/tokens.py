@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cpimock.errors import PkiError
 from cpimock.identity.jws import _JWS_ALGORITHMS, TokenError, b64encode, compact, int_bytes, key_id, split
-from cpimock.pki.keys import load_key, write_file
+from cpimock.pki.keys import KeySource, generate_key, load_key, write_file
 
 SIGNING_KEY_FILE = "token-signing.key"
 
@@ -97,15 +97,18 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     return number
 
 
-def load_signing_key(certs_dir: Path) -> rsa.RSAPrivateKey:
-    """The workspace's token signing key, created (RSA 2048, 0600) if there is none yet.
+def load_signing_key(certs_dir: Path, key_source: KeySource = generate_key) -> rsa.RSAPrivateKey:
+    """The workspace's token signing key, created (RSA 2048, 0600, from *key_source*) if there
+    is none yet.
 
     Creation is exclusive: when several server processes start at once, all of them end up
     with the key the first one wrote.
     """
     path = certs_dir / SIGNING_KEY_FILE
     if not path.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = key_source()
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != 2048:
+            raise TypeError("the token signing key must be made as RSA 2048")
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

@@ -1,5 +1,5 @@
-"""Keys and certificates as files and bytes: generating keys, PEM in and out, fingerprints,
-writing private files.
+"""Keys and certificates as files and bytes: generating keys (several at once on threads), PEM
+in and out, fingerprints, writing private files.
 """
 
 from __future__ import annotations
@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from cryptography import x509
@@ -16,6 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cpimock.errors import PkiError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+# where the code that creates a workspace's PKI and keys gets each fresh RSA 2048 key
+KeySource = Callable[[], PrivateKey]
 
 
 # tolerate a little clock skew between the machine that issues and the one that verifies
@@ -31,6 +38,28 @@ def generate_key(key_type: str = "rsa") -> PrivateKey:
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class KeyBatch:
+    """*count* fresh RSA 2048 keys generated at once, each on a thread of its own: a
+    :data:`KeySource` for code that needs several keys one after another (a new workspace).
+
+    OpenSSL releases the GIL while it generates, so the keys use every core, and the caller
+    works with the first keys while the others are still being made. Called, it hands out the
+    next key ready, each key once; when all are handed out it generates one on the spot. Keys
+    nobody took are dropped with the batch (the interpreter waits for one in progress at exit).
+    """
+
+    def __init__(self, count: int) -> None:
+        executor = ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="cpimock-keys")
+        self._ready = as_completed([executor.submit(generate_key) for _ in range(count)])
+        executor.shutdown(wait=False)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> PrivateKey:
+        with self._lock:
+            future = next(self._ready, None)
+        return future.result() if future is not None else generate_key()
 
 
 def key_to_pem(key: PrivateKey) -> bytes:

@@ -40,6 +40,7 @@ from cpimock.pki.authority import (
 from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.keys import (
     BACKDATE,
+    KeySource,
     PrivateKey,
     cert_to_pem,
     generate_key,
@@ -100,10 +101,12 @@ class Pki:
         return all((folder / name).exists() for pair in (FILES["root"], FILES["client"]) for name in pair)
 
     @classmethod
-    def ensure(cls, folder: Path, server_hosts: Sequence[str]) -> tuple[Pki, list[Path]]:
+    def ensure(
+        cls, folder: Path, server_hosts: Sequence[str], key_source: KeySource = generate_key
+    ) -> tuple[Pki, list[Path]]:
         """Load the PKI in *folder*, creating whatever is missing; never overwrites a key.
 
-        Returns the PKI and the files it created.
+        Returns the PKI and the files it created. New keys come from *key_source*.
         """
         created: list[Path] = []
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,7 +121,7 @@ class Pki:
                             f"{folder} folder away to start a new PKI"
                         )
             start = now() - BACKDATE
-            root_key = generate_key()
+            root_key = key_source()
             root_cert = build_certificate(
                 subject=ROOT_CA_NAME,
                 public_key=root_key.public_key(),
@@ -129,7 +132,7 @@ class Pki:
                 ca_path_length=None,
             )
             root = Authority(root_cert, root_key)
-            ca_key = generate_key()
+            ca_key = key_source()
             ca_cert = build_certificate(
                 subject=CLIENT_CA_NAME,
                 public_key=ca_key.public_key(),
@@ -144,7 +147,7 @@ class Pki:
                 write_file(folder / key_name, key_to_pem(authority.key), private=True)
                 write_file(folder / cert_name, cert_to_pem(authority.cert))
                 created += [folder / cert_name, folder / key_name]
-        if pki.ensure_server(server_hosts):
+        if pki.ensure_server(server_hosts, key_source):
             created += [pki.server_cert_path, pki.server_key_path]
         if not pki.crl_path.exists():
             pki.write_crl(())
@@ -172,7 +175,7 @@ class Pki:
 
     # --- issue -------------------------------------------------------------------------
 
-    def ensure_server(self, hosts: Sequence[str]) -> bool:
+    def ensure_server(self, hosts: Sequence[str], key_source: KeySource = generate_key) -> bool:
         """Issue the server certificate anew when it is missing or lists other names than
         localhost, the loopback addresses and *hosts* (a changed ``[tenant] host``); True if issued.
 
@@ -186,18 +189,19 @@ class Pki:
                 return False
             if not current or _names_of(current[0]) == {h.lower() for h in _server_names(hosts)}:
                 return False
-        self.issue_server(hosts)
+        self.issue_server(hosts, key_source)
         return True
 
-    def issue_server(self, hosts: Sequence[str]) -> Issued:
-        """(Re)issue the server certificate for localhost, the loopback addresses and *hosts*."""
+    def issue_server(self, hosts: Sequence[str], key_source: KeySource = generate_key) -> Issued:
+        """(Re)issue the server certificate for localhost, the loopback addresses and *hosts*,
+        with a new key from *key_source*."""
         names: list[x509.GeneralName] = []
         for host in _server_names(hosts):
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host.lower()))
-        key = generate_key()
+        key = key_source()
         start = now() - BACKDATE
         cert = build_certificate(
             subject=x509.Name(

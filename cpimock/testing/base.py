@@ -28,6 +28,7 @@ from cpimock.mpl.journal import Journal
 from cpimock.mpl.record import MplRecord
 from cpimock.mpl.sql import Where
 from cpimock.pki.clock import REAL_CLOCK, Clock, validity_start
+from cpimock.pki.keys import KeyBatch
 from cpimock.steps.groovy.step import parse_reference as parse_groovy_reference
 from cpimock.testing.config import IFlowSpec, render_config
 from cpimock.testing.exports import ExportSpec, read_export
@@ -67,15 +68,21 @@ class IFlow:
     url: str
 
 
+# the template's RSA keys: root CA, client CA, server, demo service key, token signing key
+_TEMPLATE_KEYS = 5
+
+
 def _template() -> Path:
-    """A default workspace made once per process (the RSA keys of its PKI take a while)."""
+    """A default workspace made once per process (the RSA keys of its PKI take a while: they are
+    generated at once, on threads)."""
     with _TEMPLATE_LOCK:
         if not _TEMPLATE:
             folder = Path(tempfile.mkdtemp(prefix="cpimock-template-"))
             atexit.register(shutil.rmtree, folder, True)
-            ensure_workspace(folder / "ws")
+            keys = KeyBatch(_TEMPLATE_KEYS)
+            ensure_workspace(folder / "ws", key_source=keys)
             # the token signing key too: made at a server's start otherwise, an RSA key per tenant
-            load_signing_key(folder / "ws" / "certs")
+            load_signing_key(folder / "ws" / "certs", keys)
             _TEMPLATE.append(folder / "ws")
         return _TEMPLATE[0]
 

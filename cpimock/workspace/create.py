@@ -10,7 +10,7 @@ from pathlib import Path
 from cpimock.config import CONFIG_NAME, Config, load_config
 from cpimock.config.hosts import TenantHosts
 from cpimock.errors import ConfigError
-from cpimock.pki.keys import write_file
+from cpimock.pki.keys import KeyBatch, KeySource, generate_key, write_file
 from cpimock.pki.store import Pki
 from cpimock.workspace.keys import issue_service_key, keys_dir, point_keys, served_port
 from cpimock.workspace.registry import Registry
@@ -124,11 +124,24 @@ def load_workspace(root: Path) -> tuple[Config, Pki, Registry]:
     return config, Pki.load(config.certs_dir), Registry.load(config.certs_dir)
 
 
-def ensure_workspace(root: Path, tenant_host: str | None = None) -> tuple[Config, list[Path]]:
+def _key_source(config: Config, demo_key: Path) -> KeySource:
+    """A new PKI's keys (root CA, client CA, server, and the demo key's) generated at once; a
+    workspace with its ``certs`` folder needs one key at most (a server certificate for new hosts)."""
+    if config.certs_dir.exists():
+        return generate_key
+    demo = "default" in config.instances and not demo_key.exists()
+    return KeyBatch(4 if demo else 3)
+
+
+def ensure_workspace(
+    root: Path, tenant_host: str | None = None, *, key_source: KeySource | None = None
+) -> tuple[Config, list[Path]]:
     """Create what is missing of the workspace in *root* and return its config and the new files.
 
     *tenant_host* sets ``[tenant] host`` first: the server certificate is issued for it (anew if it
-    named other hosts) and the workspace's own keys carry it.
+    named other hosts) and the workspace's own keys carry it. New private keys (the CAs', the
+    server's, the demo key's) come from *key_source*; by default a workspace without a ``certs``
+    folder gets them generated at once, on threads.
     """
     created: list[Path] = []
     try:
@@ -143,7 +156,10 @@ def ensure_workspace(root: Path, tenant_host: str | None = None) -> tuple[Config
     config = load_config(config_path)
     if tenant_host is not None:
         config = set_tenant_host(config, tenant_host)
-    pki, made = Pki.ensure(config.certs_dir, server_hosts(config))
+    demo_key = keys_dir(config) / f"{DEMO_KEY}.json"
+    if key_source is None:
+        key_source = _key_source(config, demo_key)
+    pki, made = Pki.ensure(config.certs_dir, server_hosts(config), key_source)
     created += made
     for name in (DEMO_STEP, *((DEMO_GROOVY, *CXF_DEMO_FILES) if new_config else ())):
         demo = root / name
@@ -153,9 +169,8 @@ def ensure_workspace(root: Path, tenant_host: str | None = None) -> tuple[Config
     registry = Registry.load(config.certs_dir)
     if pki.crl_path in made:  # a lost CRL: the registry still knows which keys were revoked
         rebuild_crl(pki, registry)
-    demo_key = keys_dir(config) / f"{DEMO_KEY}.json"
     if DEMO_KEY not in registry.records and not demo_key.exists() and "default" in config.instances:
-        _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default")
+        _, record = issue_service_key(config, pki, registry, DEMO_KEY, "default", key_source=key_source)
         created.append(config.root / str(record.file))
     if tenant_host is not None:
         point_keys(config, registry, served_port(config, registry))

@@ -22,7 +22,7 @@ from cpimock.errors import ConfigError, PkiError, ServiceKeyError
 from cpimock.pki.authority import MAX_CLIENT_DAYS, Issued
 from cpimock.pki.clock import MAX_VALIDITY, MIN_VALIDITY
 from cpimock.pki.dn import normalised_name
-from cpimock.pki.keys import fingerprint, is_ca_certificate, load_certs, now, write_file
+from cpimock.pki.keys import KeySource, fingerprint, is_ca_certificate, load_certs, now, write_file
 from cpimock.pki.servicekey import KEY_TYPES, KeyType, build_service_key, new_clientid, new_secret, secret_digest
 from cpimock.pki.store import Pki
 from cpimock.workspace.registry import KeyRecord, Registry, certificate_fields
@@ -121,6 +121,7 @@ def issue_service_key(
     pinning: bool = True,
     out: Path | None = None,
     replace: bool = False,
+    key_source: KeySource | None = None,
 ) -> tuple[dict[str, Any], KeyRecord]:
     """Issue a service key, write its JSON (0600) and record it in the registry.
 
@@ -129,6 +130,7 @@ def issue_service_key(
     *csr* signs a request made elsewhere (the JSON then holds no ``key``); *cert* registers an
     external certificate. With *replace* an existing record of the same name is superseded
     (renewal); otherwise the name must be new. Nothing is written unless everything is valid.
+    A certificate key's private key comes from *key_source*, by default from *pki*.
     """
     check_key_name(name)
     if key_type not in KEY_TYPES:
@@ -168,7 +170,8 @@ def issue_service_key(
             raise PkiError(f"--csr {csr}: cannot read it ({exc.strerror}); give the path of the request") from None
         issued = pki.sign_csr(request, validity, f"--csr {csr}", not_before=not_before)
     else:
-        issued = pki.issue_client(_client_subject(name, config, instance), validity, not_before=not_before)
+        key = key_source() if key_source is not None else None
+        issued = pki.issue_client(_client_subject(name, config, instance), validity, key=key, not_before=not_before)
     url, tokenurl = key_urls(config, key_type, served_port(config, registry))
     clientid = new_clientid(config.tenant.name)
     created = now()
