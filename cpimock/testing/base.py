@@ -68,21 +68,25 @@ class IFlow:
     url: str
 
 
-# the template's RSA keys: root CA, client CA, server, demo service key, token signing key
-_TEMPLATE_KEYS = 5
+# a new workspace's RSA keys: root CA, client CA, server, demo service key, token signing key
+_WORKSPACE_KEYS = 5
+
+
+def _new_workspace(root: Path) -> None:
+    """A default workspace with its own PKI, its RSA keys generated at once, on threads."""
+    keys = KeyBatch(_WORKSPACE_KEYS)
+    ensure_workspace(root, key_source=keys)
+    # the token signing key too: made at the server's start otherwise, after the others
+    load_signing_key(root / "certs", keys)
 
 
 def _template() -> Path:
-    """A default workspace made once per process (the RSA keys of its PKI take a while: they are
-    generated at once, on threads)."""
+    """A default workspace made once per process (the RSA keys of its PKI take a while)."""
     with _TEMPLATE_LOCK:
         if not _TEMPLATE:
             folder = Path(tempfile.mkdtemp(prefix="cpimock-template-"))
             atexit.register(shutil.rmtree, folder, True)
-            keys = KeyBatch(_TEMPLATE_KEYS)
-            ensure_workspace(folder / "ws", key_source=keys)
-            # the token signing key too: made at a server's start otherwise, an RSA key per tenant
-            load_signing_key(folder / "ws" / "certs", keys)
+            _new_workspace(folder / "ws")
             _TEMPLATE.append(folder / "ws")
         return _TEMPLATE[0]
 
@@ -464,7 +468,7 @@ class TenantBase:
         self._tmp = Path(tempfile.mkdtemp(prefix="cpimock-tenant-"))
         root = self._tmp / "ws"
         if self._fresh_pki:
-            ensure_workspace(root)
+            _new_workspace(root)
         else:
             shutil.copytree(_template(), root)
         sock = bind("127.0.0.1", 0)
