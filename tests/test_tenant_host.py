@@ -269,6 +269,87 @@ def test_without_a_tenant_host_every_host_is_served() -> None:
         assert tenant.demo_key.data["oauth"]["url"] == f"https://localhost:{tenant.port}"
 
 
+def raw_exchange(tenant: ThreadedTenant, request: bytes) -> tuple[str, str]:
+    """*request* as sent over the demo key's TLS connection, and the answer's head and body (read
+    until the server closes)."""
+    context = tenant.demo_key.ssl_context()
+    with (
+        socket.create_connection(("127.0.0.1", tenant.port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.decode("latin-1").partition("\r\n\r\n")
+    return head, body
+
+
+NO_HOST_11 = b"POST /http/greet HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+NO_HOST_TEXT = "400 Bad Request: the request is not valid HTTP/1.1: HTTP/1.1 requires a Host header\n"
+
+
+def test_an_http11_request_without_host_gets_400_and_is_recorded(hosted: ThreadedTenant) -> None:
+    """RFC 9112: a server MUST answer 400 to an HTTP/1.1 request without Host (Go's net/http, on
+    which Cloud Foundry's router runs, does so before routing); the connection is closed."""
+    hosted.clear()
+    hosted.iflow("/greet", steps=[greet])
+    head, body = raw_exchange(hosted, NO_HOST_11)  # read until the server closes
+    assert head.split("\r\n", 1)[0].endswith(" 400 Bad Request"), head
+    assert body == NO_HOST_TEXT
+    [record] = hosted.messages()
+    assert (record.refusal_stage, record.refusal_reason) == (
+        "http",
+        "the request is not valid HTTP/1.1: HTTP/1.1 requires a Host header",
+    )
+    assert (record.auth_method, record.service_key) == ("certificate", "demo-sender")  # the caller is known
+    # the twin: the same request with a Host is served
+    head, body = raw_exchange(hosted, b"POST /http/greet HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200"), head
+    assert body == "hello from the tenant"
+
+
+@needs_curl
+def test_curl_without_host_gets_400_with_or_without_a_tenant_host(hosted: ThreadedTenant) -> None:
+    out, err = curl(hosted, "localhost", "-H", "Host:")  # curl leaves the header out
+    assert " 400 Bad Request" in out.split("\n", 1)[0], out + err
+    assert out.endswith(NO_HOST_TEXT)
+    with ThreadedTenant() as plain:
+        plain.iflow("/greet", steps=[greet])
+        out, err = curl(plain, "localhost", "-H", "Host:")
+        assert " 400 Bad Request" in out.split("\n", 1)[0], out + err
+        out, err = curl(plain, "localhost")
+        assert out.startswith("HTTP/1.1 200"), out + err
+
+
+def test_an_empty_host_gets_the_routers_400_when_a_tenant_host_is_set(hosted: ThreadedTenant) -> None:
+    """gorouter's handleMissingHost: HTTP/1.0 needs no Host, but the router cannot route without
+    one: 400 with ``X-Cf-Routererror: empty_host``; so does an HTTP/1.1 ``Host:`` with no value."""
+    hosted.clear()
+    hosted.iflow("/greet", steps=[greet])
+    for request in (
+        b"POST /http/greet HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+        b"POST /http/greet HTTP/1.1\r\nHost: \r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    ):
+        head, body = raw_exchange(hosted, request)
+        assert head.split("\r\n", 1)[0].endswith("400 Bad Request"), head
+        assert "x-cf-routererror: empty_host" in head.lower()
+        assert body == "400 Bad Request: Request had empty Host header\n"
+    records = hosted.messages()
+    assert [r.refusal_stage for r in records] == ["routing", "routing"]
+    assert all(r.refusal_reason == "Request had empty Host header" for r in records)
+
+
+def test_without_a_tenant_host_an_http10_request_without_host_is_served() -> None:
+    with ThreadedTenant() as tenant:
+        tenant.iflow("/greet", steps=[greet])
+        head, body = raw_exchange(tenant, b"POST /http/greet HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+        assert head.startswith("HTTP/1.0 200"), head
+        assert body == "hello from the tenant"
+        _, body = raw_exchange(tenant, NO_HOST_11)  # HTTP/1.1 requires it all the same
+        assert body == NO_HOST_TEXT
+
+
 # --- the parsers --------------------------------------------------------------------------
 
 

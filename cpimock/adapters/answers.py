@@ -82,6 +82,20 @@ def no_route(host: str) -> Answer:
     )
 
 
+def empty_host() -> Answer:
+    """Cloud Foundry's router, for a request whose ``Host`` is empty (an HTTP/1.0 request without
+    one, or ``Host:`` with no value): ``X-Cf-Routererror: empty_host`` (gorouter's ``handleMissingHost``)."""
+    return refused(
+        400,
+        "Request had empty Host header",
+        headers={
+            "X-Cf-Routererror": "empty_host",
+            "Cache-Control": "public,max-age=2",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 def stopped(iflow_id: str) -> Answer:
     return refused(503, f'integration flow {iflow_id} is not started (state = "stopped" in cpimock.toml)')
 

@@ -30,7 +30,7 @@ from cpimock.errors import CpimockError
 from cpimock.identity.authorize import authorize
 from cpimock.identity.basic import FailureLimiter
 from cpimock.identity.callers import Peer, TooMany, identify
-from cpimock.identity.model import Refusal
+from cpimock.identity.model import Identity, Refusal
 from cpimock.identity.tokens import TokenAuthority
 from cpimock.iflows.model import Route
 from cpimock.iflows.routing import unsafe_path
@@ -191,11 +191,31 @@ class Endpoint:
 
     async def unknown_route(self, request: web.Request) -> web.StreamResponse:
         """A request whose ``Host`` names no route of the tenant: the router's 404, recorded."""
+        return self.router_refusal(request, answers.no_route(request.headers.get("Host", "")), "routing")
+
+    def router_refusal(self, request: web.Request, answer: answers.Answer, stage: str) -> web.Response:
+        """*answer* of the router in front of the tenant (no route for the ``Host``, an empty
+        ``Host``), as the router writes it, logged and recorded as refused at *stage*."""
         snapshot = self._context.snapshot()
         rec = _record_of(request, self._context.peer_of(request, snapshot))
-        answer = answers.no_route(request.headers.get("Host", ""))
         reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
-        return self._refuse(rec, None, self._default, "routing", answer, reply)
+        return self._refuse(rec, None, self._default, stage, answer, reply)
+
+    def unreadable(self, request: web.BaseRequest, reason: str) -> web.Response:
+        """400 for a request the HTTP parser could not read (*reason* says why, without the
+        sender's bytes), logged and recorded: what the request said is unknown, its caller is not."""
+        snapshot = self._context.snapshot()
+        rec = MplRecord(message_guid=new_message_guid(), log_start=utcnow(), peer=None)
+        peer = self._context.peer_of(request, snapshot)
+        _caller_of(rec, peer)
+        who = peer.identity
+        if isinstance(who, Identity):  # the certificate's key: no header can say otherwise here
+            rec.auth_method, rec.service_key, rec.instance = "certificate", who.key_name, who.instance
+        answer = answers.refused(400, f"the request is not valid HTTP/1.1: {reason}")
+        reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        refused = self._refuse(rec, None, self._default, "http", answer, reply)
+        refused.force_close()
+        return refused
 
     async def _sender_ids(self, rec: MplRecord, headers: CIMultiDictProxy[str]) -> None:
         """The MPL id and correlation id the sender chose; :class:`Refused` for ones that cannot be."""
@@ -278,8 +298,8 @@ class Endpoint:
         self._context.record(rec)
         log.info(
             "%s %s from %s refused with %d: %s",
-            rec.request_method,
-            rec.request_path,
+            rec.request_method or "a request",
+            rec.request_path or "(unreadable)",
             rec.peer,
             reply.status,
             answer.reason,
@@ -291,15 +311,20 @@ def _record_of(request: web.Request, peer: Peer) -> MplRecord:
     rec = MplRecord(
         message_guid=new_message_guid(),
         log_start=utcnow(),
-        peer=peer.address,
         request_method=request.method,
         # a token in the query (or in a path whose %3F was decoded) is masked before anything is logged
         request_path=redaction.path(request.path),
         request_query=redaction.query(request.query_string) or None,
         request_headers=list(request.headers.items()),
     )
+    _caller_of(rec, peer)
+    return rec
+
+
+def _caller_of(rec: MplRecord, peer: Peer) -> None:
+    """The connection's address and certificate into *rec*."""
+    rec.peer = peer.address
     cert = peer.certificate
     if cert is not None:
         rec.cert_subject, rec.cert_issuer = cert.subject, cert.issuer
         rec.cert_serial, rec.cert_fingerprint = cert.serial, cert.fingerprint
-    return rec

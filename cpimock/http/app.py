@@ -6,8 +6,8 @@ the application's set-up of each request cost about a twentieth of a request. Ev
 expects a ``100 Continue``, which the application's expect handler answers) goes through the
 application. A path the application has no route for goes to the endpoint as well, which
 answers it with a 404 that is logged and recorded, as for an unknown iFlow address. With
-``[tenant] host`` set, a request whose ``Host`` names no route of the tenant gets Cloud Foundry's
-router 404 before any of this (recorded too).
+``[tenant] host`` set, a request whose ``Host`` is empty gets Cloud Foundry's router 400 and one
+whose ``Host`` names no route of the tenant its 404, before any of this (recorded too).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import cast
 
 from aiohttp import web
 
+from cpimock.adapters import answers
 from cpimock.adapters.endpoint import Endpoint
 from cpimock.config.hosts import host_name
 from cpimock.http.connection import peer_of
@@ -121,7 +122,9 @@ class Dispatcher:
         routes = self._routes()
         if routes is not None:
             name = host_name(request.headers.get("Host", ""))
-            if name not in routes and (not name or name != self._bound):
+            if not name:
+                return self._endpoint.router_refusal(cast(web.Request, request), answers.empty_host(), "routing")
+            if name not in routes and name != self._bound:
                 return await self._endpoint.unknown_route(cast(web.Request, request))
         if self._endpoint.serves(request.path) and "Expect" not in request.headers:
             return await self._endpoint.handle(cast(web.Request, request))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from cryptography import x509
 
+from cpimock.http.unreadable import reason_of
 from cpimock.identity.callers import Peer
 from cpimock.identity.model import Identity, PeerCertificate, Refusal, Untrusted
 from cpimock.tenant.snapshot import Snapshot
@@ -36,10 +39,26 @@ _NO_PEER = Peer("unknown", None, None)
 
 
 class Connection(RequestHandler):
-    """aiohttp's HTTP protocol, carrying what the TLS handshake established."""
+    """aiohttp's HTTP protocol, carrying what the TLS handshake established.
+
+    A request its parser cannot read goes to *unreadable* (the endpoint's), which answers it and
+    records it, where aiohttp would answer it alone and log it with a traceback.
+    """
 
     peer: Peer | None = None
     generation = 0  # of the snapshot whose TLS context made the handshake
+    unreadable: Callable[[web.BaseRequest, str], web.StreamResponse] | None = None
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status == 400 and isinstance(exc, HttpProcessingError) and self.unreadable is not None:
+            return self.unreadable(request, reason_of(exc, message))
+        return super().handle_error(request, status, exc, message)
 
 
 def establish(address: str, transport: asyncio.BaseTransport, snapshot: Snapshot, generation: int) -> Peer:

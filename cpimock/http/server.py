@@ -344,6 +344,7 @@ class Server:
         def connection() -> Connection:
             conn = Connection(manager, loop=loop, **kwargs)
             conn.generation = snapshot.generation
+            conn.unreadable = running.endpoint.unreadable
             return conn
 
         token = HANDSHAKE_SOCKET.set(sock)
