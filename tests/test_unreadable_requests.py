@@ -64,6 +64,10 @@ UNREADABLE = {
         f"POST /http/echo?access_token={SECRET} HTTP/9.9\r\nHost: localhost\r\n\r\n".encode(),
         "its request line is not METHOD /path HTTP/1.1",
     ),
+    "two Host headers (which one routes?)": (
+        b"POST /http/echo HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
+        "it has two Host headers",
+    ),
     "not HTTP at all": (
         f"{SECRET} {SECRET}\r\n\r\n".encode(),
         "it does not start with an HTTP method",
@@ -147,7 +151,7 @@ def test_no_reason_quotes_what_the_parser_read(shape: int, secret: str) -> None:
 def test_known_texts_are_named_in_plain_words() -> None:
     missing = BadHttpMessage("Missing 'Host' header in request.")
     assert reason_of(missing, missing.message) == "HTTP/1.1 requires a Host header"
-    twice = BadHttpMessage("Duplicate 'Content-Length' header found.")
+    twice = BadHttpMessage("Duplicate 'content-LENGTH' header found.")
     assert reason_of(twice, twice.message) == "it has two Content-Length headers"
     llhttp = BadHttpMessage("Invalid header token:\n\n  b'Authorization Basic x'\n              ^")
     assert reason_of(llhttp, llhttp.message) == "invalid header token"

@@ -56,7 +56,12 @@ class Connection(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if status == 400 and isinstance(exc, HttpProcessingError) and self.unreadable is not None:
+        if (
+            status == 400
+            and isinstance(exc, HttpProcessingError)
+            and self.unreadable is not None
+            and request.writer.output_size == 0  # else aiohttp's own: the answer has begun, the connection is lost
+        ):
             return self.unreadable(request, reason_of(exc, message))
         return super().handle_error(request, status, exc, message)
 

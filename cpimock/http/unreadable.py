@@ -42,8 +42,24 @@ _KNOWN = {
     "Data after `Connection: close`": "it sends data after Connection: close",
     "Request has invalid `Transfer-Encoding`": "its Transfer-Encoding is not chunked",
 }
-# a header that may occur once, sent twice (the name is one of a fixed set: Host, Content-Length, ...)
+# a header that may occur once, sent twice: the parsers quote its name as sent, so it is named
+# here only when it is one of those headers (aiohttp's SINGLETON_HEADERS), in their usual spelling
 _DUPLICATE = re.compile(r"Duplicate '([A-Za-z-]{1,40})' header found\.")
+_SINGLETONS = {
+    name.lower(): name
+    for name in (
+        "Content-Length",
+        "Content-Location",
+        "Content-Range",
+        "Content-Type",
+        "ETag",
+        "Host",
+        "Max-Forwards",
+        "Server",
+        "Transfer-Encoding",
+        "User-Agent",
+    )
+}
 
 
 def reason_of(exc: BaseException | None, message: str | None) -> str:
@@ -60,7 +76,8 @@ def reason_of(exc: BaseException | None, message: str | None) -> str:
         return _KNOWN[text]
     duplicate = _DUPLICATE.fullmatch(text)
     if duplicate:
-        return f"it has two {duplicate.group(1)} headers"
+        name = _SINGLETONS.get(duplicate.group(1).lower())
+        return f"it has two {name} headers" if name else "a header that may occur once occurs twice"
     described = _LLHTTP.match(text)
     if isinstance(exc, BadHttpMessage) and described:
         desc = described.group(1)
