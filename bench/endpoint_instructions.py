@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import callgrind
 from prepare import PATH, body_bytes, make_files
 
 COUNTS = (300, 900)
@@ -99,26 +99,9 @@ async def _requests(workspace: Path, body: bytes, count: int) -> None:
 
 
 def _count(count: int, out: Path) -> int:
-    files = out / f"cg.{count}"
-    subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={files}",
-            sys.executable,
-            __file__,
-            "--child",
-            str(count),
-            os.environ["CPIMOCK_BENCH_WORKSPACE"],
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+    return callgrind.count(
+        __file__, ["--child", str(count), os.environ["CPIMOCK_BENCH_WORKSPACE"]], out / f"cg.{count}"
     )
-    match = re.search(r"^totals:\s*(\d+)", files.read_text(errors="replace"), re.MULTILINE)
-    if match is None:
-        raise SystemExit(f"callgrind wrote no totals into {files}")
-    return int(match.group(1))
 
 
 def main() -> int:

@@ -19,8 +19,6 @@ divided by 2,000 is one row, interpreter start and imports taken out.
 from __future__ import annotations
 
 import marshal
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import callgrind
 from prepare import PATH, body_bytes
 
 ROWS = 2000
@@ -79,25 +78,7 @@ def _child(count: int) -> None:
 
 
 def _count(count: int, out: Path) -> int:
-    files = out / f"cg.{count}"
-    subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={files}",
-            sys.executable,
-            __file__,
-            "--child",
-            str(count),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    match = re.search(r"^totals:\s*(\d+)", files.read_text(errors="replace"), re.MULTILINE)
-    if match is None:
-        raise SystemExit(f"callgrind wrote no totals into {files}")
-    return int(match.group(1))
+    return callgrind.count(__file__, ["--child", str(count)], out / f"cg.{count}")
 
 
 def main() -> int:

@@ -1,14 +1,17 @@
-"""What the end-to-end tests share: editing a running workspace and reading its service keys."""
+"""What the end-to-end tests share: editing a running workspace, reading its service keys, and
+sending a test tenant raw bytes over TLS."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
 from cpimock.config import load_config
 from cpimock.pki.store import Pki
+from cpimock.testing import ThreadedTenant
 from cpimock.workspace.keys import issue_service_key, keys_dir
 from cpimock.workspace.registry import Registry
 
@@ -87,3 +90,18 @@ def issue_secret_key(root: Path, name: str, instance: str = "default") -> dict[s
 def service_key(root: Path, name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((keys_dir(load_config(root / "cpimock.toml")) / f"{name}.json").read_text())
     return data
+
+
+def raw_exchange(tenant: ThreadedTenant, request: bytes) -> str:
+    """*request*, as bytes no HTTP client would write, over the demo key's TLS connection to
+    *tenant*; the answer, read until the server closes the connection."""
+    context = tenant.demo_key.ssl_context()
+    with (
+        socket.create_connection(("127.0.0.1", tenant.port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    return answer.decode("latin-1")

@@ -37,6 +37,7 @@ from cpimock.tenant.snapshot import build_snapshot
 from cpimock.testing import ThreadedTenant
 from cpimock.workspace.keys import point_keys
 from cpimock.workspace.registry import Registry
+from tests import e2e_support
 
 HOST = "mytenant.it-cpi018-rt.cfapps.eu10-003.hana.ondemand.com"
 API = "mytenant.it-cpi018.cfapps.eu10-003.hana.ondemand.com"
@@ -270,18 +271,8 @@ def test_without_a_tenant_host_every_host_is_served() -> None:
 
 
 def raw_exchange(tenant: ThreadedTenant, request: bytes) -> tuple[str, str]:
-    """*request* as sent over the demo key's TLS connection, and the answer's head and body (read
-    until the server closes)."""
-    context = tenant.demo_key.ssl_context()
-    with (
-        socket.create_connection(("127.0.0.1", tenant.port)) as raw,
-        context.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
-        tls.sendall(request)
-        answer = b""
-        while chunk := tls.recv(65536):
-            answer += chunk
-    head, _, body = answer.decode("latin-1").partition("\r\n\r\n")
+    """*request* sent as it is; the answer's head and body."""
+    head, _, body = e2e_support.raw_exchange(tenant, request).partition("\r\n\r\n")
     return head, body
 
 

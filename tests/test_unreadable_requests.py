@@ -4,7 +4,6 @@ the MPL and one log line, and never a byte of the request in any of them (it may
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from cpimock.http.unreadable import reason_of
 from cpimock.message import Message
 from cpimock.testing import ThreadedTenant
+from tests.e2e_support import raw_exchange
 
 SECRET = "dXNlcjpzM2NyM3Q"  # what a credential in a header or a query looks like
 
@@ -35,20 +35,6 @@ def echo(message: Message) -> Message:
 def tenant() -> Iterator[ThreadedTenant]:
     with ThreadedTenant() as running:
         yield running
-
-
-def exchange(tenant: ThreadedTenant, request: bytes) -> str:
-    """*request* over the demo key's TLS connection; the answer, read until the server closes."""
-    context = tenant.demo_key.ssl_context()
-    with (
-        socket.create_connection(("127.0.0.1", tenant.port)) as raw,
-        context.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
-        tls.sendall(request)
-        answer = b""
-        while chunk := tls.recv(65536):
-            answer += chunk
-    return answer.decode("latin-1")
 
 
 UNREADABLE = {
@@ -87,7 +73,7 @@ def test_an_unreadable_request_gets_400_is_recorded_and_quotes_nothing(
     tenant.clear()
     tenant.iflow("/echo", steps=[echo])
     with caplog.at_level(logging.INFO):
-        answer = exchange(tenant, request)
+        answer = raw_exchange(tenant, request)
     head, _, body = answer.partition("\r\n\r\n")
     assert head.split("\r\n", 1)[0].endswith(" 400 Bad Request"), answer[:300]
     assert body.startswith("400 Bad Request: the request is not valid HTTP/1.1: ")
@@ -110,7 +96,7 @@ def test_the_twin_a_readable_request_is_answered(tenant: ThreadedTenant) -> None
     tenant.clear()
     tenant.iflow("/echo", steps=[echo])
     request = b"POST /http/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
-    answer = exchange(tenant, request)
+    answer = raw_exchange(tenant, request)
     assert answer.startswith("HTTP/1.1 200"), answer[:300]
     assert answer.endswith("\r\n\r\nhi")
     [record] = tenant.messages()
