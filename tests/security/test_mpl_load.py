@@ -95,8 +95,9 @@ async def test_20000_calls_over_tls_are_20000_records_in_the_odata_api(server: S
 
     async def all_there() -> bool:
         counts = await _counts(server.url, ctx)
-        assert counts[0] <= CALLS, counts  # never a record twice
-        assert counts[1] == counts[0], counts
+        assert counts[1] <= CALLS, counts  # never a record twice
+        # two reads, one after the other: the writer may commit between them, never take back
+        assert counts[1] >= counts[0], counts
         return counts == (CALLS, CALLS)
 
     await eventually(all_there, 10, f"{CALLS:,} records in the OData API")
