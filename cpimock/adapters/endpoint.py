@@ -198,7 +198,7 @@ class Endpoint:
         ``Host``), as the router writes it, logged and recorded as refused at *stage*."""
         snapshot = self._context.snapshot()
         rec = _record_of(request, self._context.peer_of(request, snapshot))
-        reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        reply = Reply.of(answer)
         return self._refuse(rec, None, self._default, stage, answer, reply)
 
     def unreadable(self, request: web.BaseRequest, reason: str) -> web.Response:
@@ -210,9 +210,9 @@ class Endpoint:
         _caller_of(rec, peer)
         who = peer.identity
         if isinstance(who, Identity):  # the certificate's key: no header can say otherwise here
-            rec.auth_method, rec.service_key, rec.instance = "certificate", who.key_name, who.instance
+            rec.auth_method, rec.service_key, rec.instance = who.method, who.key_name, who.instance
         answer = answers.refused(400, f"the request is not valid HTTP/1.1: {reason}")
-        reply = Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        reply = Reply.of(answer)
         refused = self._refuse(rec, None, self._default, "http", answer, reply)
         refused.force_close()
         return refused

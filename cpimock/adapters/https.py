@@ -47,12 +47,9 @@ class HttpsAdapter(SenderAdapter):
         verdict = self._csrf.check(request.method, key, session, presented, route.iflow.id)
         if verdict.ok:
             return None
-        reason = (
-            f"CSRF token validation failed ({verdict.reason}); fetch one on this integration flow's "
-            f"address with a GET and X-CSRF-Token: Fetch first"
-            if verdict.reason == "bound to another integration flow"
-            else f"CSRF token validation failed ({verdict.reason}); fetch one with a GET and X-CSRF-Token: Fetch first"
-        )
+        where = "on this integration flow's address " if verdict.reason == "bound to another integration flow" else ""
+        failed = f"CSRF token validation failed ({verdict.reason})"
+        reason = f"{failed}; fetch one {where}with a GET and X-CSRF-Token: Fetch first"
         raise Refused("authorization", answers.refused(403, reason, headers={csrf.HEADER: csrf.REQUIRED}))
 
     def message(self, call: Call, body: bytes) -> Message:
@@ -68,7 +65,7 @@ class HttpsAdapter(SenderAdapter):
         # text) is described by the StepError itself
         text = (str(error.__cause__) if error.__cause__ is not None else "") or str(error)
         answer = answers.failed(call.record.message_guid, text, call.route.iflow.return_exception_to_sender)
-        return Reply(answer.status, list(answer.headers.items()), answer.body.encode())
+        return Reply.of(answer)
 
 
 def _session_cookie(session: str) -> str:

@@ -41,6 +41,11 @@ class Reply:
     headers: list[tuple[str, str]]
     body: bytes
 
+    @classmethod
+    def of(cls, answer: Answer, *extra: tuple[str, str]) -> Reply:
+        """*answer* as it goes out, with *extra* header lines after its own."""
+        return cls(answer.status, [*answer.headers.items(), *extra], answer.body.encode())
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -136,5 +141,4 @@ class SenderAdapter:
     def refusal(self, record: MplRecord, answer: Answer) -> Reply:
         """The answer to a request refused before its steps ran (perhaps before it was routed), in
         the adapter's shape. The default is CPI's plain answer: the status line's words and the reason."""
-        headers = [*answer.headers.items(), (LOG_ID_HEADER, record.message_guid)]
-        return Reply(answer.status, headers, answer.body.encode())
+        return Reply.of(answer, (LOG_ID_HEADER, record.message_guid))
