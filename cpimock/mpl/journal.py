@@ -77,9 +77,7 @@ def _prepare(conn: sqlite3.Connection) -> None:
         for statement in mpl_sql.SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-        for column, kind in _missing_columns(conn):  # a store an earlier cpimock made
-            conn.execute(f"ALTER TABLE mpl ADD COLUMN {column} {kind}")
-        conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+        _upgrade(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -92,14 +90,20 @@ def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return [(column, kind) for column, kind in mpl_sql.ADDED_COLUMNS if column not in present]
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """In the caller's transaction: the columns a store an earlier cpimock made lacks, and this
+    schema's version."""
+    for column, kind in _missing_columns(conn):
+        conn.execute(f"ALTER TABLE mpl ADD COLUMN {column} {kind}")
+    conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+
+
 def _add_columns(path: Path, busy_timeout_s: float) -> None:
     """Bring a store an earlier cpimock made up to this one's columns (for a reader that opens it first)."""
     conn = _connect(path, readonly=False, busy_timeout_s=busy_timeout_s)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for column, kind in _missing_columns(conn):
-            conn.execute(f"ALTER TABLE mpl ADD COLUMN {column} {kind}")
-        conn.execute(f"PRAGMA user_version = {mpl_sql.SCHEMA_VERSION}")
+        _upgrade(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()
